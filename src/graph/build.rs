@@ -1,0 +1,652 @@
+//! From records to graph: merging definitions, resolving references and roles, deriving
+//! parents, and the warnings the format asks for along the way.
+
+use super::roles::RoleTable;
+use super::*;
+use crate::diag::Diagnostic;
+use crate::ids::{self, Shape};
+use crate::ingest::{is_internet_source, DefType, Definition, Finding, Origin, Record, Snapshot};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+/// Choices the format leaves to the user.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Tag key naming a resource's owner (matched case-insensitively).
+    pub owner_key: String,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            owner_key: "owner".into(),
+        }
+    }
+}
+
+/// The built graph and the warnings found while building it (the snapshot's own warnings
+/// come first).
+pub struct Built {
+    pub graph: Graph,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Where a reference stands decides what an undefined id becomes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hint {
+    /// A scope or resource position (exposure, reach, scope, parent, attached_to, finding).
+    Container,
+    /// A principal position (role assignment principal, membership).
+    Principal,
+}
+
+#[derive(Default)]
+struct Proto {
+    def: Option<Definition>,
+    def_line: Option<Origin>,
+    /// Smallest defining spelling.
+    def_spelling: Option<String>,
+    /// Smallest referencing spelling.
+    ref_spelling: Option<String>,
+    container_ref: bool,
+    principal_ref: bool,
+    /// Warned already that it is implied but undefined.
+    implied_warned: bool,
+}
+
+struct Builder<'a> {
+    snap: &'a Snapshot,
+    index: IndexSet<Box<str>>,
+    protos: Vec<Proto>,
+    warnings: Vec<Diagnostic>,
+}
+
+fn min_spelling(slot: &mut Option<String>, s: &str) {
+    match slot {
+        Some(cur) if cur.as_str() <= s => {}
+        _ => *slot = Some(s.to_string()),
+    }
+}
+
+impl<'a> Builder<'a> {
+    fn warn(&mut self, o: Option<Origin>, msg: String) {
+        let (file, line) = o.map_or((String::new(), 0), |o| self.snap.locate(o));
+        let mut d = Diagnostic::error(file, msg).warning();
+        d.line = line;
+        self.warnings.push(d);
+    }
+
+    fn node(&mut self, id: &str) -> u32 {
+        let folded = ids::fold(id.trim());
+        let (i, fresh) = self.index.insert_full(folded.into_boxed_str());
+        if fresh {
+            self.protos.push(Proto::default());
+        }
+        i as u32
+    }
+
+    /// A reference from a record to an id; warns when nothing defines it.
+    fn reference(&mut self, id: &str, hint: Hint, o: Origin, what: &str) -> u32 {
+        let v = self.node(id);
+        let p = &mut self.protos[v as usize];
+        min_spelling(&mut p.ref_spelling, id.trim());
+        match hint {
+            Hint::Container => p.container_ref = true,
+            Hint::Principal => p.principal_ref = true,
+        }
+        if v != 0 && p.def.is_none() {
+            self.warn(
+                Some(o),
+                format!("{what} `{}` is not defined by any record; kept as a node", id.trim()),
+            );
+        }
+        v
+    }
+}
+
+fn hash_of<T: Hash>(t: &T) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    t.hash(&mut h);
+    h.finish()
+}
+
+/// A key for spotting exact duplicates of relation records and findings.
+fn relation_hash(r: &Record) -> Option<u64> {
+    Some(match r {
+        Record::Define(_) => return None,
+        Record::Membership { group, member } => hash_of(&(0u8, group, member)),
+        Record::Role {
+            name,
+            id,
+            privileged,
+            actions,
+        } => hash_of(&(1u8, name, id, privileged, actions)),
+        Record::RoleAssignment {
+            principal,
+            role,
+            scope,
+            condition,
+        } => hash_of(&(2u8, principal, role, scope, condition)),
+        Record::Exposure {
+            resource,
+            from,
+            ports,
+            protocol,
+            via,
+        } => hash_of(&(3u8, resource, from, ports, protocol, via)),
+        Record::Reach {
+            from,
+            to,
+            ports,
+            protocol,
+            via,
+        } => hash_of(&(4u8, from, to, ports, protocol, via)),
+        Record::Finding(f) => hash_of(&(5u8, f)),
+    })
+}
+
+/// Builds the graph. Never fails: every oddity in the data is a warning.
+pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
+    let mut b = Builder {
+        snap: &snap,
+        index: IndexSet::new(),
+        protos: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let internet = b.node(ids::INTERNET);
+    debug_assert_eq!(internet, 0);
+
+    // Pass 1: definitions, roles, exact duplicates.
+    let mut roles = RoleTable::default();
+    let mut seen: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut skip = vec![false; snap.records.len()];
+    let mut findings_by_id: IndexMap<String, (usize, Origin)> = IndexMap::new();
+    for (i, rec) in snap.records.iter().enumerate() {
+        let o = snap.origins[i];
+        if let Some(h) = relation_hash(rec) {
+            let bucket = seen.entry(h).or_default();
+            if let Some(&j) = bucket.iter().find(|&&j| snap.records[j] == *rec) {
+                skip[i] = true;
+                let (_, line) = snap.locate(snap.origins[j]);
+                b.warn(Some(o), format!("exact duplicate of line {line}; ignored"));
+                continue;
+            }
+            bucket.push(i);
+        }
+        match rec {
+            Record::Define(d) => define(&mut b, d, o),
+            Record::Role {
+                name,
+                id,
+                privileged,
+                ..
+            } => {
+                if roles.add(name, id.as_deref(), *privileged) {
+                    b.warn(
+                        Some(o),
+                        format!("role `{}` is marked privileged differently by an earlier record; this later line wins", name.trim()),
+                    );
+                }
+            }
+            Record::Finding(f) => {
+                let key = ids::fold(&f.id);
+                if let Some((_, prev)) = findings_by_id.insert(key, (i, o)) {
+                    let (_, line) = snap.locate(prev);
+                    b.warn(
+                        Some(o),
+                        format!("finding `{}` is also defined at line {line} with other values; this later line wins", f.id),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // Pass 2: references, edges, findings.
+    struct PendingEdge {
+        from: u32,
+        to: u32,
+        kind: EdgeKind,
+        extra: u32,
+        origin: Option<Origin>,
+    }
+    let mut edges: Vec<PendingEdge> = Vec::new();
+    let mut role_ix: IndexMap<(String, bool), ()> = IndexMap::new();
+    let mut nets: Vec<NetInfo> = Vec::new();
+    for (i, rec) in snap.records.iter().enumerate() {
+        if skip[i] {
+            continue;
+        }
+        let o = snap.origins[i];
+        match rec {
+            Record::Membership { group, member } => {
+                let m = b.reference(member, Hint::Principal, o, "membership member");
+                let g = b.reference(group, Hint::Principal, o, "membership group");
+                edges.push(PendingEdge { from: m, to: g, kind: EdgeKind::MemberOf, extra: NONE, origin: Some(o) });
+            }
+            Record::RoleAssignment {
+                principal,
+                role,
+                scope,
+                ..
+            } => {
+                let p = b.reference(principal, Hint::Principal, o, "role assignment principal");
+                let s = b.reference(scope, Hint::Container, o, "role assignment scope");
+                match roles.resolve(role) {
+                    Ok(info) => {
+                        let (ix, _) = role_ix.insert_full((info.name, info.privileged), ());
+                        edges.push(PendingEdge { from: p, to: s, kind: EdgeKind::HasRole, extra: ix as u32, origin: Some(o) });
+                    }
+                    Err(roles::UnknownGuid(g)) => b.warn(
+                        Some(o),
+                        format!("role definition `{g}` matches no role record and no built-in role; the assignment grants nothing"),
+                    ),
+                }
+            }
+            Record::Exposure {
+                resource,
+                from,
+                ports,
+                protocol,
+                ..
+            } => {
+                let r = b.reference(resource, Hint::Container, o, "exposure resource");
+                if is_internet_source(from) {
+                    nets.push(NetInfo { ports: ports.clone(), protocol: protocol.clone() });
+                    edges.push(PendingEdge { from: 0, to: r, kind: EdgeKind::Exposes, extra: nets.len() as u32 - 1, origin: Some(o) });
+                }
+            }
+            Record::Reach {
+                from,
+                to,
+                ports,
+                protocol,
+                ..
+            } => {
+                let f = b.reference(from, Hint::Container, o, "reach source");
+                let t = b.reference(to, Hint::Container, o, "reach destination");
+                nets.push(NetInfo { ports: ports.clone(), protocol: protocol.clone() });
+                edges.push(PendingEdge { from: f, to: t, kind: EdgeKind::Reaches, extra: nets.len() as u32 - 1, origin: Some(o) });
+            }
+            Record::Finding(f) => {
+                b.reference(&f.resource, Hint::Container, o, "finding resource");
+            }
+            Record::Define(_) | Record::Role { .. } => {}
+        }
+    }
+    // Identities' attached resources.
+    for v in 0..b.protos.len() {
+        let Some(def) = &b.protos[v].def else { continue };
+        if def.def_type != DefType::Identity {
+            continue;
+        }
+        let Some(list) = def.attached_to.clone() else { continue };
+        let o = b.protos[v].def_line;
+        for r in list {
+            let rv = b.reference(&r, Hint::Container, o.unwrap_or(Origin { file: 0, line: 0 }), "attached_to resource");
+            edges.push(PendingEdge { from: rv, to: v as u32, kind: EdgeKind::UsesIdentity, extra: NONE, origin: o });
+        }
+    }
+
+    // Parents: explicit or derived, transitively for referenced-only containers.
+    let mut parent: Vec<Option<u32>> = Vec::new();
+    let mut explicit: Vec<bool> = Vec::new();
+    let mut v = 0usize;
+    while v < b.protos.len() {
+        parent.resize(b.protos.len(), None);
+        explicit.resize(b.protos.len(), false);
+        if v == 0 {
+            v += 1;
+            continue;
+        }
+        let p = &b.protos[v];
+        let is_identity = match &p.def {
+            Some(d) => d.def_type == DefType::Identity,
+            None => !p.container_ref,
+        };
+        if !is_identity {
+            let spelling = display_spelling(p);
+            let explicit_parent = p.def.as_ref().and_then(|d| d.parent.clone());
+            let o = p.def_line;
+            if let Some(ep) = explicit_parent {
+                let pv = b.reference(&ep, Hint::Container, o.unwrap_or(Origin { file: 0, line: 0 }), "parent");
+                parent.resize(b.protos.len(), None);
+                explicit.resize(b.protos.len(), false);
+                parent[v] = Some(pv);
+                explicit[v] = true;
+            } else if let Some(dp) = ids::derived_parent(&spelling) {
+                let pv = b.node(dp);
+                let pp = &mut b.protos[pv as usize];
+                min_spelling(&mut pp.ref_spelling, dp);
+                pp.container_ref = true;
+                if pp.def.is_none() && !pp.implied_warned {
+                    pp.implied_warned = true;
+                    b.warn(None, format!("`{dp}` is implied by the id `{spelling}` but not defined; kept as a node"));
+                }
+                parent.resize(b.protos.len(), None);
+                explicit.resize(b.protos.len(), false);
+                parent[v] = Some(pv);
+            }
+        }
+        v += 1;
+    }
+    parent.resize(b.protos.len(), None);
+    for (v, p) in parent.iter().enumerate() {
+        if let Some(p) = *p {
+            if p as usize != v {
+                edges.push(PendingEdge { from: p, to: v as u32, kind: EdgeKind::Contains, extra: NONE, origin: b.protos[v].def_line });
+            }
+        }
+    }
+    warn_parent_cycles(&mut b, &mut parent, &explicit);
+
+    // Nodes.
+    let n = b.protos.len();
+    let mut nodes: Vec<NodeData> = Vec::with_capacity(n);
+    for (v, p) in b.protos.iter_mut().enumerate() {
+        let id = display_spelling(p);
+        let (category, kind) = if v == 0 {
+            (Category::Internet, "internet".to_string())
+        } else {
+            categorize(p, &id)
+        };
+        let def = p.def.take();
+        let (name, tags, props) = match def {
+            Some(d) => (d.name, d.tags.unwrap_or_default(), d.props),
+            None => (None, Vec::new(), None),
+        };
+        let sensitive = props.as_ref().is_some_and(|raw| is_sensitive(raw.get()));
+        nodes.push(NodeData {
+            category,
+            id,
+            kind,
+            name,
+            defined: p.def_line.is_some() && v != 0,
+            parent: parent[v],
+            tags,
+            props,
+            sensitive,
+            findings: (0, 0),
+        });
+    }
+
+    // Findings, grouped by node, later definitions winning.
+    let mut fs: Vec<(u32, &Finding)> = Vec::new();
+    for (i, _) in findings_by_id.values() {
+        if let Record::Finding(f) = &snap.records[*i] {
+            if let Some(v) = b.index.get_index_of(ids::fold(f.resource.trim()).as_str()) {
+                fs.push((v as u32, f));
+            }
+        }
+    }
+    fs.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| ids::fold(&a.1.id).cmp(&ids::fold(&b.1.id))));
+    let mut findings = Vec::with_capacity(fs.len());
+    for (v, f) in fs {
+        let start = findings.len() as u32;
+        let node = &mut nodes[v as usize];
+        if node.findings.1 == 0 && node.findings.0 == 0 {
+            node.findings = (start, start);
+        }
+        findings.push(FindingData {
+            id: f.id.clone(),
+            class: f.class,
+            title: f.title.clone(),
+            severity: f.severity,
+            state: f.state.clone(),
+            category: f.category.clone(),
+            techniques: f.techniques.clone(),
+        });
+        node.findings.1 = findings.len() as u32;
+    }
+
+    // Edges whose ends are not of the kinds the format expects are kept, with a warning.
+    for e in &edges {
+        let (fc, tc) = (nodes[e.from as usize].category, nodes[e.to as usize].category);
+        let ok = match e.kind {
+            EdgeKind::Exposes => tc == Category::Resource,
+            EdgeKind::Reaches => fc == Category::Resource && tc == Category::Resource,
+            EdgeKind::Contains => true,
+            EdgeKind::UsesIdentity => fc == Category::Resource && tc == Category::Identity,
+            EdgeKind::MemberOf => {
+                fc == Category::Identity
+                    && tc == Category::Identity
+                    && matches!(nodes[e.to as usize].kind.as_str(), "group" | "unknown")
+            }
+            EdgeKind::HasRole => fc == Category::Identity && matches!(tc, Category::Scope | Category::Resource),
+        };
+        if !ok {
+            let msg = format!(
+                "`{}` edge from {} `{}` to {} `{}` joins unexpected kinds; followed anyway",
+                e.kind.as_str(),
+                nodes[e.from as usize].kind,
+                nodes[e.from as usize].id,
+                nodes[e.to as usize].kind,
+                nodes[e.to as usize].id
+            );
+            b.warn(e.origin, msg);
+        }
+    }
+
+    let mut g: DiGraph<NodeWeight, EdgeWeight, u32> = DiGraph::with_capacity(n, edges.len());
+    for node in &nodes {
+        g.add_node(NodeWeight { category: node.category });
+    }
+    for e in &edges {
+        g.add_edge(
+            petgraph::graph::NodeIndex::new(e.from as usize),
+            petgraph::graph::NodeIndex::new(e.to as usize),
+            EdgeWeight { kind: e.kind, extra: e.extra },
+        );
+    }
+    let (fwd, bwd) = adjacency(&g, n);
+
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    {
+        let index = &b.index;
+        order.sort_unstable_by(|&x, &y| index[x as usize].cmp(&index[y as usize]));
+    }
+    let mut rank = vec![0u32; n];
+    for (r, &v) in order.iter().enumerate() {
+        rank[v as usize] = r as u32;
+    }
+
+    let mut warnings = snap.warnings.clone();
+    warnings.append(&mut b.warnings);
+    let graph = Graph {
+        meta: snap.meta.clone(),
+        g,
+        index: b.index,
+        nodes,
+        findings,
+        roles: role_ix
+            .into_keys()
+            .map(|(name, privileged)| roles::RoleInfo { name, privileged })
+            .collect(),
+        nets,
+        fwd,
+        bwd,
+        rank,
+        owner_key: opts.owner_key.clone(),
+    };
+    Built { graph, warnings }
+}
+
+fn define(b: &mut Builder, d: &Definition, o: Origin) {
+    let id = d.id.trim();
+    if id.eq_ignore_ascii_case(ids::INTERNET) {
+        b.warn(Some(o), "the id `internet` is reserved for the public internet; this record is ignored".into());
+        return;
+    }
+    let v = b.node(id) as usize;
+    let earlier = b.protos[v].def_line;
+    let p = &mut b.protos[v];
+    min_spelling(&mut p.def_spelling, id);
+    let msg = match &mut p.def {
+        None => {
+            p.def = Some(d.clone());
+            None
+        }
+        Some(cur) if cur == d => Some(format!("`{id}` is defined again with identical content")),
+        Some(cur) => {
+            let mut changed = Vec::new();
+            if cur.def_type != d.def_type {
+                changed.push("type");
+                cur.def_type = d.def_type;
+            }
+            macro_rules! take {
+                ($f:ident) => {
+                    if let Some(x) = &d.$f {
+                        if cur.$f.as_ref() != Some(x) {
+                            changed.push(stringify!($f));
+                        }
+                        cur.$f = Some(x.clone());
+                    }
+                };
+            }
+            take!(kind);
+            take!(name);
+            take!(parent);
+            take!(tags);
+            take!(attached_to);
+            if let Some(x) = &d.props {
+                if cur.props.as_ref().map(|p| p.get()) != Some(x.get()) {
+                    changed.push("props");
+                }
+                cur.props = Some(x.clone());
+            }
+            if d.id != cur.id {
+                cur.id = d.id.clone();
+            }
+            Some(if changed.is_empty() {
+                format!("`{id}` is defined again (only the id's spelling differs)")
+            } else {
+                format!("`{id}` is defined again with different {}; this later line wins", changed.join(", "))
+            })
+        }
+    };
+    p.def_line = Some(o);
+    if let Some(m) = msg {
+        let line = earlier.map(|e| b.snap.locate(e).1).unwrap_or(0);
+        b.warn(Some(o), format!("{m} (earlier definition at line {line})"));
+    }
+}
+
+fn display_spelling(p: &Proto) -> String {
+    p.def_spelling
+        .clone()
+        .or_else(|| p.ref_spelling.clone())
+        .unwrap_or_default()
+}
+
+/// Category and kind of a node, from its definition or, failing that, its id's shape.
+fn categorize(p: &Proto, id: &str) -> (Category, String) {
+    match &p.def {
+        Some(d) => match d.def_type {
+            DefType::Resource => (Category::Resource, d.kind.clone().unwrap_or_else(|| "unknown".into())),
+            DefType::Identity => (Category::Identity, d.kind.clone().unwrap_or_else(|| "unknown".into())),
+            DefType::Scope => match &d.kind {
+                Some(k) => (Category::Scope, k.clone()),
+                None => by_shape(id),
+            },
+        },
+        None if p.container_ref => by_shape(id),
+        None => (Category::Identity, "unknown".into()),
+    }
+}
+
+fn by_shape(id: &str) -> (Category, String) {
+    match ids::shape(id) {
+        Shape::Other => (Category::Resource, "unknown".into()),
+        s => (Category::Scope, s.scope_kind().unwrap_or("unknown").to_string()),
+    }
+}
+
+fn is_sensitive(props: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        sensitivity: Option<serde_json::Value>,
+    }
+    serde_json::from_str::<Probe>(props)
+        .ok()
+        .and_then(|p| p.sensitivity)
+        .is_some_and(|v| v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("high")))
+}
+
+/// Warns once per cycle of explicit parents. Derived parents cannot form cycles (they are
+/// strictly shorter ids), so only explicit ones are followed.
+fn warn_parent_cycles(b: &mut Builder, parent: &mut [Option<u32>], explicit: &[bool]) {
+    let n = parent.len();
+    let mut state = vec![0u8; n]; // 0 new, 1 on stack, 2 done
+    for start in 0..n {
+        if state[start] != 0 {
+            continue;
+        }
+        let mut path = Vec::new();
+        let mut cur = Some(start as u32);
+        while let Some(v) = cur {
+            match state[v as usize] {
+                0 => {
+                    state[v as usize] = 1;
+                    path.push(v);
+                    cur = parent[v as usize];
+                }
+                1 => {
+                    let pos = path.iter().position(|&x| x == v).unwrap_or(0);
+                    let cycle: Vec<String> = path[pos..]
+                        .iter()
+                        .map(|&x| display_spelling(&b.protos[x as usize]))
+                        .collect();
+                    let o = b.protos[v as usize].def_line;
+                    let any_explicit = path[pos..].iter().any(|&x| explicit[x as usize]);
+                    if any_explicit {
+                        b.warn(o, format!("cycle of explicit parents: {}; the walk upwards stops where it would repeat", cycle.join(" -> ")));
+                    }
+                    break;
+                }
+                _ => break,
+            }
+        }
+        for v in path {
+            state[v as usize] = 2;
+        }
+    }
+}
+
+/// Per-kind forward and backward compressed adjacency.
+fn adjacency(g: &DiGraph<NodeWeight, EdgeWeight, u32>, n: usize) -> (Vec<Csr>, Vec<Csr>) {
+    let mut fwd = Vec::with_capacity(6);
+    let mut bwd = Vec::with_capacity(6);
+    for kind in EdgeKind::ALL {
+        let es: Vec<(u32, u32, u32)> = g
+            .raw_edges()
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.weight.kind == kind)
+            .map(|(i, e)| (e.source().index() as u32, e.target().index() as u32, i as u32))
+            .collect();
+        fwd.push(csr(n, es.iter().map(|&(s, t, i)| (s, t, i))));
+        bwd.push(csr(n, es.iter().map(|&(s, t, i)| (t, s, i))));
+    }
+    (fwd, bwd)
+}
+
+fn csr(n: usize, es: impl Iterator<Item = (u32, u32, u32)> + Clone) -> Csr {
+    let mut offsets = vec![0u32; n + 1];
+    for (s, _, _) in es.clone() {
+        offsets[s as usize + 1] += 1;
+    }
+    for i in 0..n {
+        offsets[i + 1] += offsets[i];
+    }
+    let m = offsets[n] as usize;
+    let mut fill = offsets.clone();
+    let mut nbrs = vec![0u32; m];
+    let mut edges = vec![0u32; m];
+    for (s, t, e) in es {
+        let at = fill[s as usize] as usize;
+        nbrs[at] = t;
+        edges[at] = e;
+        fill[s as usize] += 1;
+    }
+    Csr { offsets, nbrs, edges }
+}

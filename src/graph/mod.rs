@@ -1,0 +1,291 @@
+//! The estate graph: one node per folded id, edges of the six kinds the format defines,
+//! and per-kind adjacency in compressed form for the engine.
+//!
+//! petgraph holds the structure (small node and edge weights); payloads that rules read
+//! (tags, props, findings, roles, ports) live in side tables indexed by node or edge.
+
+mod build;
+pub mod roles;
+
+pub use build::{build, BuildOptions};
+
+use crate::ingest::{FindingClass, Level, Meta, PortRange};
+use indexmap::{IndexMap, IndexSet};
+use petgraph::graph::DiGraph;
+use serde_json::value::RawValue;
+
+/// The four kinds of node in the format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Category {
+    Internet,
+    Scope,
+    Resource,
+    Identity,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Internet => "internet",
+            Category::Scope => "scope",
+            Category::Resource => "resource",
+            Category::Identity => "identity",
+        }
+    }
+}
+
+/// The six edge kinds of the format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EdgeKind {
+    Exposes,
+    Reaches,
+    Contains,
+    UsesIdentity,
+    MemberOf,
+    HasRole,
+}
+
+impl EdgeKind {
+    pub const ALL: [EdgeKind; 6] = [
+        EdgeKind::Exposes,
+        EdgeKind::Reaches,
+        EdgeKind::Contains,
+        EdgeKind::UsesIdentity,
+        EdgeKind::MemberOf,
+        EdgeKind::HasRole,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EdgeKind::Exposes => "exposes",
+            EdgeKind::Reaches => "reaches",
+            EdgeKind::Contains => "contains",
+            EdgeKind::UsesIdentity => "uses_identity",
+            EdgeKind::MemberOf => "member_of",
+            EdgeKind::HasRole => "has_role",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EdgeKind> {
+        EdgeKind::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s))
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Node weight in petgraph: just enough to walk without touching payloads.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeWeight {
+    pub category: Category,
+}
+
+/// Edge weight: the kind, and an index into the side table for that kind
+/// (`roles` for `has_role`, `nets` for `exposes`/`reaches`), or `NONE`.
+#[derive(Debug, Clone, Copy)]
+pub struct EdgeWeight {
+    pub kind: EdgeKind,
+    pub extra: u32,
+}
+
+pub const NONE: u32 = u32::MAX;
+
+/// What rules may read about a node.
+#[derive(Debug, Clone)]
+pub struct NodeData {
+    pub category: Category,
+    /// Display spelling (spec: smallest defining spelling, else smallest reference).
+    pub id: String,
+    /// Scope kind, resource type or identity kind; `unknown` where nothing says.
+    pub kind: String,
+    pub name: Option<String>,
+    /// Defined by a record (not only referenced).
+    pub defined: bool,
+    pub parent: Option<u32>,
+    pub tags: Vec<(String, String)>,
+    pub props: Option<Box<RawValue>>,
+    /// `props.sensitivity` is `high` (case-insensitive).
+    pub sensitive: bool,
+    /// Range into [`Graph::findings`].
+    pub findings: (u32, u32),
+}
+
+/// A finding attached to a node.
+#[derive(Debug, Clone)]
+pub struct FindingData {
+    pub id: String,
+    pub class: FindingClass,
+    pub title: String,
+    pub severity: Level,
+    pub state: String,
+    pub category: Option<String>,
+    pub techniques: Vec<String>,
+}
+
+/// Ports and protocol of an `exposes` or `reaches` edge.
+#[derive(Debug, Clone)]
+pub struct NetInfo {
+    /// `None` = all ports.
+    pub ports: Option<Vec<PortRange>>,
+    pub protocol: Option<String>,
+}
+
+impl NetInfo {
+    /// Does traffic to `port` pass? Absent ports mean all ports.
+    pub fn allows(&self, lo: u16, hi: u16) -> bool {
+        match &self.ports {
+            None => true,
+            Some(ps) => ps.iter().any(|p| p.lo <= hi && lo <= p.hi),
+        }
+    }
+}
+
+/// Compressed adjacency for one edge kind and direction: `nbrs[offsets[v]..offsets[v+1]]`.
+#[derive(Debug, Clone, Default)]
+pub struct Csr {
+    pub offsets: Vec<u32>,
+    pub nbrs: Vec<u32>,
+    /// Edge index (petgraph) of each neighbour entry, for edge predicates.
+    pub edges: Vec<u32>,
+}
+
+impl Csr {
+    #[inline]
+    pub fn range(&self, v: u32) -> std::ops::Range<usize> {
+        self.offsets[v as usize] as usize..self.offsets[v as usize + 1] as usize
+    }
+}
+
+/// The estate graph.
+#[derive(Debug)]
+pub struct Graph {
+    pub meta: Meta,
+    pub g: DiGraph<NodeWeight, EdgeWeight, u32>,
+    /// Folded ids; a node's index here is its node index (an `IndexMap` whose values are
+    /// the positions themselves, so they are not stored twice).
+    pub index: IndexSet<Box<str>>,
+    pub nodes: Vec<NodeData>,
+    pub findings: Vec<FindingData>,
+    pub roles: Vec<roles::RoleInfo>,
+    pub nets: Vec<NetInfo>,
+    /// Per edge kind, forward and backward adjacency.
+    pub fwd: Vec<Csr>,
+    pub bwd: Vec<Csr>,
+    /// Position of each node in byte order of folded ids: the witness tie-break.
+    pub rank: Vec<u32>,
+    /// Tag key that names the owner (case-insensitive).
+    pub owner_key: String,
+}
+
+impl Graph {
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The node for an id, compared case-insensitively.
+    pub fn find(&self, id: &str) -> Option<u32> {
+        self.index
+            .get_index_of(id.to_ascii_lowercase().as_str())
+            .map(|i| i as u32)
+    }
+
+    /// The folded (lowercase) id of a node.
+    pub fn folded(&self, v: u32) -> &str {
+        self.index
+            .get_index(v as usize)
+            .map_or("", |k| k.as_ref())
+    }
+
+    pub fn node(&self, v: u32) -> &NodeData {
+        &self.nodes[v as usize]
+    }
+
+    pub fn findings_of(&self, v: u32) -> &[FindingData] {
+        let (a, b) = self.nodes[v as usize].findings;
+        &self.findings[a as usize..b as usize]
+    }
+
+    pub fn edge(&self, e: u32) -> EdgeWeight {
+        self.g[petgraph::graph::EdgeIndex::new(e as usize)]
+    }
+
+    /// The role a `has_role` edge carries.
+    pub fn role_of(&self, e: u32) -> Option<&roles::RoleInfo> {
+        let w = self.edge(e);
+        (w.kind == EdgeKind::HasRole && w.extra != NONE).then(|| &self.roles[w.extra as usize])
+    }
+
+    /// Ports and protocol of an `exposes`/`reaches` edge.
+    pub fn net_of(&self, e: u32) -> Option<&NetInfo> {
+        let w = self.edge(e);
+        (matches!(w.kind, EdgeKind::Exposes | EdgeKind::Reaches) && w.extra != NONE)
+            .then(|| &self.nets[w.extra as usize])
+    }
+
+    /// A tag of the node or, failing that, of its nearest ancestor that has it, following
+    /// `contains` upwards; the walk stops where a parent cycle would repeat.
+    pub fn inherited_tag(&self, v: u32, key: &str) -> Option<&str> {
+        let mut seen: Vec<u32> = Vec::new();
+        let mut cur = Some(v);
+        while let Some(n) = cur {
+            if seen.contains(&n) || seen.len() > self.nodes.len() {
+                break;
+            }
+            seen.push(n);
+            let node = &self.nodes[n as usize];
+            if let Some((_, val)) = node.tags.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)) {
+                return Some(val);
+            }
+            cur = node.parent;
+        }
+        None
+    }
+
+    /// The owner of a node per the format, or `(unowned)`.
+    pub fn owner(&self, v: u32) -> &str {
+        self.inherited_tag(v, &self.owner_key).unwrap_or(UNOWNED)
+    }
+
+    /// Counts for outputs: how big the graph in scope is.
+    pub fn stats(&self) -> GraphStats {
+        let mut s = GraphStats::default();
+        for n in &self.nodes {
+            match n.category {
+                Category::Scope => s.scopes += 1,
+                Category::Resource => {
+                    s.resources += 1;
+                    if n.defined {
+                        s.defined_resources += 1;
+                    }
+                }
+                Category::Identity => s.identities += 1,
+                Category::Internet => {}
+            }
+        }
+        for k in EdgeKind::ALL {
+            s.edges_by_kind.push((k.as_str(), self.fwd[k.index()].nbrs.len()));
+        }
+        s.nodes = self.nodes.len();
+        s.edges = self.g.edge_count();
+        s.findings = self.findings.len();
+        s
+    }
+}
+
+/// The owner bucket for resources whose ancestry carries no owner tag.
+pub const UNOWNED: &str = "(unowned)";
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct GraphStats {
+    pub nodes: usize,
+    pub scopes: usize,
+    pub resources: usize,
+    pub defined_resources: usize,
+    pub identities: usize,
+    pub edges: usize,
+    pub edges_by_kind: Vec<(&'static str, usize)>,
+    pub findings: usize,
+}

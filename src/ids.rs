@@ -1,0 +1,206 @@
+//! Identifier rules of the snapshot format: ASCII case folding, parents implied by Azure
+//! resource ids, and the kind an id's shape implies when no record defines it.
+//!
+//! Everything here works on the id text alone, so every importer gets the same answers.
+
+/// The reserved id of the node that stands for the public internet.
+pub const INTERNET: &str = "internet";
+
+/// Azure compares ids ASCII case-insensitively; so do we, by folding once at ingest.
+pub fn fold(id: &str) -> String {
+    id.to_ascii_lowercase()
+}
+
+/// The parent an Azure id implies, as a slice of the id itself (so its spelling is kept).
+///
+/// Follows the spec: a resource under a resource group has the group as parent, a nested
+/// resource (`.../T/N/SUB/M`) its enclosing resource, an extension resource (a second
+/// `/providers/`) the resource it extends, a resource group its subscription. Subscriptions,
+/// management groups and anything that is not an Azure id have none.
+pub fn derived_parent(id: &str) -> Option<&str> {
+    let trimmed = id.trim_end_matches('/');
+    let segs: Vec<(usize, &str)> = segments(trimmed);
+    if segs.is_empty() {
+        return None;
+    }
+    // Position of the last `providers` segment, if any.
+    let last_providers = segs
+        .iter()
+        .rposition(|(_, s)| s.eq_ignore_ascii_case("providers"));
+    match last_providers {
+        Some(p) => {
+            // After `providers`: namespace, then (type, name) pairs.
+            let after = segs.len() - p - 1;
+            if after < 3 || (after - 1) % 2 != 0 {
+                return None;
+            }
+            let pairs = (after - 1) / 2;
+            if pairs > 1 {
+                // Nested resource: strip the last (type, name) pair.
+                let cut = segs[segs.len() - 2].0;
+                Some(&trimmed[..cut - 1])
+            } else if p == 0 {
+                // `/providers/NS/T/N` at the root: a management group or tenant resource.
+                None
+            } else {
+                // Parent is whatever precedes `/providers/` (a resource group, a
+                // subscription, or the resource an extension extends).
+                let cut = segs[p].0;
+                let parent = &trimmed[..cut - 1];
+                valid_container(parent).then_some(parent)
+            }
+        }
+        None => {
+            // `/subscriptions/S/resourceGroups/G` -> `/subscriptions/S`.
+            if segs.len() == 4
+                && segs[0].1.eq_ignore_ascii_case("subscriptions")
+                && segs[2].1.eq_ignore_ascii_case("resourcegroups")
+                && trimmed.starts_with('/')
+            {
+                let cut = segs[2].0;
+                Some(&trimmed[..cut - 1])
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// A parent slice must itself look like an Azure id, so that odd strings never invent nodes.
+fn valid_container(s: &str) -> bool {
+    s.starts_with('/') && s.len() > 1
+}
+
+/// Splits `/a/b/c` into `(offset, segment)` pairs; an id that does not start with `/` is
+/// not an Azure id and has no segments.
+fn segments(id: &str) -> Vec<(usize, &str)> {
+    if !id.starts_with('/') {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut start = 1;
+    for (i, b) in id.bytes().enumerate().skip(1) {
+        if b == b'/' {
+            out.push((start, &id[start..i]));
+            start = i + 1;
+        }
+    }
+    out.push((start, &id[start..]));
+    if out.iter().any(|(_, s)| s.is_empty()) {
+        return Vec::new();
+    }
+    out
+}
+
+/// What an id's shape says a never-defined node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Subscription,
+    ResourceGroup,
+    ManagementGroup,
+    /// Anything else: a resource of kind `unknown`.
+    Other,
+}
+
+impl Shape {
+    /// The scope kind the shape implies, or `None` for a resource.
+    pub fn scope_kind(self) -> Option<&'static str> {
+        match self {
+            Shape::Subscription => Some("subscription"),
+            Shape::ResourceGroup => Some("resource_group"),
+            Shape::ManagementGroup => Some("management_group"),
+            Shape::Other => None,
+        }
+    }
+}
+
+/// Classifies an id by its shape alone.
+pub fn shape(id: &str) -> Shape {
+    let segs = segments(id.trim_end_matches('/'));
+    let is = |i: usize, name: &str| segs.get(i).is_some_and(|(_, s)| s.eq_ignore_ascii_case(name));
+    match segs.len() {
+        2 if is(0, "subscriptions") => Shape::Subscription,
+        4 if is(0, "subscriptions") && is(2, "resourcegroups") => Shape::ResourceGroup,
+        4 if is(0, "providers")
+            && is(1, "microsoft.management")
+            && is(2, "managementgroups") =>
+        {
+            Shape::ManagementGroup
+        }
+        _ => Shape::Other,
+    }
+}
+
+/// The GUID a role reference names, if it is one: a bare GUID or the last segment of a
+/// `.../roleDefinitions/GUID` id. Returned lowercased.
+pub fn role_guid(reference: &str) -> Option<String> {
+    let r = reference.trim();
+    let last = r.rsplit('/').next().unwrap_or(r);
+    is_guid(last).then(|| last.to_ascii_lowercase())
+}
+
+/// `8-4-4-4-12` hex digits.
+pub fn is_guid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parents_follow_the_spec() {
+        let rg = "/subscriptions/S/resourceGroups/G";
+        assert_eq!(derived_parent(rg), Some("/subscriptions/S"));
+        assert_eq!(
+            derived_parent("/subscriptions/S/resourceGroups/G/providers/NS/T/N"),
+            Some(rg)
+        );
+        assert_eq!(
+            derived_parent("/subscriptions/S/resourceGroups/G/providers/NS/T/N/SUB/M"),
+            Some("/subscriptions/S/resourceGroups/G/providers/NS/T/N")
+        );
+        assert_eq!(
+            derived_parent("/subscriptions/S/providers/NS/T/N"),
+            Some("/subscriptions/S")
+        );
+        assert_eq!(
+            derived_parent("/subscriptions/S/resourceGroups/G/providers/NS/T/N/providers/X/Y/Z"),
+            Some("/subscriptions/S/resourceGroups/G/providers/NS/T/N")
+        );
+        assert_eq!(derived_parent("/subscriptions/S"), None);
+        assert_eq!(
+            derived_parent("/providers/Microsoft.Management/managementGroups/M"),
+            None
+        );
+        assert_eq!(derived_parent("vm-1"), None);
+        assert_eq!(derived_parent("internet"), None);
+        assert_eq!(derived_parent("/subscriptions/S/resourceGroups/G/providers/NS/T"), None);
+        // Casing is kept from the child's spelling.
+        assert_eq!(
+            derived_parent("/SUBSCRIPTIONS/s/RESOURCEGROUPS/g/providers/a/b/c"),
+            Some("/SUBSCRIPTIONS/s/RESOURCEGROUPS/g")
+        );
+    }
+
+    #[test]
+    fn shapes_and_guids() {
+        assert_eq!(shape("/subscriptions/S"), Shape::Subscription);
+        assert_eq!(shape("/Subscriptions/S/resourcegroups/G"), Shape::ResourceGroup);
+        assert_eq!(
+            shape("/providers/microsoft.management/managementGroups/M"),
+            Shape::ManagementGroup
+        );
+        assert_eq!(shape("/subscriptions/S/providers/a/b/c"), Shape::Other);
+        assert_eq!(
+            role_guid("/providers/Microsoft.Authorization/roleDefinitions/8E3AF657-A8FF-443C-A75C-2FE8C4BCB635"),
+            Some("8e3af657-a8ff-443c-a75c-2fe8c4bcb635".into())
+        );
+        assert_eq!(role_guid("Owner"), None);
+    }
+}

@@ -1,0 +1,45 @@
+//! Reading estates: native snapshots now, real exports through importers that produce the
+//! same [`Snapshot`].
+
+pub mod native;
+pub mod record;
+
+pub use native::ReadOptions;
+pub use record::*;
+
+use crate::diag::Diagnostic;
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// Everything read from one estate at one moment, before any meaning is given to it.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub meta: Meta,
+    pub records: Vec<Record>,
+    /// `origins[i]` says where `records[i]` came from.
+    pub origins: Vec<Origin>,
+    /// Source files, indexed by [`Origin::file`].
+    pub files: Vec<String>,
+    /// Problems that did not stop the read (unknown types, skipped lines).
+    pub warnings: Vec<Diagnostic>,
+    pub unknown_types: usize,
+}
+
+impl Snapshot {
+    /// `file:line` of a record, for messages.
+    pub fn locate(&self, o: Origin) -> (String, usize) {
+        let file = self.files.get(o.file as usize).cloned().unwrap_or_default();
+        (file, o.line as usize)
+    }
+}
+
+/// Loads an estate from a path: a native snapshot file (`.jsonl`, `.jsonl.gz`).
+pub fn load(path: &Path, opts: ReadOptions) -> Result<Snapshot> {
+    if path.is_dir() {
+        return Err(Error::Usage(format!(
+            "{} is a folder; give a native snapshot file (.jsonl or .jsonl.gz)",
+            path.display()
+        )));
+    }
+    native::read_file(path, opts)
+}

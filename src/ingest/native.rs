@@ -1,0 +1,683 @@
+//! Reader for native snapshots (JSON Lines, optionally gzip-compressed).
+//!
+//! Lines are parsed in parallel: the file is cut into chunks on line boundaries, each chunk
+//! parsed on its own thread, and the results joined in line order, so the outcome is the
+//! same for any thread count.
+
+use super::record::*;
+use super::Snapshot;
+use crate::diag::Diagnostic;
+use crate::error::{Error, Result};
+use rayon::prelude::*;
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::path::Path;
+
+/// How strictly to treat malformed lines.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadOptions {
+    /// Turn malformed lines into warnings (the line is skipped, and counted).
+    pub keep_going: bool,
+}
+
+/// At most this many malformed-line errors are shown before the run stops.
+const MAX_ERRORS_SHOWN: usize = 10;
+
+/// Reads a native snapshot file.
+pub fn read_file(path: &Path, opts: ReadOptions) -> Result<Snapshot> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let name = path.display().to_string();
+    let bytes = if name.ends_with(".gz") {
+        gunzip(&bytes).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?
+    } else {
+        bytes
+    };
+    parse(&bytes, &name, opts)
+}
+
+fn gunzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::with_capacity(bytes.len() * 8);
+    flate2::read::MultiGzDecoder::new(bytes).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// Parses snapshot text; `file` names it in diagnostics.
+pub fn parse(bytes: &[u8], file: &str, opts: ReadOptions) -> Result<Snapshot> {
+    let chunks = split_lines(bytes, rayon::current_num_threads() * 4);
+    let parsed: Vec<ChunkOut> = chunks
+        .par_iter()
+        .map(|&(start, end)| parse_chunk(&bytes[start..end], file))
+        .collect();
+
+    let mut snap = Snapshot {
+        files: vec![file.to_string()],
+        ..Snapshot::default()
+    };
+    let mut errors = Vec::new();
+    let mut error_count = 0usize;
+    let mut line_base = 0u32;
+    let mut seen_header = false;
+    let mut first_content_line = true;
+    for chunk in parsed {
+        for item in chunk.items {
+            let line = line_base + item.line;
+            match item.outcome {
+                Outcome::Blank => continue,
+                Outcome::Bad(mut d) => {
+                    d.line = line as usize;
+                    first_content_line = false;
+                    if opts.keep_going {
+                        d.message = format!("skipped malformed line: {}", d.message);
+                        snap.warnings.push(d.warning());
+                    } else {
+                        error_count += 1;
+                        if errors.len() < MAX_ERRORS_SHOWN {
+                            errors.push(d);
+                        }
+                    }
+                }
+                Outcome::Header(meta, text) => {
+                    if seen_header || !first_content_line {
+                        let what = if seen_header {
+                            "a second `snapshot` record"
+                        } else {
+                            "a `snapshot` record after other records"
+                        };
+                        let d = Diagnostic::error(file, format!("{what}: the header must be the first line and appear once"))
+                            .at_line(line as usize, 1, &text)
+                            .expected("exactly one `snapshot` record, on the first non-blank line");
+                        error_count += 1;
+                        if errors.len() < MAX_ERRORS_SHOWN {
+                            errors.push(d);
+                        }
+                    } else {
+                        snap.meta = meta;
+                        seen_header = true;
+                    }
+                    first_content_line = false;
+                }
+                Outcome::Unknown(ty, text) => {
+                    first_content_line = false;
+                    snap.unknown_types += 1;
+                    snap.warnings.push(
+                        Diagnostic::error(file, format!("unknown record type `{ty}`, line ignored"))
+                            .at_line(line as usize, 1, &text)
+                            .warning(),
+                    );
+                }
+                Outcome::Record(rec) => {
+                    if first_content_line {
+                        first_content_line = false;
+                    }
+                    snap.records.push(rec);
+                    snap.origins.push(Origin { file: 0, line });
+                }
+            }
+        }
+        line_base += chunk.lines;
+    }
+    if !seen_header && errors.is_empty() {
+        let msg = if snap.records.is_empty() && snap.unknown_types == 0 {
+            "the snapshot is empty"
+        } else {
+            "the snapshot has no `snapshot` header record"
+        };
+        errors.push(
+            Diagnostic::error(file, msg)
+                .expected(r#"a first line like {"type":"snapshot","taken_at":"2026-09-30T00:00:00Z","label":"2026-Q3"}"#),
+        );
+        error_count += 1;
+    }
+    if !errors.is_empty() {
+        if error_count > errors.len() {
+            errors.push(Diagnostic::error(
+                file,
+                format!(
+                    "{} more malformed lines not shown (use --keep-going to skip them)",
+                    error_count - errors.len()
+                ),
+            ));
+        }
+        return Err(Error::Invalid(errors));
+    }
+    Ok(snap)
+}
+
+/// Cuts `bytes` into about `n` ranges that end just after a newline (or at the end).
+fn split_lines(bytes: &[u8], n: usize) -> Vec<(usize, usize)> {
+    let target = (bytes.len() / n.max(1)).max(1 << 16);
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < bytes.len() {
+        let mut end = (start + target).min(bytes.len());
+        if end < bytes.len() {
+            end = match bytes[end..].iter().position(|b| *b == b'\n') {
+                Some(i) => end + i + 1,
+                None => bytes.len(),
+            };
+        }
+        out.push((start, end));
+        start = end;
+    }
+    out
+}
+
+struct ChunkOut {
+    /// Number of lines in the chunk (newlines, plus a final unterminated line).
+    lines: u32,
+    items: Vec<Item>,
+}
+
+struct Item {
+    /// 1-based line within the chunk.
+    line: u32,
+    outcome: Outcome,
+}
+
+enum Outcome {
+    Blank,
+    Header(Meta, String),
+    Unknown(String, String),
+    Record(Record),
+    Bad(Diagnostic),
+}
+
+fn parse_chunk(chunk: &[u8], file: &str) -> ChunkOut {
+    let mut items = Vec::new();
+    let mut lines = 0u32;
+    for raw in chunk.split_inclusive(|b| *b == b'\n') {
+        lines += 1;
+        let outcome = parse_line(raw, file);
+        if !matches!(outcome, Outcome::Blank) {
+            items.push(Item {
+                line: lines,
+                outcome,
+            });
+        }
+    }
+    ChunkOut { lines, items }
+}
+
+fn parse_line(raw: &[u8], file: &str) -> Outcome {
+    let text = match std::str::from_utf8(raw) {
+        Ok(t) => t,
+        Err(e) => {
+            let shown = String::from_utf8_lossy(raw);
+            return Outcome::Bad(
+                Diagnostic::error(file, "the line is not valid UTF-8")
+                    .at_line(0, e.valid_up_to() + 1, &shown)
+                    .expected("UTF-8 text"),
+            );
+        }
+    };
+    let trimmed = text.trim_end_matches(['\n', '\r']);
+    if trimmed.trim().is_empty() {
+        return Outcome::Blank;
+    }
+    let line: Line = match serde_json::from_str(trimmed) {
+        Ok(l) => l,
+        Err(e) => return Outcome::Bad(json_error(file, trimmed, &e)),
+    };
+    match to_record(line, trimmed) {
+        Ok(o) => o,
+        Err((msg, field, expected)) => {
+            let (col, width) = field
+                .and_then(|f| locate_value(trimmed, f))
+                .map_or((1, 1), |(s, e)| (s + 1, e - s));
+            let mut d = Diagnostic::error(file, msg).at_line(0, col, trimmed);
+            d.width = width;
+            Outcome::Bad(d.expected(expected))
+        }
+    }
+}
+
+/// Turns a serde_json error into a diagnostic with the column it reports.
+fn json_error(file: &str, line: &str, e: &serde_json::Error) -> Diagnostic {
+    let msg = e.to_string();
+    // serde_json appends " at line L column C"; the position is shown separately.
+    let msg = match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg,
+    };
+    let (message, expected) = match e.classify() {
+        serde_json::error::Category::Eof => (
+            format!("the line ends before its JSON value does ({msg}); is the file truncated?"),
+            "a complete JSON object on one line",
+        ),
+        serde_json::error::Category::Syntax => (format!("invalid JSON: {msg}"), "a JSON object"),
+        _ => (msg, "a value of the type the format gives for this field"),
+    };
+    let col = e.column().max(1).min(line.len().max(1));
+    Diagnostic::error(file, message)
+        .at_line(0, col, line)
+        .expected(expected)
+}
+
+/// Finds the byte span of the value of `"key"` in a JSON line (first occurrence), so
+/// semantic errors can put a caret under the offending value.
+fn locate_value(line: &str, key: &str) -> Option<(usize, usize)> {
+    let needle = format!("\"{key}\"");
+    let mut from = 0;
+    while let Some(i) = line[from..].find(&needle) {
+        let after = from + i + needle.len();
+        let rest = &line[after..];
+        let colon = rest.len() - rest.trim_start().len();
+        if rest[colon..].starts_with(':') {
+            let vstart = after + colon + 1;
+            let v = &line[vstart..];
+            let skip = v.len() - v.trim_start().len();
+            let s = vstart + skip;
+            let e = value_end(line, s);
+            return Some((s, e.max(s + 1)));
+        }
+        from = after;
+    }
+    None
+}
+
+fn value_end(line: &str, start: usize) -> usize {
+    let b = line.as_bytes();
+    if b.get(start) == Some(&b'"') {
+        let mut i = start + 1;
+        while i < b.len() {
+            match b[i] {
+                b'\\' => i += 2,
+                b'"' => return i + 1,
+                _ => i += 1,
+            }
+        }
+        return b.len();
+    }
+    line[start..]
+        .find([',', '}', ']'])
+        .map_or(line.len(), |i| start + i)
+}
+
+/// One line, every field optional: which are required depends on `type`.
+#[derive(Deserialize)]
+struct Line {
+    #[serde(rename = "type")]
+    ty: Option<String>,
+    id: Option<String>,
+    kind: Option<String>,
+    name: Option<String>,
+    parent: Option<String>,
+    tags: Option<indexmap::IndexMap<String, String>>,
+    props: Option<Box<RawValue>>,
+    attached_to: Option<Vec<String>>,
+    group: Option<String>,
+    member: Option<String>,
+    privileged: Option<bool>,
+    actions: Option<Vec<String>>,
+    principal: Option<String>,
+    role: Option<String>,
+    scope: Option<String>,
+    condition: Option<String>,
+    resource: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    #[serde(default, deserialize_with = "ports")]
+    ports: Option<Vec<PortRange>>,
+    protocol: Option<String>,
+    via: Option<String>,
+    class: Option<String>,
+    title: Option<String>,
+    severity: Option<String>,
+    state: Option<String>,
+    category: Option<String>,
+    techniques: Option<Vec<String>>,
+    first_seen: Option<String>,
+    last_seen: Option<String>,
+    source_id: Option<String>,
+    taken_at: Option<String>,
+    label: Option<String>,
+    tenant: Option<String>,
+    source: Option<String>,
+}
+
+/// (message, field to point at, what was expected)
+type Problem = (String, Option<&'static str>, String);
+
+fn missing(ty: &str, field: &'static str) -> Problem {
+    (
+        format!("`{ty}` record is missing required field `{field}`"),
+        None,
+        format!("a non-empty `{field}` field"),
+    )
+}
+
+fn req(v: Option<String>, ty: &str, field: &'static str) -> Result<String, Problem> {
+    match v {
+        Some(s) if !s.trim().is_empty() => Ok(s),
+        _ => Err(missing(ty, field)),
+    }
+}
+
+/// An empty string counts as absent, as the format says of `kind`.
+fn non_empty(v: Option<String>) -> Option<String> {
+    v.filter(|s| !s.trim().is_empty())
+}
+
+fn to_record(l: Line, text: &str) -> Result<Outcome, Problem> {
+    let Some(ty) = l.ty else {
+        return Err((
+            "record has no `type` field".into(),
+            None,
+            "a `type` field: snapshot, scope, resource, identity, membership, role, role_assignment, exposure, reach or finding".into(),
+        ));
+    };
+    let rec = match ty.as_str() {
+        "snapshot" => {
+            let taken_at = req(l.taken_at, "snapshot", "taken_at")?;
+            if !is_rfc3339(&taken_at) {
+                return Err((
+                    format!("`taken_at` is not an RFC 3339 timestamp: `{taken_at}`"),
+                    Some("taken_at"),
+                    "a timestamp like 2026-09-30T00:00:00Z".into(),
+                ));
+            }
+            return Ok(Outcome::Header(
+                Meta {
+                    taken_at,
+                    label: l.label,
+                    tenant: l.tenant,
+                    source: l.source,
+                },
+                text.to_string(),
+            ));
+        }
+        "scope" => Record::Define(Definition {
+            def_type: DefType::Scope,
+            id: req(l.id, "scope", "id")?,
+            kind: non_empty(l.kind).map(|k| k.trim().to_ascii_lowercase()),
+            name: l.name,
+            parent: non_empty(l.parent),
+            tags: l.tags.map(|t| t.into_iter().collect()),
+            props: None,
+            attached_to: None,
+        }),
+        "resource" => Record::Define(Definition {
+            def_type: DefType::Resource,
+            id: req(l.id, "resource", "id")?,
+            kind: Some(req(l.kind, "resource", "kind")?),
+            name: l.name,
+            parent: non_empty(l.parent),
+            tags: l.tags.map(|t| t.into_iter().collect()),
+            props: match l.props {
+                Some(p) if !p.get().trim_start().starts_with('{') => {
+                    if p.get().trim() == "null" {
+                        None
+                    } else {
+                        return Err((
+                            "`props` must be a JSON object".into(),
+                            Some("props"),
+                            "an object like {\"sensitivity\": \"high\"}".into(),
+                        ));
+                    }
+                }
+                p => p,
+            },
+            attached_to: None,
+        }),
+        "identity" => {
+            let id = req(l.id, "identity", "id")?;
+            let kind = req(l.kind, "identity", "kind")?.trim().to_ascii_lowercase();
+            const KINDS: [&str; 4] = ["user", "group", "service_principal", "managed_identity"];
+            if !KINDS.contains(&kind.as_str()) {
+                return Err((
+                    format!("unknown identity kind `{kind}`"),
+                    Some("kind"),
+                    "one of user, group, service_principal, managed_identity".into(),
+                ));
+            }
+            Record::Define(Definition {
+                def_type: DefType::Identity,
+                id,
+                kind: Some(kind),
+                name: l.name,
+                parent: None,
+                tags: None,
+                props: None,
+                attached_to: l.attached_to,
+            })
+        }
+        "membership" => Record::Membership {
+            group: req(l.group, "membership", "group")?,
+            member: req(l.member, "membership", "member")?,
+        },
+        "role" => Record::Role {
+            name: req(l.name, "role", "name")?,
+            id: non_empty(l.id),
+            privileged: l.privileged,
+            actions: l.actions,
+        },
+        "role_assignment" => Record::RoleAssignment {
+            principal: req(l.principal, "role_assignment", "principal")?,
+            role: req(l.role, "role_assignment", "role")?,
+            scope: req(l.scope, "role_assignment", "scope")?,
+            condition: l.condition,
+        },
+        "exposure" => Record::Exposure {
+            resource: req(l.resource, "exposure", "resource")?,
+            from: req(l.from, "exposure", "from")?,
+            ports: l.ports,
+            protocol: l.protocol,
+            via: l.via,
+        },
+        "reach" => Record::Reach {
+            from: req(l.from, "reach", "from")?,
+            to: req(l.to, "reach", "to")?,
+            ports: l.ports,
+            protocol: l.protocol,
+            via: l.via,
+        },
+        "finding" => {
+            let id = req(l.id, "finding", "id")?;
+            let resource = req(l.resource, "finding", "resource")?;
+            let class_s = req(l.class, "finding", "class")?;
+            let class = match class_s.trim().to_ascii_lowercase().as_str() {
+                "recommendation" => FindingClass::Recommendation,
+                "alert" => FindingClass::Alert,
+                other => {
+                    return Err((
+                        format!("unknown finding class `{other}`"),
+                        Some("class"),
+                        "recommendation or alert".into(),
+                    ))
+                }
+            };
+            let title = req(l.title, "finding", "title")?;
+            let sev_s = req(l.severity, "finding", "severity")?;
+            let severity = Level::parse(&sev_s).ok_or_else(|| {
+                (
+                    format!("unknown severity `{sev_s}`"),
+                    Some("severity"),
+                    format!("one of {}", Level::NAMES),
+                )
+            })?;
+            let state = match non_empty(l.state) {
+                None => match class {
+                    FindingClass::Recommendation => "unhealthy".to_string(),
+                    FindingClass::Alert => "active".to_string(),
+                },
+                Some(s) => {
+                    let s = s.trim().to_ascii_lowercase();
+                    let allowed: &[&str] = match class {
+                        FindingClass::Recommendation => &["unhealthy", "healthy", "notapplicable"],
+                        FindingClass::Alert => &["active", "resolved", "dismissed"],
+                    };
+                    if !allowed.contains(&s.as_str()) {
+                        return Err((
+                            format!("unknown state `{s}` for a finding of class `{}`", class_s.trim().to_ascii_lowercase()),
+                            Some("state"),
+                            format!("one of {}", allowed.join(", ")),
+                        ));
+                    }
+                    s
+                }
+            };
+            Record::Finding(Finding {
+                id,
+                resource,
+                class,
+                title,
+                severity,
+                state,
+                category: non_empty(l.category),
+                techniques: l.techniques.unwrap_or_default(),
+                first_seen: l.first_seen,
+                last_seen: l.last_seen,
+                source_id: l.source_id,
+            })
+        }
+        other => return Ok(Outcome::Unknown(other.to_string(), text.to_string())),
+    };
+    Ok(Outcome::Record(rec))
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, with `t`/`z`/space accepted as RFC 3339 allows.
+pub fn is_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r.clone()).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
+    if b.len() < 20
+        || !digits(0..4)
+        || b[4] != b'-'
+        || !digits(5..7)
+        || b[7] != b'-'
+        || !digits(8..10)
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || !digits(11..13)
+        || b[13] != b':'
+        || !digits(14..16)
+        || b[16] != b':'
+        || !digits(17..19)
+    {
+        return false;
+    }
+    let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().unwrap_or(99);
+    if !(1..=12).contains(&num(5..7)) || !(1..=31).contains(&num(8..10)) || num(11..13) > 23 || num(14..16) > 59 || num(17..19) > 60 {
+        return false;
+    }
+    let mut i = 19;
+    if b[i] == b'.' {
+        i += 1;
+        let st = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == st {
+            return false;
+        }
+    }
+    match &b[i..] {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()),
+        _ => false,
+    }
+}
+
+/// `ports`: numbers, `"n"`, `"a-b"` or `"*"`.
+fn ports<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Vec<PortRange>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum P {
+        N(u64),
+        S(String),
+    }
+    let Some(items) = Option::<Vec<P>>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for p in items {
+        out.push(match p {
+            P::N(n) => {
+                let n = u16::try_from(n).map_err(|_| de::Error::custom(format!("port {n} is out of range 0-65535")))?;
+                PortRange { lo: n, hi: n }
+            }
+            P::S(s) => parse_port_range(&s).ok_or_else(|| {
+                de::Error::custom(format!("invalid port range `{s}`, expected a port number, \"a-b\" with a <= b, or \"*\""))
+            })?,
+        });
+    }
+    Ok(Some(out))
+}
+
+/// Parses `"22"`, `"5985-5986"` or `"*"`.
+pub fn parse_port_range(s: &str) -> Option<PortRange> {
+    let s = s.trim();
+    if s == "*" {
+        return Some(PortRange::ALL);
+    }
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let lo: u16 = a.trim().parse().ok()?;
+    let hi: u16 = b.trim().parse().ok()?;
+    (lo <= hi).then_some(PortRange { lo, hi })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(s: &str) -> Result<Snapshot> {
+        parse(s.as_bytes(), "t.jsonl", ReadOptions::default())
+    }
+
+    const HEAD: &str = r#"{"type":"snapshot","taken_at":"2026-09-30T00:00:00Z","label":"2026-Q3"}"#;
+
+    #[test]
+    fn reads_records_and_skips_blank_lines() {
+        let s = format!("{HEAD}\n\n{{\"type\":\"resource\",\"id\":\"a\",\"kind\":\"vm\"}}\n  \n{{\"type\":\"membership\",\"group\":\"g\",\"member\":\"m\"}}");
+        let snap = parse_str(&s).unwrap();
+        assert_eq!(snap.meta.label.as_deref(), Some("2026-Q3"));
+        assert_eq!(snap.records.len(), 2);
+        assert_eq!(snap.origins[0].line, 3);
+        assert_eq!(snap.origins[1].line, 5);
+    }
+
+    #[test]
+    fn malformed_line_names_line_and_column() {
+        let s = format!("{HEAD}\n{{\"type\":\"resource\",\"id\":\"a\",\"kind\":}}\n");
+        let Err(Error::Invalid(d)) = parse_str(&s) else { panic!() };
+        assert_eq!(d[0].line, 2);
+        assert!(d[0].col > 20, "{:?}", d[0]);
+        assert!(d[0].message.contains("invalid JSON"), "{}", d[0]);
+    }
+
+    #[test]
+    fn bad_enum_points_at_value() {
+        let s = format!("{HEAD}\n{{\"type\":\"finding\",\"id\":\"f\",\"resource\":\"r\",\"class\":\"alert\",\"title\":\"t\",\"severity\":\"hgih\"}}\n");
+        let Err(Error::Invalid(d)) = parse_str(&s) else { panic!() };
+        let text = d[0].to_string();
+        assert!(text.contains("unknown severity `hgih`"), "{text}");
+        assert!(text.contains("expected one of low, medium, high, critical"), "{text}");
+        assert_eq!(d[0].col, s.lines().nth(1).unwrap().find("\"hgih\"").unwrap() + 1);
+    }
+
+    #[test]
+    fn chunks_preserve_line_numbers() {
+        let mut s = String::from(HEAD);
+        s.push('\n');
+        for i in 0..50_000 {
+            s.push_str(&format!("{{\"type\":\"resource\",\"id\":\"r{i}\",\"kind\":\"vm\"}}\n"));
+        }
+        let snap = parse_str(&s).unwrap();
+        assert_eq!(snap.records.len(), 50_000);
+        assert!(snap.origins.iter().enumerate().all(|(i, o)| o.line as usize == i + 2));
+    }
+
+    #[test]
+    fn rfc3339() {
+        assert!(is_rfc3339("2026-09-30T00:00:00Z"));
+        assert!(is_rfc3339("2026-09-30T00:00:00.123+02:00"));
+        assert!(!is_rfc3339("2026-09-30"));
+        assert!(!is_rfc3339("2026-13-30T00:00:00Z"));
+    }
+}

@@ -1,0 +1,176 @@
+//! The in-memory model every importer produces: the records of the snapshot format, typed,
+//! with enumerated values already normalised. The graph is built from these alone, so the
+//! native reader and the Azure importers cannot disagree about meaning.
+
+use serde_json::value::RawValue;
+
+/// Where a record came from, for warnings that name the file and line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    /// Index into [`Snapshot::files`](super::Snapshot::files).
+    pub file: u32,
+    /// 1-based line (or record number, for sources without lines).
+    pub line: u32,
+}
+
+/// The snapshot's own header record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Meta {
+    pub taken_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// Which of the three node-defining record types a definition came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DefType {
+    Scope,
+    Resource,
+    Identity,
+}
+
+/// A `scope`, `resource` or `identity` record. Fields the type does not have stay `None`.
+#[derive(Debug, Clone)]
+pub struct Definition {
+    pub def_type: DefType,
+    pub id: String,
+    /// Lowercased for scopes and identities (enumerations); as written for resources.
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub parent: Option<String>,
+    pub tags: Option<Vec<(String, String)>>,
+    pub props: Option<Box<RawValue>>,
+    pub attached_to: Option<Vec<String>>,
+}
+
+impl PartialEq for Definition {
+    fn eq(&self, o: &Self) -> bool {
+        self.def_type == o.def_type
+            && self.id == o.id
+            && self.kind == o.kind
+            && self.name == o.name
+            && self.parent == o.parent
+            && self.tags == o.tags
+            && self.props.as_ref().map(|p| p.get()) == o.props.as_ref().map(|p| p.get())
+            && self.attached_to == o.attached_to
+    }
+}
+
+/// An inclusive port range; a single port is `lo == hi`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortRange {
+    pub lo: u16,
+    pub hi: u16,
+}
+
+impl PortRange {
+    pub const ALL: PortRange = PortRange { lo: 0, hi: 65535 };
+}
+
+/// Finding class: posture (recommendation) or detected activity (alert). The distinction
+/// is what keeps posture from being reported as detection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FindingClass {
+    Recommendation,
+    Alert,
+}
+
+/// Ordered so that `severity >= high` is a plain comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Level {
+    pub const NAMES: &'static str = "low, medium, high, critical";
+
+    pub fn parse(s: &str) -> Option<Level> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "low" => Some(Level::Low),
+            "medium" => Some(Level::Medium),
+            "high" => Some(Level::High),
+            "critical" => Some(Level::Critical),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Low => "low",
+            Level::Medium => "medium",
+            Level::High => "high",
+            Level::Critical => "critical",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Finding {
+    pub id: String,
+    pub resource: String,
+    pub class: FindingClass,
+    pub title: String,
+    pub severity: Level,
+    /// Normalised: lowercase, with the spec's default for an absent state filled in.
+    pub state: String,
+    pub category: Option<String>,
+    pub techniques: Vec<String>,
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+    pub source_id: Option<String>,
+}
+
+/// One record of the snapshot format.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Define(Definition),
+    Membership {
+        group: String,
+        member: String,
+    },
+    Role {
+        name: String,
+        id: Option<String>,
+        privileged: Option<bool>,
+        actions: Option<Vec<String>>,
+    },
+    RoleAssignment {
+        principal: String,
+        role: String,
+        scope: String,
+        condition: Option<String>,
+    },
+    Exposure {
+        resource: String,
+        from: String,
+        /// `None` = all ports.
+        ports: Option<Vec<PortRange>>,
+        protocol: Option<String>,
+        via: Option<String>,
+    },
+    Reach {
+        from: String,
+        to: String,
+        ports: Option<Vec<PortRange>>,
+        protocol: Option<String>,
+        via: Option<String>,
+    },
+    Finding(Finding),
+}
+
+/// True when an `exposure.from` means the public internet.
+pub fn is_internet_source(from: &str) -> bool {
+    let f = from.trim();
+    ["internet", "*", "any", "0.0.0.0/0", "::/0"]
+        .iter()
+        .any(|s| f.eq_ignore_ascii_case(s))
+}
