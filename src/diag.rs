@@ -101,7 +101,10 @@ impl fmt::Display for Diagnostic {
             let (shown, col) = window(src, self.col.max(1), 100);
             write!(f, "\n{pad} |\n{num} | {shown}")?;
             if self.col > 0 {
-                let width = self.width.max(1).min(shown.len().saturating_sub(col - 1).max(1));
+                let width = self
+                    .width
+                    .max(1)
+                    .min(shown.len().saturating_sub(col - 1).max(1));
                 write!(f, "\n{pad} | {}{}", " ".repeat(col - 1), "^".repeat(width))?;
                 if let Some(exp) = &self.expected {
                     write!(f, " expected {exp}")?;
@@ -120,7 +123,9 @@ fn window(line: &str, col: usize, max: usize) -> (String, usize) {
     if line.len() <= max {
         return (line.to_string(), col);
     }
-    let mut start = col.saturating_sub(max / 2).min(line.len().saturating_sub(max));
+    let mut start = col
+        .saturating_sub(max / 2)
+        .min(line.len().saturating_sub(max));
     while !line.is_char_boundary(start) {
         start -= 1;
     }

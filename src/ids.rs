@@ -117,14 +117,14 @@ impl Shape {
 /// Classifies an id by its shape alone.
 pub fn shape(id: &str) -> Shape {
     let segs = segments(id.trim_end_matches('/'));
-    let is = |i: usize, name: &str| segs.get(i).is_some_and(|(_, s)| s.eq_ignore_ascii_case(name));
+    let is = |i: usize, name: &str| {
+        segs.get(i)
+            .is_some_and(|(_, s)| s.eq_ignore_ascii_case(name))
+    };
     match segs.len() {
         2 if is(0, "subscriptions") => Shape::Subscription,
         4 if is(0, "subscriptions") && is(2, "resourcegroups") => Shape::ResourceGroup,
-        4 if is(0, "providers")
-            && is(1, "microsoft.management")
-            && is(2, "managementgroups") =>
-        {
+        4 if is(0, "providers") && is(1, "microsoft.management") && is(2, "managementgroups") => {
             Shape::ManagementGroup
         }
         _ => Shape::Other,
@@ -180,7 +180,10 @@ mod tests {
         );
         assert_eq!(derived_parent("vm-1"), None);
         assert_eq!(derived_parent("internet"), None);
-        assert_eq!(derived_parent("/subscriptions/S/resourceGroups/G/providers/NS/T"), None);
+        assert_eq!(
+            derived_parent("/subscriptions/S/resourceGroups/G/providers/NS/T"),
+            None
+        );
         // Casing is kept from the child's spelling.
         assert_eq!(
             derived_parent("/SUBSCRIPTIONS/s/RESOURCEGROUPS/g/providers/a/b/c"),
@@ -191,7 +194,10 @@ mod tests {
     #[test]
     fn shapes_and_guids() {
         assert_eq!(shape("/subscriptions/S"), Shape::Subscription);
-        assert_eq!(shape("/Subscriptions/S/resourcegroups/G"), Shape::ResourceGroup);
+        assert_eq!(
+            shape("/Subscriptions/S/resourcegroups/G"),
+            Shape::ResourceGroup
+        );
         assert_eq!(
             shape("/providers/microsoft.management/managementGroups/M"),
             Shape::ManagementGroup

@@ -1,1 +1,329 @@
-fn main(){}
+//! The `toxgraph` command: parses arguments, calls the library, maps outcomes to exit
+//! codes (0 clean, 1 gate failed, 2 usage or input error). An error always wins.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use toxgraph::engine::Filter;
+use toxgraph::{graph, ingest, report, rules, scan, Error};
+
+#[derive(Parser)]
+#[command(
+    name = "toxgraph",
+    version,
+    about = "Toxic-combination graph analyser for cloud estates"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Find every toxic combination of the rule pack in a snapshot.
+    Scan {
+        /// Native snapshot (.jsonl or .jsonl.gz).
+        snapshot: PathBuf,
+        #[command(flatten)]
+        common: Common,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Write to this file (atomically) instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Rule folder (default: the shipped pack).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+    },
+    /// Run one path pattern against a snapshot and print every match with its walk.
+    Query {
+        /// A path pattern, e.g. '(internet)-[:exposes]->(e:resource)-[:reaches*1..3]->(t:resource {sensitivity: "high"})'.
+        pattern: String,
+        snapshot: PathBuf,
+        #[command(flatten)]
+        common: Common,
+        /// Only walks from this entry (id, case-insensitive).
+        #[arg(long)]
+        entry: Option<String>,
+        /// Only walks into this target (id, case-insensitive): "every way to this key vault".
+        #[arg(long)]
+        target: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Inspect and validate rule packs.
+    Rules {
+        #[command(subcommand)]
+        cmd: RulesCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCmd {
+    /// The rule pack, with severity and ATT&CK mapping.
+    List {
+        #[arg(long)]
+        rules: Option<PathBuf>,
+    },
+    /// Validate rule files or folders; every problem is reported with its position.
+    Check {
+        #[arg(default_value = "rules")]
+        paths: Vec<PathBuf>,
+    },
+    /// A rule's documentation.
+    Explain {
+        id: String,
+        #[arg(long)]
+        rules: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct Common {
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Skip malformed lines (counted as warnings) instead of stopping.
+    #[arg(long)]
+    keep_going: bool,
+    /// List every warning.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Tag key that names a resource's owner.
+    #[arg(long, default_value = "owner")]
+    owner_tag: String,
+    /// Print per-phase timings on standard error.
+    #[arg(long)]
+    stats: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Table,
+    Json,
+    Jsonl,
+    Md,
+}
+
+/// What a command produced: text for stdout or a file, and the exit code it implies.
+struct Done {
+    text: String,
+    output: Option<PathBuf>,
+    code: u8,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(done) => {
+            if let Some(path) = &done.output {
+                if let Err(e) = toxgraph::atomic::write(path, done.text.as_bytes()) {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            } else {
+                let mut out = std::io::stdout().lock();
+                if let Err(e) = out
+                    .write_all(done.text.as_bytes())
+                    .and_then(|_| out.flush())
+                {
+                    // `toxgraph scan | head` is success.
+                    if e.kind() != std::io::ErrorKind::BrokenPipe {
+                        eprintln!("error: cannot write to standard output: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            ExitCode::from(done.code)
+        }
+        Err(e) => {
+            eprintln!("{}", render_error(&e));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn render_error(e: &Error) -> String {
+    match e {
+        Error::Invalid(_) => e.to_string(),
+        other => format!("error: {other}"),
+    }
+}
+
+fn pool(threads: Option<usize>) -> Result<(), Error> {
+    if let Some(n) = threads {
+        if n == 0 {
+            return Err(Error::Usage("--threads must be at least 1".into()));
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| Error::Usage(format!("cannot start {n} threads: {e}")))?;
+    }
+    Ok(())
+}
+
+fn pack(path: Option<&Path>) -> Result<rules::RulePack, Error> {
+    match path {
+        Some(p) => rules::load(p),
+        None => rules::shipped(),
+    }
+}
+
+fn estate(path: &Path, c: &Common) -> Result<toxgraph::Estate, Error> {
+    let t0 = std::time::Instant::now();
+    let e = toxgraph::load_estate(
+        path,
+        ingest::ReadOptions {
+            keep_going: c.keep_going,
+        },
+        &graph::BuildOptions {
+            owner_key: c.owner_tag.clone(),
+        },
+    )?;
+    if c.stats {
+        eprintln!("load+build: {:.3}s", t0.elapsed().as_secs_f64());
+    }
+    Ok(e)
+}
+
+fn render(doc: &report::ScanDoc, format: Format, verbose: bool) -> String {
+    match format {
+        Format::Table => report::table(doc, verbose),
+        Format::Json => report::json(doc),
+        Format::Jsonl => report::jsonl(doc),
+        Format::Md => report::markdown(doc),
+    }
+}
+
+fn run(cli: Cli) -> Result<Done, Error> {
+    match cli.cmd {
+        Cmd::Scan {
+            snapshot,
+            common,
+            format,
+            output,
+            rules,
+        } => {
+            pool(common.threads)?;
+            let pack = pack(rules.as_deref())?;
+            let est = estate(&snapshot, &common)?;
+            let outcome = scan::run(&est.graph, &pack, &Filter::default());
+            if common.stats {
+                for t in &outcome.timings {
+                    eprintln!(
+                        "  {}: {:.3}s, {} entries, {} combinations",
+                        t.rule,
+                        t.elapsed.as_secs_f64(),
+                        t.entries,
+                        t.combinations
+                    );
+                }
+            }
+            let doc = report::scan_doc(
+                &snapshot.display().to_string(),
+                &est.graph,
+                &pack,
+                &outcome.combinations,
+                &est.warnings,
+            );
+            Ok(Done {
+                text: render(&doc, format, common.verbose),
+                output,
+                code: 0,
+            })
+        }
+        Cmd::Query {
+            pattern,
+            snapshot,
+            common,
+            entry,
+            target,
+            format,
+            output,
+        } => {
+            pool(common.threads)?;
+            let rule = rules::Rule::adhoc(&pattern)?;
+            let est = estate(&snapshot, &common)?;
+            let g = &est.graph;
+            let find = |id: Option<String>, what: &str| -> Result<Option<u32>, Error> {
+                id.map(|id| {
+                    g.find(&id).ok_or_else(|| {
+                        Error::Usage(format!(
+                            "no node has the {what} id `{id}` in {}",
+                            snapshot.display()
+                        ))
+                    })
+                })
+                .transpose()
+            };
+            let filter = Filter {
+                entry: find(entry, "entry")?,
+                target: find(target, "target")?,
+            };
+            let pack = rules::RulePack {
+                rules: vec![rule],
+                sources: vec![],
+            };
+            let outcome = scan::run(g, &pack, &filter);
+            let doc = report::scan_doc(
+                &snapshot.display().to_string(),
+                g,
+                &pack,
+                &outcome.combinations,
+                &est.warnings,
+            );
+            let text = match format {
+                Format::Table => report::query_text(&doc),
+                f => render(&doc, f, common.verbose),
+            };
+            Ok(Done {
+                text,
+                output,
+                code: 0,
+            })
+        }
+        Cmd::Rules { cmd } => match cmd {
+            RulesCmd::List { rules } => Ok(Done {
+                text: report::rules_list(&pack(rules.as_deref())?),
+                output: None,
+                code: 0,
+            }),
+            RulesCmd::Check { paths } => {
+                let mut problems = Vec::new();
+                let mut n = 0;
+                for p in &paths {
+                    match rules::load(p) {
+                        Ok(pk) => n += pk.rules.len(),
+                        Err(Error::Invalid(mut d)) => problems.append(&mut d),
+                        Err(e) => return Err(e),
+                    }
+                }
+                if problems.is_empty() {
+                    Ok(Done {
+                        text: format!("{n} rules ok\n"),
+                        output: None,
+                        code: 0,
+                    })
+                } else {
+                    Err(Error::Invalid(problems))
+                }
+            }
+            RulesCmd::Explain { id, rules } => {
+                let pk = pack(rules.as_deref())?;
+                let r = pk
+                    .get(&id)
+                    .ok_or_else(|| Error::Usage(format!("no rule `{id}` in the pack")))?;
+                Ok(Done {
+                    text: report::rule_doc(r),
+                    output: None,
+                    code: 0,
+                })
+            }
+        },
+    }
+}

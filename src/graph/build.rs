@@ -97,7 +97,10 @@ impl<'a> Builder<'a> {
         if v != 0 && p.def.is_none() {
             self.warn(
                 Some(o),
-                format!("{what} `{}` is not defined by any record; kept as a node", id.trim()),
+                format!(
+                    "{what} `{}` is not defined by any record; kept as a node",
+                    id.trim()
+                ),
             );
         }
         v
@@ -155,6 +158,7 @@ pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
     };
     let internet = b.node(ids::INTERNET);
     debug_assert_eq!(internet, 0);
+    b.protos[0].def_spelling = Some(ids::INTERNET.to_string());
 
     // Pass 1: definitions, roles, exact duplicates.
     let mut roles = RoleTable::default();
@@ -180,13 +184,11 @@ pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
                 id,
                 privileged,
                 ..
-            } => {
-                if roles.add(name, id.as_deref(), *privileged) {
-                    b.warn(
-                        Some(o),
-                        format!("role `{}` is marked privileged differently by an earlier record; this later line wins", name.trim()),
-                    );
-                }
+            } if roles.add(name, id.as_deref(), *privileged) => {
+                b.warn(
+                    Some(o),
+                    format!("role `{}` is marked privileged differently by an earlier record; this later line wins", name.trim()),
+                );
             }
             Record::Finding(f) => {
                 let key = ids::fold(&f.id);
@@ -222,7 +224,13 @@ pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
             Record::Membership { group, member } => {
                 let m = b.reference(member, Hint::Principal, o, "membership member");
                 let g = b.reference(group, Hint::Principal, o, "membership group");
-                edges.push(PendingEdge { from: m, to: g, kind: EdgeKind::MemberOf, extra: NONE, origin: Some(o) });
+                edges.push(PendingEdge {
+                    from: m,
+                    to: g,
+                    kind: EdgeKind::MemberOf,
+                    extra: NONE,
+                    origin: Some(o),
+                });
             }
             Record::RoleAssignment {
                 principal,
@@ -252,8 +260,17 @@ pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
             } => {
                 let r = b.reference(resource, Hint::Container, o, "exposure resource");
                 if is_internet_source(from) {
-                    nets.push(NetInfo { ports: ports.clone(), protocol: protocol.clone() });
-                    edges.push(PendingEdge { from: 0, to: r, kind: EdgeKind::Exposes, extra: nets.len() as u32 - 1, origin: Some(o) });
+                    nets.push(NetInfo {
+                        ports: ports.clone(),
+                        protocol: protocol.clone(),
+                    });
+                    edges.push(PendingEdge {
+                        from: 0,
+                        to: r,
+                        kind: EdgeKind::Exposes,
+                        extra: nets.len() as u32 - 1,
+                        origin: Some(o),
+                    });
                 }
             }
             Record::Reach {
@@ -265,8 +282,17 @@ pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
             } => {
                 let f = b.reference(from, Hint::Container, o, "reach source");
                 let t = b.reference(to, Hint::Container, o, "reach destination");
-                nets.push(NetInfo { ports: ports.clone(), protocol: protocol.clone() });
-                edges.push(PendingEdge { from: f, to: t, kind: EdgeKind::Reaches, extra: nets.len() as u32 - 1, origin: Some(o) });
+                nets.push(NetInfo {
+                    ports: ports.clone(),
+                    protocol: protocol.clone(),
+                });
+                edges.push(PendingEdge {
+                    from: f,
+                    to: t,
+                    kind: EdgeKind::Reaches,
+                    extra: nets.len() as u32 - 1,
+                    origin: Some(o),
+                });
             }
             Record::Finding(f) => {
                 b.reference(&f.resource, Hint::Container, o, "finding resource");
@@ -276,15 +302,30 @@ pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
     }
     // Identities' attached resources.
     for v in 0..b.protos.len() {
-        let Some(def) = &b.protos[v].def else { continue };
+        let Some(def) = &b.protos[v].def else {
+            continue;
+        };
         if def.def_type != DefType::Identity {
             continue;
         }
-        let Some(list) = def.attached_to.clone() else { continue };
+        let Some(list) = def.attached_to.clone() else {
+            continue;
+        };
         let o = b.protos[v].def_line;
         for r in list {
-            let rv = b.reference(&r, Hint::Container, o.unwrap_or(Origin { file: 0, line: 0 }), "attached_to resource");
-            edges.push(PendingEdge { from: rv, to: v as u32, kind: EdgeKind::UsesIdentity, extra: NONE, origin: o });
+            let rv = b.reference(
+                &r,
+                Hint::Container,
+                o.unwrap_or(Origin { file: 0, line: 0 }),
+                "attached_to resource",
+            );
+            edges.push(PendingEdge {
+                from: rv,
+                to: v as u32,
+                kind: EdgeKind::UsesIdentity,
+                extra: NONE,
+                origin: o,
+            });
         }
     }
 
@@ -309,7 +350,12 @@ pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
             let explicit_parent = p.def.as_ref().and_then(|d| d.parent.clone());
             let o = p.def_line;
             if let Some(ep) = explicit_parent {
-                let pv = b.reference(&ep, Hint::Container, o.unwrap_or(Origin { file: 0, line: 0 }), "parent");
+                let pv = b.reference(
+                    &ep,
+                    Hint::Container,
+                    o.unwrap_or(Origin { file: 0, line: 0 }),
+                    "parent",
+                );
                 parent.resize(b.protos.len(), None);
                 explicit.resize(b.protos.len(), false);
                 parent[v] = Some(pv);
@@ -334,7 +380,13 @@ pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
     for (v, p) in parent.iter().enumerate() {
         if let Some(p) = *p {
             if p as usize != v {
-                edges.push(PendingEdge { from: p, to: v as u32, kind: EdgeKind::Contains, extra: NONE, origin: b.protos[v].def_line });
+                edges.push(PendingEdge {
+                    from: p,
+                    to: v as u32,
+                    kind: EdgeKind::Contains,
+                    extra: NONE,
+                    origin: b.protos[v].def_line,
+                });
             }
         }
     }
@@ -379,7 +431,10 @@ pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
             }
         }
     }
-    fs.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| ids::fold(&a.1.id).cmp(&ids::fold(&b.1.id))));
+    fs.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| ids::fold(&a.1.id).cmp(&ids::fold(&b.1.id)))
+    });
     let mut findings = Vec::with_capacity(fs.len());
     for (v, f) in fs {
         let start = findings.len() as u32;
@@ -401,7 +456,10 @@ pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
 
     // Edges whose ends are not of the kinds the format expects are kept, with a warning.
     for e in &edges {
-        let (fc, tc) = (nodes[e.from as usize].category, nodes[e.to as usize].category);
+        let (fc, tc) = (
+            nodes[e.from as usize].category,
+            nodes[e.to as usize].category,
+        );
         let ok = match e.kind {
             EdgeKind::Exposes => tc == Category::Resource,
             EdgeKind::Reaches => fc == Category::Resource && tc == Category::Resource,
@@ -412,7 +470,9 @@ pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
                     && tc == Category::Identity
                     && matches!(nodes[e.to as usize].kind.as_str(), "group" | "unknown")
             }
-            EdgeKind::HasRole => fc == Category::Identity && matches!(tc, Category::Scope | Category::Resource),
+            EdgeKind::HasRole => {
+                fc == Category::Identity && matches!(tc, Category::Scope | Category::Resource)
+            }
         };
         if !ok {
             let msg = format!(
@@ -429,13 +489,18 @@ pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
 
     let mut g: DiGraph<NodeWeight, EdgeWeight, u32> = DiGraph::with_capacity(n, edges.len());
     for node in &nodes {
-        g.add_node(NodeWeight { category: node.category });
+        g.add_node(NodeWeight {
+            category: node.category,
+        });
     }
     for e in &edges {
         g.add_edge(
             petgraph::graph::NodeIndex::new(e.from as usize),
             petgraph::graph::NodeIndex::new(e.to as usize),
-            EdgeWeight { kind: e.kind, extra: e.extra },
+            EdgeWeight {
+                kind: e.kind,
+                extra: e.extra,
+            },
         );
     }
     let (fwd, bwd) = adjacency(&g, n);
@@ -449,6 +514,8 @@ pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
     for (r, &v) in order.iter().enumerate() {
         rank[v as usize] = r as u32;
     }
+
+    let edge_rank = edge_ranks(&g, &rank, &role_ix, &nets);
 
     let mut warnings = snap.warnings.clone();
     warnings.append(&mut b.warnings);
@@ -466,6 +533,7 @@ pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
         fwd,
         bwd,
         rank,
+        edge_rank,
         owner_key: opts.owner_key.clone(),
     };
     Built { graph, warnings }
@@ -474,7 +542,10 @@ pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
 fn define(b: &mut Builder, d: &Definition, o: Origin) {
     let id = d.id.trim();
     if id.eq_ignore_ascii_case(ids::INTERNET) {
-        b.warn(Some(o), "the id `internet` is reserved for the public internet; this record is ignored".into());
+        b.warn(
+            Some(o),
+            "the id `internet` is reserved for the public internet; this record is ignored".into(),
+        );
         return;
     }
     let v = b.node(id) as usize;
@@ -520,7 +591,10 @@ fn define(b: &mut Builder, d: &Definition, o: Origin) {
             Some(if changed.is_empty() {
                 format!("`{id}` is defined again (only the id's spelling differs)")
             } else {
-                format!("`{id}` is defined again with different {}; this later line wins", changed.join(", "))
+                format!(
+                    "`{id}` is defined again with different {}; this later line wins",
+                    changed.join(", ")
+                )
             })
         }
     };
@@ -542,8 +616,14 @@ fn display_spelling(p: &Proto) -> String {
 fn categorize(p: &Proto, id: &str) -> (Category, String) {
     match &p.def {
         Some(d) => match d.def_type {
-            DefType::Resource => (Category::Resource, d.kind.clone().unwrap_or_else(|| "unknown".into())),
-            DefType::Identity => (Category::Identity, d.kind.clone().unwrap_or_else(|| "unknown".into())),
+            DefType::Resource => (
+                Category::Resource,
+                d.kind.clone().unwrap_or_else(|| "unknown".into()),
+            ),
+            DefType::Identity => (
+                Category::Identity,
+                d.kind.clone().unwrap_or_else(|| "unknown".into()),
+            ),
             DefType::Scope => match &d.kind {
                 Some(k) => (Category::Scope, k.clone()),
                 None => by_shape(id),
@@ -557,7 +637,10 @@ fn categorize(p: &Proto, id: &str) -> (Category, String) {
 fn by_shape(id: &str) -> (Category, String) {
     match ids::shape(id) {
         Shape::Other => (Category::Resource, "unknown".into()),
-        s => (Category::Scope, s.scope_kind().unwrap_or("unknown").to_string()),
+        s => (
+            Category::Scope,
+            s.scope_kind().unwrap_or("unknown").to_string(),
+        ),
     }
 }
 
@@ -622,7 +705,13 @@ fn adjacency(g: &DiGraph<NodeWeight, EdgeWeight, u32>, n: usize) -> (Vec<Csr>, V
             .iter()
             .enumerate()
             .filter(|(_, e)| e.weight.kind == kind)
-            .map(|(i, e)| (e.source().index() as u32, e.target().index() as u32, i as u32))
+            .map(|(i, e)| {
+                (
+                    e.source().index() as u32,
+                    e.target().index() as u32,
+                    i as u32,
+                )
+            })
             .collect();
         fwd.push(csr(n, es.iter().map(|&(s, t, i)| (s, t, i))));
         bwd.push(csr(n, es.iter().map(|&(s, t, i)| (t, s, i))));
@@ -648,5 +737,50 @@ fn csr(n: usize, es: impl Iterator<Item = (u32, u32, u32)> + Clone) -> Csr {
         edges[at] = e;
         fill[s as usize] += 1;
     }
-    Csr { offsets, nbrs, edges }
+    Csr {
+        offsets,
+        nbrs,
+        edges,
+    }
+}
+
+/// Canonical edge order: by source and target rank, kind, then the payload's text.
+fn edge_ranks(
+    g: &DiGraph<NodeWeight, EdgeWeight, u32>,
+    rank: &[u32],
+    roles: &IndexMap<(String, bool), ()>,
+    nets: &[NetInfo],
+) -> Vec<u32> {
+    let raw = g.raw_edges();
+    let payload = |i: usize| -> String {
+        let w = raw[i].weight;
+        match w.kind {
+            _ if w.extra == NONE => String::new(),
+            EdgeKind::HasRole => roles
+                .get_index(w.extra as usize)
+                .map(|((n, p), _)| format!("{}{p}", n.to_ascii_lowercase()))
+                .unwrap_or_default(),
+            _ => format!("{:?}", nets[w.extra as usize]),
+        }
+    };
+    let mut order: Vec<u32> = (0..raw.len() as u32).collect();
+    order.sort_by(|&x, &y| {
+        let (ex, ey) = (&raw[x as usize], &raw[y as usize]);
+        (
+            rank[ex.source().index()],
+            rank[ex.target().index()],
+            ex.weight.kind,
+        )
+            .cmp(&(
+                rank[ey.source().index()],
+                rank[ey.target().index()],
+                ey.weight.kind,
+            ))
+            .then_with(|| payload(x as usize).cmp(&payload(y as usize)))
+    });
+    let mut out = vec![0u32; raw.len()];
+    for (r, &e) in order.iter().enumerate() {
+        out[e as usize] = r as u32;
+    }
+    out
 }

@@ -7,7 +7,7 @@
 mod build;
 pub mod roles;
 
-pub use build::{build, BuildOptions};
+pub use build::{build, BuildOptions, Built};
 
 use crate::ingest::{FindingClass, Level, Meta, PortRange};
 use indexmap::{IndexMap, IndexSet};
@@ -176,6 +176,9 @@ pub struct Graph {
     pub bwd: Vec<Csr>,
     /// Position of each node in byte order of folded ids: the witness tie-break.
     pub rank: Vec<u32>,
+    /// Position of each edge in a canonical order (ends' ranks, kind, payload), so that
+    /// choices between parallel edges do not depend on input order.
+    pub edge_rank: Vec<u32>,
     /// Tag key that names the owner (case-insensitive).
     pub owner_key: String,
 }
@@ -194,9 +197,7 @@ impl Graph {
 
     /// The folded (lowercase) id of a node.
     pub fn folded(&self, v: u32) -> &str {
-        self.index
-            .get_index(v as usize)
-            .map_or("", |k| k.as_ref())
+        self.index.get_index(v as usize).map_or("", |k| k.as_ref())
     }
 
     pub fn node(&self, v: u32) -> &NodeData {
@@ -266,7 +267,8 @@ impl Graph {
             }
         }
         for k in EdgeKind::ALL {
-            s.edges_by_kind.push((k.as_str(), self.fwd[k.index()].nbrs.len()));
+            s.edges_by_kind
+                .push((k.as_str(), self.fwd[k.index()].nbrs.len()));
         }
         s.nodes = self.nodes.len();
         s.edges = self.g.edge_count();

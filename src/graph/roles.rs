@@ -8,17 +8,57 @@ use std::collections::HashMap;
 pub const BUILTIN: &[(&str, &str, bool)] = &[
     ("Owner", "8e3af657-a8ff-443c-a75c-2fe8c4bcb635", true),
     ("Contributor", "b24988ac-6180-42a0-ab88-20f7382dd24c", true),
-    ("User Access Administrator", "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9", true),
-    ("Role Based Access Control Administrator", "f58310d9-a9f6-439a-9e8d-f62e7b41a168", true),
-    ("Storage Blob Data Owner", "b7e6dc6d-f1e8-4753-8033-0f276bb0955b", true),
-    ("Storage Blob Data Contributor", "ba92f5b4-2d11-453d-a403-e96b0029c9fe", true),
-    ("Key Vault Administrator", "00482a5a-887f-4fb3-b363-3b7fe8e74483", true),
-    ("Key Vault Secrets Officer", "b86a8fe4-44ce-4948-aee5-eccb2c155cd7", true),
-    ("Key Vault Data Access Administrator", "8b54135c-b56d-4d72-a534-26097cfdc8d8", true),
+    (
+        "User Access Administrator",
+        "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
+        true,
+    ),
+    (
+        "Role Based Access Control Administrator",
+        "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
+        true,
+    ),
+    (
+        "Storage Blob Data Owner",
+        "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
+        true,
+    ),
+    (
+        "Storage Blob Data Contributor",
+        "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+        true,
+    ),
+    (
+        "Key Vault Administrator",
+        "00482a5a-887f-4fb3-b363-3b7fe8e74483",
+        true,
+    ),
+    (
+        "Key Vault Secrets Officer",
+        "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+        true,
+    ),
+    (
+        "Key Vault Data Access Administrator",
+        "8b54135c-b56d-4d72-a534-26097cfdc8d8",
+        true,
+    ),
     ("Reader", "acdd72a7-3385-48ef-bd42-f606fba81ae7", false),
-    ("Storage Blob Data Reader", "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1", false),
-    ("Key Vault Secrets User", "4633458b-17de-408a-b874-0445c86b69e6", false),
-    ("Virtual Machine Contributor", "9980e02c-c2be-4d73-94e8-173b1dc7cf3c", false),
+    (
+        "Storage Blob Data Reader",
+        "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
+        false,
+    ),
+    (
+        "Key Vault Secrets User",
+        "4633458b-17de-408a-b874-0445c86b69e6",
+        false,
+    ),
+    (
+        "Virtual Machine Contributor",
+        "9980e02c-c2be-4d73-94e8-173b1dc7cf3c",
+        false,
+    ),
 ];
 
 /// A resolved role, as carried by a `has_role` edge.
@@ -103,7 +143,10 @@ mod tests {
         let mut t = RoleTable::default();
         assert_eq!(
             t.resolve(" owner ").unwrap(),
-            RoleInfo { name: "Owner".into(), privileged: true }
+            RoleInfo {
+                name: "Owner".into(),
+                privileged: true
+            }
         );
         assert_eq!(
             t.resolve("/subscriptions/x/providers/Microsoft.Authorization/roleDefinitions/ACDD72A7-3385-48EF-BD42-F606FBA81AE7")
@@ -111,10 +154,17 @@ mod tests {
             RoleInfo { name: "Reader".into(), privileged: false }
         );
         assert!(t.resolve("00000000-0000-0000-0000-000000000000").is_err());
-        t.add("Deploy Operator", Some("11111111-1111-1111-1111-111111111111"), Some(true));
+        t.add(
+            "Deploy Operator",
+            Some("11111111-1111-1111-1111-111111111111"),
+            Some(true),
+        );
         assert_eq!(
             t.resolve("11111111-1111-1111-1111-111111111111").unwrap(),
-            RoleInfo { name: "Deploy Operator".into(), privileged: true }
+            RoleInfo {
+                name: "Deploy Operator".into(),
+                privileged: true
+            }
         );
         assert!(!t.add("Reader", None, None));
         assert!(!t.resolve("Reader").unwrap().privileged);

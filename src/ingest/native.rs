@@ -91,9 +91,12 @@ pub fn parse(bytes: &[u8], file: &str, opts: ReadOptions) -> Result<Snapshot> {
                         } else {
                             "a `snapshot` record after other records"
                         };
-                        let d = Diagnostic::error(file, format!("{what}: the header must be the first line and appear once"))
-                            .at_line(line as usize, 1, &text)
-                            .expected("exactly one `snapshot` record, on the first non-blank line");
+                        let d = Diagnostic::error(
+                            file,
+                            format!("{what}: the header must be the first line and appear once"),
+                        )
+                        .at_line(line as usize, 1, &text)
+                        .expected("exactly one `snapshot` record, on the first non-blank line");
                         error_count += 1;
                         if errors.len() < MAX_ERRORS_SHOWN {
                             errors.push(d);
@@ -108,9 +111,12 @@ pub fn parse(bytes: &[u8], file: &str, opts: ReadOptions) -> Result<Snapshot> {
                     first_content_line = false;
                     snap.unknown_types += 1;
                     snap.warnings.push(
-                        Diagnostic::error(file, format!("unknown record type `{ty}`, line ignored"))
-                            .at_line(line as usize, 1, &text)
-                            .warning(),
+                        Diagnostic::error(
+                            file,
+                            format!("unknown record type `{ty}`, line ignored"),
+                        )
+                        .at_line(line as usize, 1, &text)
+                        .warning(),
                     );
                 }
                 Outcome::Record(rec) => {
@@ -516,7 +522,10 @@ fn to_record(l: Line, text: &str) -> Result<Outcome, Problem> {
                     };
                     if !allowed.contains(&s.as_str()) {
                         return Err((
-                            format!("unknown state `{s}` for a finding of class `{}`", class_s.trim().to_ascii_lowercase()),
+                            format!(
+                                "unknown state `{s}` for a finding of class `{}`",
+                                class_s.trim().to_ascii_lowercase()
+                            ),
                             Some("state"),
                             format!("one of {}", allowed.join(", ")),
                         ));
@@ -546,7 +555,10 @@ fn to_record(l: Line, text: &str) -> Result<Outcome, Problem> {
 /// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, with `t`/`z`/space accepted as RFC 3339 allows.
 pub fn is_rfc3339(s: &str) -> bool {
     let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r.clone()).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
+    let digits = |r: std::ops::Range<usize>| {
+        b.get(r.clone())
+            .is_some_and(|x| x.iter().all(u8::is_ascii_digit))
+    };
     if b.len() < 20
         || !digits(0..4)
         || b[4] != b'-'
@@ -563,7 +575,12 @@ pub fn is_rfc3339(s: &str) -> bool {
         return false;
     }
     let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().unwrap_or(99);
-    if !(1..=12).contains(&num(5..7)) || !(1..=31).contains(&num(8..10)) || num(11..13) > 23 || num(14..16) > 59 || num(17..19) > 60 {
+    if !(1..=12).contains(&num(5..7))
+        || !(1..=31).contains(&num(8..10))
+        || num(11..13) > 23
+        || num(14..16) > 59
+        || num(17..19) > 60
+    {
         return false;
     }
     let mut i = 19;
@@ -645,7 +662,9 @@ mod tests {
     #[test]
     fn malformed_line_names_line_and_column() {
         let s = format!("{HEAD}\n{{\"type\":\"resource\",\"id\":\"a\",\"kind\":}}\n");
-        let Err(Error::Invalid(d)) = parse_str(&s) else { panic!() };
+        let Err(Error::Invalid(d)) = parse_str(&s) else {
+            panic!()
+        };
         assert_eq!(d[0].line, 2);
         assert!(d[0].col > 20, "{:?}", d[0]);
         assert!(d[0].message.contains("invalid JSON"), "{}", d[0]);
@@ -654,11 +673,19 @@ mod tests {
     #[test]
     fn bad_enum_points_at_value() {
         let s = format!("{HEAD}\n{{\"type\":\"finding\",\"id\":\"f\",\"resource\":\"r\",\"class\":\"alert\",\"title\":\"t\",\"severity\":\"hgih\"}}\n");
-        let Err(Error::Invalid(d)) = parse_str(&s) else { panic!() };
+        let Err(Error::Invalid(d)) = parse_str(&s) else {
+            panic!()
+        };
         let text = d[0].to_string();
         assert!(text.contains("unknown severity `hgih`"), "{text}");
-        assert!(text.contains("expected one of low, medium, high, critical"), "{text}");
-        assert_eq!(d[0].col, s.lines().nth(1).unwrap().find("\"hgih\"").unwrap() + 1);
+        assert!(
+            text.contains("expected one of low, medium, high, critical"),
+            "{text}"
+        );
+        assert_eq!(
+            d[0].col,
+            s.lines().nth(1).unwrap().find("\"hgih\"").unwrap() + 1
+        );
     }
 
     #[test]
@@ -666,11 +693,17 @@ mod tests {
         let mut s = String::from(HEAD);
         s.push('\n');
         for i in 0..50_000 {
-            s.push_str(&format!("{{\"type\":\"resource\",\"id\":\"r{i}\",\"kind\":\"vm\"}}\n"));
+            s.push_str(&format!(
+                "{{\"type\":\"resource\",\"id\":\"r{i}\",\"kind\":\"vm\"}}\n"
+            ));
         }
         let snap = parse_str(&s).unwrap();
         assert_eq!(snap.records.len(), 50_000);
-        assert!(snap.origins.iter().enumerate().all(|(i, o)| o.line as usize == i + 2));
+        assert!(snap
+            .origins
+            .iter()
+            .enumerate()
+            .all(|(i, o)| o.line as usize == i + 2));
     }
 
     #[test]

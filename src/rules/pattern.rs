@@ -71,9 +71,16 @@ pub const LABELS: &[&str] = &[
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum NodePred {
-    Prop { key: NodeKey, test: Test, negated: bool },
+    Prop {
+        key: NodeKey,
+        test: Test,
+        negated: bool,
+    },
     /// The node has at least one finding meeting every test (or, negated, none does).
-    Finding { tests: Vec<(FindingKey, Test)>, negated: bool },
+    Finding {
+        tests: Vec<(FindingKey, Test)>,
+        negated: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +97,8 @@ pub enum NodeKey {
     Prop(String),
 }
 
-pub const NODE_KEYS: &str = "id, name, kind, owner, sensitivity, defined, tags.KEY, props.KEY, finding";
+pub const NODE_KEYS: &str =
+    "id, name, kind, owner, sensitivity, defined, tags.KEY, props.KEY, finding";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FindingKey {
@@ -149,7 +157,9 @@ impl Value {
         match self {
             Value::Str(v) => v.eq_ignore_ascii_case(s),
             Value::Num(n) => s.trim().parse::<f64>().is_ok_and(|x| x == *n),
-            Value::Bool(b) => s.trim().eq_ignore_ascii_case(if *b { "true" } else { "false" }),
+            Value::Bool(b) => s
+                .trim()
+                .eq_ignore_ascii_case(if *b { "true" } else { "false" }),
         }
     }
 }
@@ -235,7 +245,12 @@ struct Lexed {
     toks: Vec<(Tok, usize, usize)>,
 }
 
-fn err(start: usize, end: usize, message: impl Into<String>, expected: Option<&str>) -> PatternError {
+fn err(
+    start: usize,
+    end: usize,
+    message: impl Into<String>,
+    expected: Option<&str>,
+) -> PatternError {
     PatternError {
         start,
         end: end.max(start + 1),
@@ -260,9 +275,7 @@ fn lex(src: &str) -> Result<Lexed, PatternError> {
             (Tok::Arrow, 2)
         } else if two("<-") {
             (Tok::BackArrow, 2)
-        } else if two("<>") {
-            (Tok::Ne, 2)
-        } else if two("!=") {
+        } else if two("<>") || two("!=") {
             (Tok::Ne, 2)
         } else if two(">=") {
             (Tok::Cmp(CmpOp::Ge), 2)
@@ -293,7 +306,12 @@ fn lex(src: &str) -> Result<Lexed, PatternError> {
                     let mut s = String::new();
                     loop {
                         if j >= b.len() {
-                            return Err(err(start, b.len(), "unterminated string", Some("a closing quote")));
+                            return Err(err(
+                                start,
+                                b.len(),
+                                "unterminated string",
+                                Some("a closing quote"),
+                            ));
                         }
                         if b[j] == b'\\' && j + 1 < b.len() {
                             s.push(b[j + 1] as char);
@@ -323,7 +341,9 @@ fn lex(src: &str) -> Result<Lexed, PatternError> {
                             j += 1;
                         }
                     }
-                    let n: f64 = src[i..j].parse().map_err(|_| err(i, j, "invalid number", None))?;
+                    let n: f64 = src[i..j]
+                        .parse()
+                        .map_err(|_| err(i, j, "invalid number", None))?;
                     toks.push((Tok::Num(n), i, j));
                     i = j;
                     continue;
@@ -333,7 +353,8 @@ fn lex(src: &str) -> Result<Lexed, PatternError> {
                     while j < b.len()
                         && (b[j].is_ascii_alphanumeric()
                             || b[j] == b'_'
-                            || (b[j] == b'.' && b.get(j + 1).is_some_and(|n| n.is_ascii_alphanumeric())))
+                            || (b[j] == b'.'
+                                && b.get(j + 1).is_some_and(|n| n.is_ascii_alphanumeric())))
                     {
                         j += 1;
                     }
@@ -343,7 +364,12 @@ fn lex(src: &str) -> Result<Lexed, PatternError> {
                 }
                 _ => {
                     let ch = src[i..].chars().next().unwrap_or('?');
-                    return Err(err(i, i + ch.len_utf8(), format!("unexpected character `{ch}`"), Some("a node `(...)`, an edge `-[...]->`, a name, a string or a number")));
+                    return Err(err(
+                        i,
+                        i + ch.len_utf8(),
+                        format!("unexpected character `{ch}`"),
+                        Some("a node `(...)`, an edge `-[...]->`, a name, a string or a number"),
+                    ));
                 }
             }
         };
@@ -385,7 +411,12 @@ impl Parser {
     }
     fn unexpected(&self, expected: &str) -> PatternError {
         let (s, e) = self.span();
-        err(s, e, format!("unexpected {}", describe(self.peek())), Some(expected))
+        err(
+            s,
+            e,
+            format!("unexpected {}", describe(self.peek())),
+            Some(expected),
+        )
     }
     fn expect(&mut self, t: Tok, expected: &str) -> Result<(), PatternError> {
         if self.eat(&t) {
@@ -421,19 +452,40 @@ pub fn parse(src: &str) -> Result<Pattern, PatternError> {
             }
             Tok::BackArrow => {
                 let (s, e) = p.span();
-                return Err(err(s, e, "edges pointing backwards (`<-`) are not supported", Some("the path written in the direction of its edges, `-[...]->`")));
+                return Err(err(
+                    s,
+                    e,
+                    "edges pointing backwards (`<-`) are not supported",
+                    Some("the path written in the direction of its edges, `-[...]->`"),
+                ));
             }
             _ => break,
         }
     }
-    let var_index = |name: &str| nodes.iter().position(|n: &NodePat| n.var.as_deref() == Some(name));
-    let entry = var_index("entry").unwrap_or(
-        if nodes.len() > 1 && nodes[0].labels == [Label::Internet] { 1 } else { 0 },
-    );
+    let var_index = |name: &str| {
+        nodes
+            .iter()
+            .position(|n: &NodePat| n.var.as_deref() == Some(name))
+    };
+    let entry =
+        var_index("entry").unwrap_or(if nodes.len() > 1 && nodes[0].labels == [Label::Internet] {
+            1
+        } else {
+            0
+        });
     let target = var_index("target").unwrap_or(nodes.len() - 1);
     if entry > target {
-        let (_, s, e) = vars.iter().find(|v| v.0 == "entry" || v.0 == "target").cloned().unwrap_or_default();
-        return Err(err(s, e, "the entry comes after the target", Some("`entry` on a node before (or at) `target`")));
+        let (_, s, e) = vars
+            .iter()
+            .find(|v| v.0 == "entry" || v.0 == "target")
+            .cloned()
+            .unwrap_or_default();
+        return Err(err(
+            s,
+            e,
+            "the entry comes after the target",
+            Some("`entry` on a node before (or at) `target`"),
+        ));
     }
     let mut distinct = false;
     if let Tok::Ident(w) = p.peek().clone() {
@@ -443,14 +495,26 @@ pub fn parse(src: &str) -> Result<Pattern, PatternError> {
                 let (a, sa, ea) = p.ident("a node name")?;
                 let (s, e) = p.span();
                 if !p.eat(&Tok::Ne) {
-                    return Err(err(s, e, format!("unexpected {}", describe(p.peek())), Some("`<>` (the only condition a `where` clause takes)")));
+                    return Err(err(
+                        s,
+                        e,
+                        format!("unexpected {}", describe(p.peek())),
+                        Some("`<>` (the only condition a `where` clause takes)"),
+                    ));
                 }
                 let (b, sb, eb) = p.ident("a node name")?;
-                let ia = var_index(&a).ok_or_else(|| err(sa, ea, format!("no node is named `{a}`"), None))?;
-                let ib = var_index(&b).ok_or_else(|| err(sb, eb, format!("no node is named `{b}`"), None))?;
+                let ia = var_index(&a)
+                    .ok_or_else(|| err(sa, ea, format!("no node is named `{a}`"), None))?;
+                let ib = var_index(&b)
+                    .ok_or_else(|| err(sb, eb, format!("no node is named `{b}`"), None))?;
                 let pair = (ia.min(ib), ia.max(ib));
                 if pair != (entry, target) {
-                    return Err(err(sa, eb, "only the entry and the target can be compared", Some("`where entry <> target`")));
+                    return Err(err(
+                        sa,
+                        eb,
+                        "only the entry and the target can be compared",
+                        Some("`where entry <> target`"),
+                    ));
                 }
                 distinct = true;
                 match p.peek() {
@@ -481,7 +545,12 @@ fn node(p: &mut Parser, vars: &mut Vec<(String, usize, usize)>) -> Result<NodePa
     if let Tok::Ident(name) = p.peek().clone() {
         let (_, s, e) = p.bump();
         if vars.iter().any(|v| v.0 == name) {
-            return Err(err(s, e, format!("the name `{name}` is used twice"), Some("a name used once")));
+            return Err(err(
+                s,
+                e,
+                format!("the name `{name}` is used twice"),
+                Some("a name used once"),
+            ));
         }
         vars.push((name.clone(), s, e));
         var = Some(name);
@@ -490,7 +559,12 @@ fn node(p: &mut Parser, vars: &mut Vec<(String, usize, usize)>) -> Result<NodePa
         loop {
             let (l, s, e) = p.ident("a label")?;
             labels.push(label(&l).ok_or_else(|| {
-                err(s, e, format!("unknown node label `{l}`"), Some(&format!("one of {}", LABELS.join(", "))))
+                err(
+                    s,
+                    e,
+                    format!("unknown node label `{l}`"),
+                    Some(&format!("one of {}", LABELS.join(", "))),
+                )
             })?);
             if !p.eat(&Tok::Pipe) {
                 break;
@@ -505,7 +579,10 @@ fn node(p: &mut Parser, vars: &mut Vec<(String, usize, usize)>) -> Result<NodePa
     if *p.peek() == Tok::LBrace {
         preds = node_preds(p)?;
     }
-    p.expect(Tok::RParen, "`)` to close the node pattern, or `{` for properties")?;
+    p.expect(
+        Tok::RParen,
+        "`)` to close the node pattern, or `{` for properties",
+    )?;
     Ok(NodePat { var, labels, preds })
 }
 
@@ -530,14 +607,22 @@ fn node_preds(p: &mut Parser) -> Result<Vec<NodePred>, PatternError> {
         let negated = eat_not(p);
         let (k, s, e) = p.ident(&format!("a property: {NODE_KEYS}"))?;
         if k.eq_ignore_ascii_case("finding") {
-            p.expect(Tok::Colon, "`:` and a map of finding tests, e.g. finding: {class: alert}")?;
+            p.expect(
+                Tok::Colon,
+                "`:` and a map of finding tests, e.g. finding: {class: alert}",
+            )?;
             p.expect(Tok::LBrace, "`{` with finding tests")?;
             let mut tests = Vec::new();
             if !p.eat(&Tok::RBrace) {
                 loop {
                     let (fk, fs, fe) = p.ident(&format!("a finding property: {FINDING_KEYS}"))?;
                     let key = finding_key(&fk).ok_or_else(|| {
-                        err(fs, fe, format!("unknown finding property `{fk}`"), Some(&format!("one of {FINDING_KEYS}")))
+                        err(
+                            fs,
+                            fe,
+                            format!("unknown finding property `{fk}`"),
+                            Some(&format!("one of {FINDING_KEYS}")),
+                        )
                     })?;
                     let test = test(p, key == FindingKey::Severity, fs, fe)?;
                     check_finding_value(key, &test, fs, fe)?;
@@ -551,10 +636,19 @@ fn node_preds(p: &mut Parser) -> Result<Vec<NodePred>, PatternError> {
             out.push(NodePred::Finding { tests, negated });
         } else {
             let key = node_key(&k).ok_or_else(|| {
-                err(s, e, format!("unknown node property `{k}`"), Some(&format!("one of {NODE_KEYS}")))
+                err(
+                    s,
+                    e,
+                    format!("unknown node property `{k}`"),
+                    Some(&format!("one of {NODE_KEYS}")),
+                )
             })?;
             let t = test(p, false, s, e)?;
-            out.push(NodePred::Prop { key, test: t, negated });
+            out.push(NodePred::Prop {
+                key,
+                test: t,
+                negated,
+            });
         }
         if !p.eat(&Tok::Comma) {
             break;
@@ -566,7 +660,9 @@ fn node_preds(p: &mut Parser) -> Result<Vec<NodePred>, PatternError> {
 
 fn eat_not(p: &mut Parser) -> bool {
     if let Tok::Ident(w) = p.peek() {
-        if w.eq_ignore_ascii_case("not") && matches!(p.toks.get(p.pos + 1), Some((Tok::Ident(_), _, _))) {
+        if w.eq_ignore_ascii_case("not")
+            && matches!(p.toks.get(p.pos + 1), Some((Tok::Ident(_), _, _)))
+        {
             p.bump();
             return true;
         }
@@ -579,7 +675,10 @@ fn node_key(k: &str) -> Option<NodeKey> {
     if let Some(t) = lower.strip_prefix("tags.") {
         return (!t.is_empty()).then(|| NodeKey::Tag(t.to_string()));
     }
-    if let Some(t) = k.strip_prefix("props.").or_else(|| k.strip_prefix("Props.")) {
+    if let Some(t) = k
+        .strip_prefix("props.")
+        .or_else(|| k.strip_prefix("Props."))
+    {
         return (!t.is_empty()).then(|| NodeKey::Prop(t.to_string()));
     }
     Some(match lower.as_str() {
@@ -611,7 +710,14 @@ fn finding_key(k: &str) -> Option<FindingKey> {
 fn check_finding_value(key: FindingKey, t: &Test, s: usize, e: usize) -> Result<(), PatternError> {
     let allowed: &[&str] = match key {
         FindingKey::Class => &["recommendation", "alert"],
-        FindingKey::State => &["unhealthy", "healthy", "notapplicable", "active", "resolved", "dismissed"],
+        FindingKey::State => &[
+            "unhealthy",
+            "healthy",
+            "notapplicable",
+            "active",
+            "resolved",
+            "dismissed",
+        ],
         FindingKey::Severity => &["low", "medium", "high", "critical"],
         _ => return Ok(()),
     };
@@ -628,7 +734,15 @@ fn check_finding_value(key: FindingKey, t: &Test, s: usize, e: usize) -> Result<
                 Value::Num(n) => n.to_string(),
                 Value::Bool(b) => b.to_string(),
             };
-            return Err(err(s, e, format!("`{shown}` is not a finding {}", format!("{key:?}").to_ascii_lowercase()), Some(&format!("one of {}", allowed.join(", ")))));
+            return Err(err(
+                s,
+                e,
+                format!(
+                    "`{shown}` is not a finding {}",
+                    format!("{key:?}").to_ascii_lowercase()
+                ),
+                Some(&format!("one of {}", allowed.join(", "))),
+            ));
         }
     }
     Ok(())
@@ -654,7 +768,12 @@ fn test(p: &mut Parser, ordered_ok: bool, ks: usize, ke: usize) -> Result<Test, 
         Tok::Cmp(op) => {
             let (_, s, e) = p.bump();
             if !ordered_ok {
-                return Err(err(s, e, "ordered comparisons are only defined on severity", Some("`:` or `in [...]`")));
+                return Err(err(
+                    s,
+                    e,
+                    "ordered comparisons are only defined on severity",
+                    Some("`:` or `in [...]`"),
+                ));
             }
             let (v, vs, ve) = {
                 let (a, b) = p.span();
@@ -664,7 +783,14 @@ fn test(p: &mut Parser, ordered_ok: bool, ks: usize, ke: usize) -> Result<Test, 
                 Value::Str(x) => Level::parse(x),
                 _ => None,
             }
-            .ok_or_else(|| err(vs, ve, "not a severity", Some(&format!("one of {}", Level::NAMES))))?;
+            .ok_or_else(|| {
+                err(
+                    vs,
+                    ve,
+                    "not a severity",
+                    Some(&format!("one of {}", Level::NAMES)),
+                )
+            })?;
             Ok(Test::Cmp(op, level))
         }
         Tok::Comma | Tok::RBrace => {
@@ -701,7 +827,12 @@ fn edge(p: &mut Parser) -> Result<EdgePat, PatternError> {
     let (_, dash_s, _) = p.bump(); // `-`
     if p.eat(&Tok::Arrow) {
         // `-->`: written `-`, `->`.
-        return Ok(EdgePat { kinds: vec![], min: 1, max: Some(1), preds: vec![] });
+        return Ok(EdgePat {
+            kinds: vec![],
+            min: 1,
+            max: Some(1),
+            preds: vec![],
+        });
     }
     p.expect(Tok::LBrack, "`[` to start an edge pattern, or `->`")?;
     if let (Tok::Ident(_), Some((Tok::Colon, _, _))) = (p.peek().clone(), p.toks.get(p.pos + 1)) {
@@ -713,7 +844,12 @@ fn edge(p: &mut Parser) -> Result<EdgePat, PatternError> {
             let (k, s, e) = p.ident("an edge kind")?;
             let kind = EdgeKind::parse(&k).ok_or_else(|| {
                 let all: Vec<&str> = EdgeKind::ALL.iter().map(|k| k.as_str()).collect();
-                err(s, e, format!("unknown edge kind `{k}`"), Some(&format!("one of {}", all.join(", "))))
+                err(
+                    s,
+                    e,
+                    format!("unknown edge kind `{k}`"),
+                    Some(&format!("one of {}", all.join(", "))),
+                )
             })?;
             kinds.push(kind);
             if !p.eat(&Tok::Pipe) {
@@ -743,33 +879,61 @@ fn edge(p: &mut Parser) -> Result<EdgePat, PatternError> {
         let (_, re) = (0, p.toks[p.pos.saturating_sub(1)].2);
         if let Some(m) = max {
             if m < min {
-                return Err(err(rs, re, format!("repetition *{min}..{m} has its bounds the wrong way round"), Some("*m..n with m <= n")));
+                return Err(err(
+                    rs,
+                    re,
+                    format!("repetition *{min}..{m} has its bounds the wrong way round"),
+                    Some("*m..n with m <= n"),
+                ));
             }
             if m > 64 {
-                return Err(err(rs, re, "repetition bound above 64", Some("a bound of at most 64, or `*`/`+` for unbounded")));
+                return Err(err(
+                    rs,
+                    re,
+                    "repetition bound above 64",
+                    Some("a bound of at most 64, or `*`/`+` for unbounded"),
+                ));
             }
         }
         if min > 64 {
-            return Err(err(rs, re, "repetition bound above 64", Some("a bound of at most 64")));
+            return Err(err(
+                rs,
+                re,
+                "repetition bound above 64",
+                Some("a bound of at most 64"),
+            ));
         }
     }
     let mut preds = Vec::new();
     if *p.peek() == Tok::LBrace {
         preds = edge_preds(p, &kinds)?;
     }
-    p.expect(Tok::RBrack, "`]` to close the edge pattern (after kinds, `*`/`+` repetition and `{...}` properties)")?;
+    p.expect(
+        Tok::RBrack,
+        "`]` to close the edge pattern (after kinds, `*`/`+` repetition and `{...}` properties)",
+    )?;
     if p.eat(&Tok::Dash) {
         let (s, e) = p.span();
         if *p.peek() == Tok::Cmp(CmpOp::Gt) {
             p.bump();
         } else {
-            return Err(err(s, e, "edges must point forwards", Some("`->` after `]`")));
+            return Err(err(
+                s,
+                e,
+                "edges must point forwards",
+                Some("`->` after `]`"),
+            ));
         }
     } else if !p.eat(&Tok::Arrow) {
         let _ = dash_s;
         return Err(p.unexpected("`->` after `]` (undirected edges are not supported)"));
     }
-    Ok(EdgePat { kinds, min, max, preds })
+    Ok(EdgePat {
+        kinds,
+        min,
+        max,
+        preds,
+    })
 }
 
 fn edge_preds(p: &mut Parser, kinds: &[EdgeKind]) -> Result<Vec<EdgePred>, PatternError> {
@@ -784,7 +948,15 @@ fn edge_preds(p: &mut Parser, kinds: &[EdgeKind]) -> Result<Vec<EdgePred>, Patte
         let lower = k.to_ascii_lowercase();
         let need = |allowed: &[EdgeKind], what: &str| -> Result<(), PatternError> {
             if kinds.is_empty() || kinds.iter().any(|k| !allowed.contains(k)) {
-                Err(err(s, e, format!("`{lower}` applies only to {what} edges"), Some(&format!("an edge written [:{}{{{lower} ...}}]", allowed[0].as_str()))))
+                Err(err(
+                    s,
+                    e,
+                    format!("`{lower}` applies only to {what} edges"),
+                    Some(&format!(
+                        "an edge written [:{}{{{lower} ...}}]",
+                        allowed[0].as_str()
+                    )),
+                ))
             } else {
                 Ok(())
             }
@@ -795,7 +967,14 @@ fn edge_preds(p: &mut Parser, kinds: &[EdgeKind]) -> Result<Vec<EdgePred>, Patte
                 let v = match test(p, false, s, e)? {
                     Test::Exists => true,
                     Test::Eq(Value::Bool(b)) => b,
-                    _ => return Err(err(s, e, "`privileged` is true or false", Some("`privileged`, `privileged: true` or `privileged: false`"))),
+                    _ => {
+                        return Err(err(
+                            s,
+                            e,
+                            "`privileged` is true or false",
+                            Some("`privileged`, `privileged: true` or `privileged: false`"),
+                        ))
+                    }
                 };
                 EdgePred::Privileged(v != negated)
             }
@@ -804,32 +983,62 @@ fn edge_preds(p: &mut Parser, kinds: &[EdgeKind]) -> Result<Vec<EdgePred>, Patte
                 EdgePred::Role(test(p, false, s, e)?, negated)
             }
             "protocol" => {
-                need(&[EdgeKind::Exposes, EdgeKind::Reaches], "exposes or reaches")?;
+                need(
+                    &[EdgeKind::Exposes, EdgeKind::Reaches],
+                    "exposes or reaches",
+                )?;
                 EdgePred::Protocol(test(p, false, s, e)?, negated)
             }
             "port" | "ports" => {
-                need(&[EdgeKind::Exposes, EdgeKind::Reaches], "exposes or reaches")?;
+                need(
+                    &[EdgeKind::Exposes, EdgeKind::Reaches],
+                    "exposes or reaches",
+                )?;
                 let (vs, _) = p.span();
                 let t = test(p, false, s, e)?;
                 let ve = p.toks[p.pos.saturating_sub(1)].2;
                 let values = match t {
                     Test::Eq(v) => vec![v],
                     Test::In(vs) => vs,
-                    _ => return Err(err(s, e, "`port` needs a value", Some("`port: 22` or `port in [22, 3389, \"5985-5986\"]`"))),
+                    _ => {
+                        return Err(err(
+                            s,
+                            e,
+                            "`port` needs a value",
+                            Some("`port: 22` or `port in [22, 3389, \"5985-5986\"]`"),
+                        ))
+                    }
                 };
                 let mut ranges = Vec::new();
                 for v in values {
                     let r = match &v {
-                        Value::Num(n) if *n >= 0.0 && *n <= 65535.0 && n.fract() == 0.0 => Some(PortRange { lo: *n as u16, hi: *n as u16 }),
+                        Value::Num(n) if *n >= 0.0 && *n <= 65535.0 && n.fract() == 0.0 => {
+                            Some(PortRange {
+                                lo: *n as u16,
+                                hi: *n as u16,
+                            })
+                        }
                         Value::Str(s) => parse_port_range(s),
                         _ => None,
                     };
-                    ranges.push(r.ok_or_else(|| err(vs, ve, "invalid port", Some("a port 0-65535 or a range \"a-b\"")))?);
+                    ranges.push(r.ok_or_else(|| {
+                        err(
+                            vs,
+                            ve,
+                            "invalid port",
+                            Some("a port 0-65535 or a range \"a-b\""),
+                        )
+                    })?);
                 }
                 EdgePred::Port(ranges, negated)
             }
             _ => {
-                return Err(err(s, e, format!("unknown edge property `{k}`"), Some("one of privileged, role, port, protocol")));
+                return Err(err(
+                    s,
+                    e,
+                    format!("unknown edge property `{k}`"),
+                    Some("one of privileged, role, port, protocol"),
+                ));
             }
         };
         out.push(pred);
@@ -846,11 +1055,16 @@ impl Pattern {
     pub fn requires_alert(&self) -> bool {
         self.nodes.iter().any(|n| {
             n.preds.iter().any(|p| match p {
-                NodePred::Finding { tests, negated: false } => tests.iter().any(|(k, t)| {
+                NodePred::Finding {
+                    tests,
+                    negated: false,
+                } => tests.iter().any(|(k, t)| {
                     *k == FindingKey::Class
                         && match t {
                             Test::Eq(v) => v.matches_str("alert"),
-                            Test::In(vs) => !vs.is_empty() && vs.iter().all(|v| v.matches_str("alert")),
+                            Test::In(vs) => {
+                                !vs.is_empty() && vs.iter().all(|v| v.matches_str("alert"))
+                            }
                             _ => false,
                         }
                 }),
@@ -870,7 +1084,15 @@ mod tests {
         assert_eq!(p.nodes.len(), 6);
         assert_eq!(p.entry, 1);
         assert_eq!(p.target, 5);
-        assert_eq!(p.edges[2], EdgePat { kinds: vec![EdgeKind::MemberOf], min: 0, max: None, preds: vec![] });
+        assert_eq!(
+            p.edges[2],
+            EdgePat {
+                kinds: vec![EdgeKind::MemberOf],
+                min: 0,
+                max: None,
+                preds: vec![]
+            }
+        );
         assert_eq!(p.edges[3].preds, vec![EdgePred::Privileged(true)]);
     }
 
@@ -915,6 +1137,15 @@ mod tests {
         let p = parse("(internet)-[:exposes {port in [22, \"5985-5986\"]}]->(e:resource {finding: {class: alert, severity >= high, technique: T1190}})-[:reaches*1..3]->(t) where e <> t").unwrap();
         assert!(p.distinct_entry_target);
         assert!(p.requires_alert());
-        assert_eq!(p.edges[0].preds, vec![EdgePred::Port(vec![PortRange { lo: 22, hi: 22 }, PortRange { lo: 5985, hi: 5986 }], false)]);
+        assert_eq!(
+            p.edges[0].preds,
+            vec![EdgePred::Port(
+                vec![
+                    PortRange { lo: 22, hi: 22 },
+                    PortRange { lo: 5985, hi: 5986 }
+                ],
+                false
+            )]
+        );
     }
 }

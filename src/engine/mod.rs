@@ -1,0 +1,350 @@
+//! Evaluation: breadth-first search on the product of the graph and a pattern's automaton
+//! (walk semantics), never enumerating paths.
+//!
+//! Per pattern: (1) a backward pass marks the product states from which an accepting state
+//! can be reached, so hopeless work is never started; (2) a forward pass from the start
+//! states finds the entries, with one shortest, lexicographically smallest walk to each;
+//! (3) from each entry, in parallel, a forward pass finds the targets, with their walks.
+//! Ties between equally short walks are broken by the node ids in byte order, layer by
+//! layer, so the witness does not depend on thread count or input order.
+
+pub mod automaton;
+pub mod bitset;
+
+use crate::graph::{Graph, NONE};
+use crate::rules::pattern::Pattern;
+use automaton::Automaton;
+use bitset::BitSet;
+use rayon::prelude::*;
+use std::collections::HashMap;
+
+/// One step of a witness walk: the node reached and the edge taken to reach it
+/// (`None` for the first node).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    pub node: u32,
+    pub edge: Option<u32>,
+}
+
+/// One (entry, target) pair of one pattern, with its witness walk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Match {
+    pub entry: u32,
+    pub target: u32,
+    pub walk: Vec<Step>,
+}
+
+/// Narrows evaluation to walks into (or out of) named nodes: targeted queries.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub entry: Option<u32>,
+    pub target: Option<u32>,
+}
+
+/// What the engine measured while evaluating one pattern.
+#[derive(Debug, Clone, Default)]
+pub struct EvalStats {
+    pub states: usize,
+    /// Product states from which an accepting state is reachable.
+    pub coreachable: usize,
+    pub entries: usize,
+}
+
+/// Evaluates one pattern; matches are sorted by (entry, target) folded id.
+pub fn evaluate(g: &Graph, p: &Pattern, filter: &Filter) -> (Vec<Match>, EvalStats) {
+    let a = Automaton::compile(p, g);
+    let co = coreachable(g, &a, filter.target);
+    let mut stats = EvalStats {
+        states: a.state_count(),
+        coreachable: co.count(),
+        entries: 0,
+    };
+    let s = a.state_count();
+    let entry_state = a.at(a.entry);
+
+    // Start states, then the prefix up to the entry.
+    let starts: Vec<u32> = a.node_sets[0]
+        .iter()
+        .map(|v| v as u32)
+        .filter(|&v| co.contains(v as usize * s))
+        .collect();
+    let entries: Vec<(u32, Vec<Step>)> = if a.entry == 0 {
+        starts
+            .iter()
+            .map(|&v| {
+                (
+                    v,
+                    vec![Step {
+                        node: v,
+                        edge: None,
+                    }],
+                )
+            })
+            .collect()
+    } else {
+        let entry_pos = a.position(entry_state);
+        let run = lex_bfs(
+            g,
+            &a,
+            &co,
+            &starts,
+            0,
+            |st| a.position(st) <= entry_pos,
+            |st| st != entry_state,
+        );
+        run.visits
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| x.state == entry_state)
+            .map(|(i, x)| (x.node, run.walk(i as u32)))
+            .collect()
+    };
+    let entries: Vec<(u32, Vec<Step>)> = entries
+        .into_iter()
+        .filter(|(v, _)| filter.entry.is_none_or(|e| e == *v))
+        .collect();
+    stats.entries = entries.len();
+
+    let accept = a.at(a.last);
+    let entry_pos = a.position(entry_state);
+    let mut matches: Vec<Match> = entries
+        .par_iter()
+        .flat_map_iter(|(e, prefix)| {
+            let run = lex_bfs(
+                g,
+                &a,
+                &co,
+                &[*e],
+                entry_state,
+                |st| a.position(st) >= entry_pos,
+                |_| true,
+            );
+            let mut found = Vec::new();
+            for (i, x) in run.visits.iter().enumerate() {
+                if x.state != accept || (a.distinct && x.node == *e) {
+                    continue;
+                }
+                if filter.target.is_some_and(|t| t != x.node) {
+                    continue;
+                }
+                let suffix = run.walk(i as u32);
+                let mut walk = prefix.clone();
+                walk.extend_from_slice(&suffix[1..]);
+                found.push(Match {
+                    entry: *e,
+                    target: x.node,
+                    walk,
+                });
+            }
+            found
+        })
+        .collect();
+    matches.sort_by(|x, y| {
+        g.folded(x.entry)
+            .cmp(g.folded(y.entry))
+            .then_with(|| g.folded(x.target).cmp(g.folded(y.target)))
+    });
+    (matches, stats)
+}
+
+/// Product states (node * states + state) from which an accepting state is reachable.
+fn coreachable(g: &Graph, a: &Automaton, target: Option<u32>) -> BitSet {
+    let s = a.state_count();
+    let n = g.node_count();
+    let mut seen = BitSet::new(n * s);
+    let mut queue: Vec<(u32, u16)> = Vec::new();
+    let accept = a.at(a.last);
+    let finals: Vec<u32> = match target {
+        Some(t) => a.node_sets[a.last]
+            .contains(t as usize)
+            .then_some(t)
+            .into_iter()
+            .collect(),
+        None => a.node_sets[a.last].iter().map(|v| v as u32).collect(),
+    };
+    for v in finals {
+        if seen.insert(v as usize * s + accept as usize) {
+            queue.push((v, accept));
+        }
+    }
+    let ok = |v: u32, st: u16| {
+        a.requires(st)
+            .is_none_or(|k| a.node_sets[k].contains(v as usize))
+    };
+    while let Some((v, t)) = queue.pop() {
+        for &(seg, from) in &a.rin[t as usize] {
+            for kind in &a.seg_kinds[seg] {
+                let adj = &g.bwd[kind.index()];
+                for i in adj.range(v) {
+                    let (u, e) = (adj.nbrs[i], adj.edges[i]);
+                    if a.edge_ok(seg, e)
+                        && ok(u, from)
+                        && seen.insert(u as usize * s + from as usize)
+                    {
+                        queue.push((u, from));
+                    }
+                }
+            }
+        }
+        for &(_, from) in &a.reps[t as usize] {
+            if ok(v, from) && seen.insert(v as usize * s + from as usize) {
+                queue.push((v, from));
+            }
+        }
+    }
+    seen
+}
+
+/// (parent's rank, node rank, edge rank): what orders walks of equal length.
+type LayerKey = (u32, u32, u32);
+
+#[derive(Debug, Clone, Copy)]
+struct Visit {
+    node: u32,
+    state: u16,
+    parent: u32,
+    edge: u32,
+    /// Rank of the walk leading here among walks of the same length.
+    rank: u32,
+}
+
+struct Run {
+    visits: Vec<Visit>,
+}
+
+impl Run {
+    /// The walk to a visit, from its source.
+    fn walk(&self, mut i: u32) -> Vec<Step> {
+        let mut steps = Vec::new();
+        loop {
+            let x = self.visits[i as usize];
+            steps.push(Step {
+                node: x.node,
+                edge: (x.edge != NONE).then_some(x.edge),
+            });
+            if x.parent == NONE {
+                break;
+            }
+            i = x.parent;
+        }
+        steps.reverse();
+        steps
+    }
+}
+
+/// Breadth-first search on the product from `sources` (all in `src_state`), visiting only
+/// co-reachable states that `allowed` admits and expanding those `expand` admits. Each
+/// visit keeps the parent whose walk is smallest in byte order of folded ids.
+fn lex_bfs(
+    g: &Graph,
+    a: &Automaton,
+    co: &BitSet,
+    sources: &[u32],
+    src_state: u16,
+    allowed: impl Fn(u16) -> bool,
+    expand: impl Fn(u16) -> bool,
+) -> Run {
+    let s = a.state_count();
+    let mut visits: Vec<Visit> = Vec::new();
+    let mut seen: HashMap<u64, ()> = HashMap::new();
+    let key = |v: u32, st: u16| v as u64 * s as u64 + st as u64;
+    let valid = |v: u32, st: u16| {
+        allowed(st)
+            && co.contains(v as usize * s + st as usize)
+            && a.requires(st)
+                .is_none_or(|k| a.node_sets[k].contains(v as usize))
+    };
+
+    // Adds a visit and its epsilon closure; returns the indices added.
+    fn add(
+        visits: &mut Vec<Visit>,
+        seen: &mut HashMap<u64, ()>,
+        a: &Automaton,
+        key: &dyn Fn(u32, u16) -> u64,
+        valid: &dyn Fn(u32, u16) -> bool,
+        layer: &mut Vec<u32>,
+        v: Visit,
+    ) {
+        let mut stack = vec![v];
+        while let Some(x) = stack.pop() {
+            if !valid(x.node, x.state) || seen.insert(key(x.node, x.state), ()).is_some() {
+                continue;
+            }
+            layer.push(visits.len() as u32);
+            visits.push(x);
+            for &(_, to) in &a.eps[x.state as usize] {
+                stack.push(Visit { state: to, ..x });
+            }
+        }
+    }
+
+    let mut srcs: Vec<u32> = sources.to_vec();
+    srcs.sort_by_key(|&v| g.rank[v as usize]);
+    let mut layer: Vec<u32> = Vec::new();
+    for &v in &srcs {
+        let x = Visit {
+            node: v,
+            state: src_state,
+            parent: NONE,
+            edge: NONE,
+            rank: g.rank[v as usize],
+        };
+        add(&mut visits, &mut seen, a, &key, &valid, &mut layer, x);
+    }
+    while !layer.is_empty() {
+        let mut next: Vec<u32> = Vec::new();
+        for &xi in &layer {
+            let x = visits[xi as usize];
+            if !expand(x.state) {
+                continue;
+            }
+            for &(seg, to) in &a.out[x.state as usize] {
+                for kind in &a.seg_kinds[seg] {
+                    let adj = &g.fwd[kind.index()];
+                    for i in adj.range(x.node) {
+                        let (w, e) = (adj.nbrs[i], adj.edges[i]);
+                        if !a.edge_ok(seg, e) {
+                            continue;
+                        }
+                        let y = Visit {
+                            node: w,
+                            state: to,
+                            parent: xi,
+                            edge: e,
+                            rank: 0,
+                        };
+                        add(&mut visits, &mut seen, a, &key, &valid, &mut next, y);
+                    }
+                }
+            }
+        }
+        // Rank the new layer: by the parent's rank, then by the node's own id (then the
+        // edge taken, so that parallel edges are chosen the same way for any input order).
+        let mut keyed: Vec<(LayerKey, (u16, u32))> = next
+            .iter()
+            .map(|&i| {
+                let y = visits[i as usize];
+                let edge_rank = g.edge_rank[y.edge as usize];
+                (
+                    (
+                        visits[y.parent as usize].rank,
+                        g.rank[y.node as usize],
+                        edge_rank,
+                    ),
+                    (y.state, i),
+                )
+            })
+            .collect();
+        keyed.sort_unstable();
+        let mut r = 0u32;
+        for j in 0..keyed.len() {
+            if j > 0 && keyed[j].0 != keyed[j - 1].0 {
+                r += 1;
+            }
+            visits[keyed[j].1 .1 as usize].rank = r;
+        }
+        next = keyed.into_iter().map(|(_, (_, i))| i).collect();
+        layer = next;
+    }
+    Run { visits }
+}

@@ -1,0 +1,288 @@
+//! Scan and query outputs: a terminal table, JSON (versioned schema, documented in
+//! `docs/output.md`), JSON Lines and Markdown. Everything is computed once into
+//! [`ScanDoc`]; each format only renders it, so formats cannot disagree.
+
+mod rulesdoc;
+mod text;
+
+pub use rulesdoc::{rule_doc, rules_list};
+pub use text::{markdown, query_text, table, walk_line};
+
+use crate::diag::Diagnostic;
+use crate::graph::{Category, EdgeKind, Graph, GraphStats};
+use crate::ingest::{Level, Meta};
+use crate::rules::{Attack, RulePack};
+use crate::scan::Combination;
+use indexmap::IndexMap;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Version of the JSON document; bumped on any incompatible change.
+pub const SCAN_SCHEMA: &str = "toxgraph.scan/v1";
+
+#[derive(Debug, Serialize)]
+pub struct ScanDoc {
+    pub schema: &'static str,
+    pub tool: Tool,
+    pub input: String,
+    pub snapshot: Meta,
+    pub counts: Counts,
+    pub by_rule: Vec<RuleCount>,
+    pub by_owner: Vec<OwnerCount>,
+    pub combinations: Vec<ComboDoc>,
+    pub warnings: Vec<WarningDoc>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Tool {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+impl Tool {
+    pub fn current() -> Tool {
+        Tool {
+            name: "toxgraph",
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Counts {
+    #[serde(flatten)]
+    pub graph: GraphStats,
+    pub rules: usize,
+    pub combinations: usize,
+    pub toxic_resources: usize,
+    /// Combinations by severity, most severe first.
+    pub by_severity: IndexMap<Level, usize>,
+    pub warnings: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RuleCount {
+    pub rule: String,
+    pub name: String,
+    pub title: String,
+    pub severity: Level,
+    pub combinations: usize,
+    /// Distinct entries of this rule's combinations.
+    pub entries: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OwnerCount {
+    pub owner: String,
+    pub combinations: usize,
+    pub toxic_resources: usize,
+    /// Combinations by severity, most severe first.
+    pub by_severity: IndexMap<Level, usize>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ComboDoc {
+    pub rule: String,
+    pub name: String,
+    pub severity: Level,
+    pub title: String,
+    pub entry: String,
+    pub target: String,
+    pub owner: String,
+    pub fingerprint: String,
+    pub attack: Vec<Attack>,
+    pub walk: Vec<StepDoc>,
+}
+
+/// One step of a witness walk. `via` is the edge taken into this node (absent on the first).
+#[derive(Debug, Serialize)]
+pub struct StepDoc {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub privileged: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Vec<String>>,
+    pub node: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub category: &'static str,
+    pub kind: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WarningDoc {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+const SEVERITIES: [Level; 4] = [Level::Critical, Level::High, Level::Medium, Level::Low];
+
+fn by_severity(levels: impl Iterator<Item = Level>) -> IndexMap<Level, usize> {
+    let mut counts: IndexMap<Level, usize> = SEVERITIES.iter().map(|l| (*l, 0)).collect();
+    for l in levels {
+        counts[&l] += 1;
+    }
+    counts
+}
+
+/// Renders a walk step for people and documents.
+pub fn step_doc(g: &Graph, s: &crate::engine::Step) -> StepDoc {
+    let n = g.node(s.node);
+    let mut doc = StepDoc {
+        via: None,
+        role: None,
+        privileged: None,
+        ports: None,
+        node: n.id.clone(),
+        name: n.name.clone(),
+        category: n.category.as_str(),
+        kind: n.kind.clone(),
+    };
+    if let Some(e) = s.edge {
+        let w = g.edge(e);
+        doc.via = Some(w.kind.as_str());
+        if let Some(r) = g.role_of(e) {
+            doc.role = Some(r.name.clone());
+            doc.privileged = Some(r.privileged);
+        }
+        if let Some(net) = g.net_of(e) {
+            doc.ports = net.ports.as_ref().map(|ps| {
+                ps.iter()
+                    .map(|p| {
+                        if p.lo == p.hi {
+                            p.lo.to_string()
+                        } else {
+                            format!("{}-{}", p.lo, p.hi)
+                        }
+                    })
+                    .collect()
+            });
+        }
+        debug_assert!(EdgeKind::ALL.contains(&w.kind));
+    }
+    doc
+}
+
+/// Gathers everything the scan outputs show.
+pub fn scan_doc(
+    input: &str,
+    g: &Graph,
+    pack: &RulePack,
+    combos: &[Combination],
+    warnings: &[Diagnostic],
+) -> ScanDoc {
+    let rules = &pack.rules;
+    let combo_docs: Vec<ComboDoc> = combos
+        .iter()
+        .map(|c| {
+            let r = &rules[c.rule];
+            ComboDoc {
+                rule: r.id.clone(),
+                name: r.name.clone(),
+                severity: r.severity,
+                title: r.title.clone(),
+                entry: g.node(c.entry).id.clone(),
+                target: g.node(c.target).id.clone(),
+                owner: g.owner(c.entry).to_string(),
+                fingerprint: c.fingerprint.clone(),
+                attack: r.attack.clone(),
+                walk: c.walk.iter().map(|s| step_doc(g, s)).collect(),
+            }
+        })
+        .collect();
+    let is_resource = |v: u32| g.node(v).category == Category::Resource;
+    let toxic: BTreeSet<u32> = combos
+        .iter()
+        .map(|c| c.entry)
+        .filter(|&v| is_resource(v))
+        .collect();
+
+    let by_rule = rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mine: Vec<&Combination> = combos.iter().filter(|c| c.rule == i).collect();
+            RuleCount {
+                rule: r.id.clone(),
+                name: r.name.clone(),
+                title: r.title.clone(),
+                severity: r.severity,
+                combinations: mine.len(),
+                entries: mine.iter().map(|c| c.entry).collect::<BTreeSet<_>>().len(),
+            }
+        })
+        .collect();
+
+    let mut owners: BTreeMap<String, (Vec<Level>, BTreeSet<u32>)> = BTreeMap::new();
+    for c in combos {
+        let o = owners.entry(g.owner(c.entry).to_string()).or_default();
+        o.0.push(rules[c.rule].severity);
+        if is_resource(c.entry) {
+            o.1.insert(c.entry);
+        }
+    }
+    let mut by_owner: Vec<OwnerCount> = owners
+        .into_iter()
+        .map(|(owner, (levels, res))| OwnerCount {
+            owner,
+            combinations: levels.len(),
+            toxic_resources: res.len(),
+            by_severity: by_severity(levels.into_iter()),
+        })
+        .collect();
+    by_owner.sort_by(|a, b| {
+        b.combinations
+            .cmp(&a.combinations)
+            .then_with(|| a.owner.cmp(&b.owner))
+    });
+
+    let mut warning_docs: Vec<WarningDoc> = warnings
+        .iter()
+        .map(|d| WarningDoc {
+            file: d.file.clone(),
+            line: d.line,
+            message: d.message.clone(),
+        })
+        .collect();
+    warning_docs.sort_by(|a, b| (&a.file, a.line, &a.message).cmp(&(&b.file, b.line, &b.message)));
+
+    ScanDoc {
+        schema: SCAN_SCHEMA,
+        tool: Tool::current(),
+        input: input.to_string(),
+        snapshot: g.meta.clone(),
+        counts: Counts {
+            graph: g.stats(),
+            rules: rules.len(),
+            combinations: combos.len(),
+            toxic_resources: toxic.len(),
+            by_severity: by_severity(combos.iter().map(|c| rules[c.rule].severity)),
+            warnings: warnings.len(),
+        },
+        by_rule,
+        by_owner,
+        combinations: combo_docs,
+        warnings: warning_docs,
+    }
+}
+
+/// Pretty JSON with a trailing newline.
+pub fn json(doc: &ScanDoc) -> String {
+    let mut s = serde_json::to_string_pretty(doc).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// One combination per line.
+pub fn jsonl(doc: &ScanDoc) -> String {
+    let mut s = String::new();
+    for c in &doc.combinations {
+        s.push_str(&serde_json::to_string(c).unwrap_or_default());
+        s.push('\n');
+    }
+    s
+}

@@ -1,0 +1,299 @@
+//! Human-readable renderings of a scan: the terminal table and Markdown.
+
+use super::{ComboDoc, ScanDoc, StepDoc};
+use std::fmt::Write;
+
+/// A short name for a node in a walk: the last segment of an Azure id.
+fn short(id: &str) -> &str {
+    id.trim_end_matches('/').rsplit('/').next().unwrap_or(id)
+}
+
+/// `internet -exposes[443]-> vm-web-01 -uses_identity-> ...`
+pub fn walk_line(walk: &[StepDoc]) -> String {
+    let mut s = String::new();
+    for step in walk {
+        if let Some(via) = step.via {
+            let mut label = via.to_string();
+            if let Some(r) = &step.role {
+                label = format!("{via}[{r}]");
+            } else if let Some(p) = &step.ports {
+                label = format!("{via}[{}]", p.join(","));
+            }
+            let _ = write!(s, " -{label}-> ");
+        }
+        s.push_str(step.name.as_deref().unwrap_or_else(|| short(&step.node)));
+    }
+    s
+}
+
+fn pad(s: &str, w: usize) -> String {
+    let len = s.chars().count();
+    if len >= w {
+        s.to_string()
+    } else {
+        format!("{s}{}", " ".repeat(w - len))
+    }
+}
+
+fn rows(header: &[&str], data: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in data {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<String>| {
+        let last = cells.len() - 1;
+        let mut l = String::from("  ");
+        for (i, c) in cells.iter().enumerate() {
+            if i == last {
+                l.push_str(c);
+            } else {
+                l.push_str(&pad(c, widths[i] + 2));
+            }
+        }
+        l.trim_end().to_string() + "\n"
+    };
+    out.push_str(&line(header.iter().map(|h| h.to_string()).collect()));
+    for r in data {
+        out.push_str(&line(r.clone()));
+    }
+    out
+}
+
+fn sev_cells(m: &indexmap::IndexMap<crate::ingest::Level, usize>) -> Vec<String> {
+    m.values().map(|n| n.to_string()).collect()
+}
+
+/// The terminal summary.
+pub fn table(doc: &ScanDoc, verbose: bool) -> String {
+    let mut o = String::new();
+    let c = &doc.counts;
+    let snap = &doc.snapshot;
+    let _ = writeln!(
+        o,
+        "toxgraph {} · {} · snapshot {} taken {}",
+        doc.tool.version,
+        doc.input,
+        snap.label.as_deref().unwrap_or("(no label)"),
+        snap.taken_at
+    );
+    let _ = writeln!(
+        o,
+        "in scope: {} resources ({} defined), {} scopes, {} identities, {} edges, {} findings; {} rules\n",
+        c.graph.resources, c.graph.defined_resources, c.graph.scopes, c.graph.identities, c.graph.edges, c.graph.findings, c.rules
+    );
+    o.push_str("Toxic combinations by rule\n");
+    let data: Vec<Vec<String>> = doc
+        .by_rule
+        .iter()
+        .map(|r| {
+            vec![
+                r.rule.clone(),
+                r.severity.as_str().to_string(),
+                r.combinations.to_string(),
+                r.entries.to_string(),
+                r.title.clone(),
+            ]
+        })
+        .collect();
+    o.push_str(&rows(
+        &["RULE", "SEVERITY", "COMBINATIONS", "ENTRIES", "TITLE"],
+        &data,
+    ));
+    let sev: Vec<String> = c
+        .by_severity
+        .iter()
+        .map(|(l, n)| format!("{} {n}", l.as_str()))
+        .collect();
+    let _ = writeln!(o, "  by severity: {}\n", sev.join(", "));
+
+    o.push_str("By owner (of the entry)\n");
+    let data: Vec<Vec<String>> = doc
+        .by_owner
+        .iter()
+        .map(|w| {
+            let mut r = vec![
+                w.owner.clone(),
+                w.combinations.to_string(),
+                w.toxic_resources.to_string(),
+            ];
+            r.extend(sev_cells(&w.by_severity));
+            r
+        })
+        .collect();
+    if data.is_empty() {
+        o.push_str("  (no toxic combinations)\n");
+    } else {
+        o.push_str(&rows(
+            &[
+                "OWNER",
+                "COMBINATIONS",
+                "TOXIC RESOURCES",
+                "CRITICAL",
+                "HIGH",
+                "MEDIUM",
+                "LOW",
+            ],
+            &data,
+        ));
+    }
+
+    if !doc.combinations.is_empty() {
+        o.push_str("\nCombinations\n");
+        for cd in &doc.combinations {
+            combo_text(&mut o, cd);
+        }
+    }
+    let _ = writeln!(
+        o,
+        "\n{} toxic combinations on {} toxic resources.",
+        c.combinations, c.toxic_resources
+    );
+    if c.warnings > 0 {
+        if verbose {
+            let _ = writeln!(o, "{} warnings:", c.warnings);
+            for w in &doc.warnings {
+                let loc = match (w.file.is_empty(), w.line) {
+                    (true, _) => String::new(),
+                    (false, 0) => format!("{}: ", w.file),
+                    (false, l) => format!("{}:{l}: ", w.file),
+                };
+                let _ = writeln!(o, "  {loc}{}", w.message);
+            }
+        } else {
+            let _ = writeln!(o, "{} warnings (--verbose lists them).", c.warnings);
+        }
+    }
+    o
+}
+
+fn combo_text(o: &mut String, c: &ComboDoc) {
+    let _ = writeln!(
+        o,
+        "  {} {:<8} {} -> {}  owner: {}  fp: {}",
+        c.rule,
+        c.severity.as_str(),
+        short(&c.entry),
+        short(&c.target),
+        c.owner,
+        &c.fingerprint[..12]
+    );
+    let _ = writeln!(o, "      {}", walk_line(&c.walk));
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The Markdown report.
+pub fn markdown(doc: &ScanDoc) -> String {
+    let mut o = String::new();
+    let c = &doc.counts;
+    let _ = writeln!(
+        o,
+        "# toxgraph scan: {}\n",
+        md_escape(doc.snapshot.label.as_deref().unwrap_or(&doc.input))
+    );
+    let _ = writeln!(
+        o,
+        "Snapshot `{}` taken {}; toxgraph {}.\n",
+        md_escape(&doc.input),
+        doc.snapshot.taken_at,
+        doc.tool.version
+    );
+    let _ = writeln!(
+        o,
+        "**{}** toxic combinations on **{}** toxic resources, out of {} resources ({} defined), {} scopes, {} identities and {} edges.\n",
+        c.combinations, c.toxic_resources, c.graph.resources, c.graph.defined_resources, c.graph.scopes, c.graph.identities, c.graph.edges
+    );
+    o.push_str("## By rule\n\n| Rule | Severity | Combinations | Entries | Title |\n|---|---|---:|---:|---|\n");
+    for r in &doc.by_rule {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} |",
+            r.rule,
+            r.severity.as_str(),
+            r.combinations,
+            r.entries,
+            md_escape(&r.title)
+        );
+    }
+    o.push_str("\n## By owner\n\n| Owner | Combinations | Toxic resources | Critical | High | Medium | Low |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    for w in &doc.by_owner {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} |",
+            md_escape(&w.owner),
+            w.combinations,
+            w.toxic_resources,
+            sev_cells(&w.by_severity).join(" | ")
+        );
+    }
+    o.push_str("\n## Combinations\n\n");
+    for cd in &doc.combinations {
+        let _ = writeln!(
+            o,
+            "### {} · {} → {}\n",
+            cd.rule,
+            md_escape(short(&cd.entry)),
+            md_escape(short(&cd.target))
+        );
+        let _ = writeln!(
+            o,
+            "- severity: {}\n- owner: {}\n- fingerprint: `{}`",
+            cd.severity.as_str(),
+            md_escape(&cd.owner),
+            cd.fingerprint
+        );
+        let attack: Vec<String> = cd
+            .attack
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} ({})",
+                    a.technique.as_deref().unwrap_or("none"),
+                    a.evidence.as_str()
+                )
+            })
+            .collect();
+        if !attack.is_empty() {
+            let _ = writeln!(o, "- ATT&CK: {}", attack.join(", "));
+        }
+        let _ = writeln!(o, "\n```text\n{}\n```\n", walk_line(&cd.walk));
+    }
+    if c.warnings > 0 {
+        let _ = writeln!(o, "## Warnings ({})\n", c.warnings);
+        for w in &doc.warnings {
+            let _ = writeln!(
+                o,
+                "- {}:{} {}",
+                md_escape(&w.file),
+                w.line,
+                md_escape(&w.message)
+            );
+        }
+    }
+    o
+}
+
+/// `query` output: every match with its walk, then a count.
+pub fn query_text(doc: &ScanDoc) -> String {
+    let mut o = String::new();
+    for c in &doc.combinations {
+        let _ = writeln!(o, "{} -> {}  (owner: {})", c.entry, c.target, c.owner);
+        let _ = writeln!(o, "    {}", walk_line(&c.walk));
+    }
+    let _ = writeln!(o, "{} matches", doc.combinations.len());
+    if doc.counts.warnings > 0 {
+        let _ = writeln!(
+            o,
+            "{} warnings in the snapshot (--verbose with --format json lists them)",
+            doc.counts.warnings
+        );
+    }
+    o
+}
