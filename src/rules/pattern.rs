@@ -503,12 +503,18 @@ pub fn parse(src: &str) -> Result<Pattern, PatternError> {
                     ));
                 }
                 let (b, sb, eb) = p.ident("a node name")?;
-                let ia = var_index(&a)
+                // `entry` and `target` name their nodes even when defaulted.
+                let resolve = |name: &str| match name {
+                    "entry" => Some(entry),
+                    "target" => Some(target),
+                    _ => var_index(name),
+                };
+                let ia = resolve(&a)
                     .ok_or_else(|| err(sa, ea, format!("no node is named `{a}`"), None))?;
-                let ib = var_index(&b)
+                let ib = resolve(&b)
                     .ok_or_else(|| err(sb, eb, format!("no node is named `{b}`"), None))?;
                 let pair = (ia.min(ib), ia.max(ib));
-                if pair != (entry, target) {
+                if pair != (entry.min(target), entry.max(target)) {
                     return Err(err(
                         sa,
                         eb,

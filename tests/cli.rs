@@ -1,0 +1,248 @@
+//! The commands of the README, run as a user would, with their outputs pinned.
+
+use crate::util::*;
+
+fn normalise(s: &str) -> String {
+    s.replace(env!("CARGO_PKG_VERSION"), "<version>")
+}
+
+#[test]
+fn scan_table_on_demo() {
+    let (code, out, err) = run(&["scan", "fixtures/demo/estate.jsonl"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("20 toxic combinations on 11 toxic resources."),
+        "{out}"
+    );
+    assert!(out.contains("5 warnings (--verbose lists them)."));
+    assert_snapshot("scan-demo.txt", &normalise(&out));
+}
+
+#[test]
+fn scan_verbose_lists_every_warning() {
+    let (code, out, _) = run(&["scan", "fixtures/demo/estate.jsonl", "--verbose"], None);
+    assert_eq!(code, 0);
+    let listed = out
+        .lines()
+        .filter(|l| l.starts_with("  fixtures/demo/estate.jsonl:"))
+        .count();
+    assert_eq!(listed, 5, "{out}");
+    assert!(
+        out.contains("defined again with identical content"),
+        "{out}"
+    );
+    assert!(out.contains("is defined again with different"), "{out}");
+    assert!(out.contains("is not defined by any record"), "{out}");
+}
+
+#[test]
+fn scan_markdown_and_jsonl() {
+    let (code, md, _) = run(
+        &["scan", "fixtures/demo/estate.jsonl", "--format", "md"],
+        None,
+    );
+    assert_eq!(code, 0);
+    assert_snapshot("scan-demo.md", &normalise(&md));
+    let (code, jl, _) = run(
+        &["scan", "fixtures/demo/estate.jsonl", "--format", "jsonl"],
+        None,
+    );
+    assert_eq!(code, 0);
+    assert_eq!(jl.lines().count(), 20);
+    for line in jl.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["fingerprint"].as_str().unwrap().len(), 64);
+        // TC007 walks start at the service principal; every other rule's at the internet.
+        let first = if v["rule"] == "TC007" {
+            v["entry"].clone()
+        } else {
+            "internet".into()
+        };
+        assert_eq!(v["walk"][0]["node"], first);
+    }
+}
+
+#[test]
+fn scan_json_schema_and_fingerprints() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("findings.json");
+    let (code, stdout, err) = run(
+        &[
+            "scan",
+            "fixtures/demo/estate.jsonl",
+            "--format",
+            "json",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.is_empty());
+    let text = std::fs::read_to_string(&out).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["schema"], "toxgraph.scan/v1");
+    assert_eq!(v["snapshot"]["label"], "2026-Q3");
+    assert_eq!(v["counts"]["combinations"], 20);
+    assert_eq!(v["counts"]["warnings"], 5);
+    assert_eq!(v["warnings"].as_array().unwrap().len(), 5);
+    for c in v["combinations"].as_array().unwrap() {
+        // The spec's fingerprint, recomputed here independently.
+        use sha2::Digest;
+        let s = format!(
+            "{}\n{}\n{}",
+            c["rule"].as_str().unwrap(),
+            c["entry"].as_str().unwrap().to_ascii_lowercase(),
+            c["target"].as_str().unwrap().to_ascii_lowercase()
+        );
+        let fp: String = sha2::Sha256::digest(s.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(c["fingerprint"], fp.as_str());
+        let walk = c["walk"].as_array().unwrap();
+        assert_eq!(walk.last().unwrap()["node"], c["target"]);
+        assert!(walk.iter().skip(1).all(|s| s["via"].is_string()));
+    }
+    // Evidence labels travel with every technique mapping.
+    let tc006 = v["combinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["rule"] == "TC006")
+        .unwrap();
+    assert_eq!(tc006["attack"][0]["evidence"], "direct-detection");
+    let tc001 = v["combinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["rule"] == "TC001")
+        .unwrap();
+    assert!(tc001["attack"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["evidence"] == "posture-context"));
+}
+
+#[test]
+fn query_the_readme_pattern() {
+    let (code, out, err) = run(
+        &[
+            "query",
+            r#"(internet)-[:exposes]->(e:resource)-[:reaches*1..3]->(t:resource {sensitivity: "high"})"#,
+            "fixtures/demo/estate.jsonl",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_snapshot("query-demo.txt", &out);
+}
+
+#[test]
+fn query_into_one_target() {
+    let kv = "/subscriptions/e2d4465b-3572-4b00-a2a7-7cd72a68ea71/resourceGroups/rg-payments-giftcards-prod/providers/Microsoft.KeyVault/vaults/kv-contoso-giftcards";
+    let (code, all, _) = run(
+        &[
+            "query",
+            "(internet)-[:exposes]->(e)-[:reaches*1..3]->(t)",
+            "fixtures/demo/estate.jsonl",
+        ],
+        None,
+    );
+    assert_eq!(code, 0);
+    let (code, one, err) = run(
+        &[
+            "query",
+            "(internet)-[:exposes]->(e)-[:reaches*1..3]->(t)",
+            "fixtures/demo/estate.jsonl",
+            "--target",
+            &kv.to_uppercase(),
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let into_kv = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| {
+                l.to_ascii_lowercase()
+                    .contains(&format!(" -> {}  (owner", kv.to_ascii_lowercase()))
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    let targeted: Vec<String> = one
+        .lines()
+        .filter(|l| l.contains(" -> ") && l.contains("(owner"))
+        .map(str::to_string)
+        .collect();
+    assert!(!targeted.is_empty(), "{one}");
+    // The targeted query finds exactly the untargeted matches into that vault.
+    assert_eq!(targeted, into_kv(&one));
+    assert_eq!(targeted, into_kv(&all));
+    assert!(into_kv(&all).len() < all.lines().filter(|l| l.contains("(owner")).count());
+    let (code, _, err) = run(
+        &[
+            "query",
+            "(a)",
+            "fixtures/demo/estate.jsonl",
+            "--target",
+            "nope",
+        ],
+        None,
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("no node has the target id `nope`"), "{err}");
+}
+
+#[test]
+fn rules_list_check_explain() {
+    let (code, out, _) = run(&["rules", "list"], None);
+    assert_eq!(code, 0);
+    assert_snapshot("rules-list.txt", &out);
+    let (code, out, err) = run(&["rules", "check", "rules/"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("10 rules ok") || out.contains(" rules ok"),
+        "{out}"
+    );
+}
+
+#[test]
+fn rule_docs_beside_rules_are_current() {
+    let (_, list, _) = run(&["rules", "list"], None);
+    let ids: Vec<&str> = list
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| w.starts_with("TC"))
+        .collect();
+    assert!(ids.len() >= 10);
+    for id in ids {
+        let (code, doc, _) = run(&["rules", "explain", id], None);
+        assert_eq!(code, 0);
+        let path = root().join("rules").join(format!("{id}.md"));
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(&path, &doc).unwrap();
+            continue;
+        }
+        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(
+            on_disk, doc,
+            "rules/{id}.md is stale: run UPDATE_SNAPSHOTS=1 cargo test"
+        );
+    }
+}
+
+#[test]
+fn no_orphan_snapshots() {
+    let used = [
+        "scan-demo.txt",
+        "scan-demo.md",
+        "query-demo.txt",
+        "rules-list.txt",
+    ];
+    for e in std::fs::read_dir(root().join("tests/snapshots")).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(used.contains(&name.as_str()), "orphan snapshot {name}");
+    }
+}

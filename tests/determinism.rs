@@ -1,0 +1,135 @@
+//! The same estate gives byte-identical output whatever the thread count, the order of its
+//! lines and the casing of its references.
+
+use crate::util::*;
+use serde_json::Value;
+use std::collections::HashSet;
+
+/// Deterministic Fisher-Yates with a small LCG, so the test needs no RNG crate.
+fn shuffle<T>(v: &mut [T], mut seed: u64) {
+    for i in (1..v.len()).rev() {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let j = (seed >> 33) as usize % (i + 1);
+        v.swap(i, j);
+    }
+}
+
+/// Upper-cases every reference to a defined node (definitions keep their spelling, so the
+/// displayed ids must not change).
+fn recase(lines: &[String]) -> Vec<String> {
+    let defined: HashSet<String> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| matches!(v["type"].as_str(), Some("scope" | "resource" | "identity")))
+        .filter_map(|v| v["id"].as_str().map(|s| s.to_ascii_lowercase()))
+        .collect();
+    let up = |v: &mut Value| {
+        if let Some(s) = v.as_str() {
+            if defined.contains(&s.to_ascii_lowercase()) {
+                *v = Value::String(s.to_ascii_uppercase());
+            }
+        }
+    };
+    lines
+        .iter()
+        .map(|l| {
+            let Ok(mut v) = serde_json::from_str::<Value>(l) else {
+                return l.clone();
+            };
+            for key in [
+                "resource",
+                "from",
+                "to",
+                "principal",
+                "scope",
+                "group",
+                "member",
+                "parent",
+            ] {
+                if v["type"] != "scope" && v["type"] != "resource" || key == "parent" {
+                    if let Some(x) = v.get_mut(key) {
+                        up(x);
+                    }
+                }
+            }
+            if let Some(Value::Array(a)) = v.get_mut("attached_to") {
+                a.iter_mut().for_each(up);
+            }
+            serde_json::to_string(&v).unwrap()
+        })
+        .collect()
+}
+
+fn scan_json(dir: &std::path::Path, threads: &str) -> String {
+    let (code, out, err) = run(
+        &[
+            "scan",
+            "estate.jsonl",
+            "--format",
+            "json",
+            "--threads",
+            threads,
+        ],
+        Some(dir),
+    );
+    assert_eq!(code, 0, "{err}");
+    out
+}
+
+fn without_warnings(json: &str) -> String {
+    let mut v: Value = serde_json::from_str(json).unwrap();
+    v.as_object_mut().unwrap().remove("warnings");
+    serde_json::to_string_pretty(&v).unwrap()
+}
+
+#[test]
+fn shuffled_recased_and_threaded_runs_agree() {
+    let text = std::fs::read_to_string(fixture("demo/estate.jsonl")).unwrap();
+    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    std::fs::write(a.path().join("estate.jsonl"), &text).unwrap();
+    // Keep the header first and the two conflicting duplicates (the only place where line
+    // order has meaning) last, in order; shuffle everything between.
+    let n = lines.len();
+    let mut middle = lines[1..n - 2].to_vec();
+    shuffle(&mut middle, 7);
+    let mut shuffled = vec![lines[0].clone()];
+    shuffled.extend(recase(&middle));
+    shuffled.extend_from_slice(&lines[n - 2..]);
+    std::fs::write(b.path().join("estate.jsonl"), shuffled.join("\n") + "\n").unwrap();
+
+    let one = scan_json(a.path(), "1");
+    let many = scan_json(a.path(), "4");
+    assert_eq!(one, many, "thread count changed the output");
+    let other = scan_json(b.path(), "3");
+    // Warnings name line numbers, which shuffling moves; everything else is identical.
+    assert_eq!(without_warnings(&one), without_warnings(&other));
+    let count = |j: &str| serde_json::from_str::<Value>(j).unwrap()["counts"]["warnings"].clone();
+    assert_eq!(count(&one), count(&other));
+}
+
+#[test]
+fn warning_free_estate_is_byte_identical_when_shuffled() {
+    for id in ["TC001", "TC002", "TC007", "TC010"] {
+        let text = std::fs::read_to_string(fixture(&format!("rules/{id}/match.jsonl"))).unwrap();
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect();
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        std::fs::write(a.path().join("estate.jsonl"), &text).unwrap();
+        let mut rest = lines[1..].to_vec();
+        shuffle(&mut rest, 42);
+        let mut shuffled = vec![lines[0].clone()];
+        shuffled.extend(recase(&rest));
+        std::fs::write(b.path().join("estate.jsonl"), shuffled.join("\n") + "\n").unwrap();
+        let x = scan_json(a.path(), "1");
+        let y = scan_json(b.path(), "2");
+        assert_eq!(x, y, "{id}");
+    }
+}

@@ -1,0 +1,9 @@
+//! One integration test binary, modules grouped by concern.
+
+mod util;
+
+mod cli;
+mod determinism;
+mod engine_props;
+mod malformed;
+mod rule_fixtures;
