@@ -784,3 +784,136 @@ fn edge_ranks(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{native, ReadOptions};
+
+    fn graph(lines: &[&str]) -> Built {
+        let mut text = String::from(r#"{"type":"snapshot","taken_at":"2026-01-01T00:00:00Z"}"#);
+        for l in lines {
+            text.push('\n');
+            text.push_str(l);
+        }
+        let snap = native::parse(text.as_bytes(), "t.jsonl", ReadOptions::default()).unwrap();
+        build(snap, &BuildOptions::default())
+    }
+
+    #[test]
+    fn referenced_only_principal_is_an_unknown_identity() {
+        let b = graph(&[
+            r#"{"type":"role_assignment","principal":"Ghost","role":"Owner","scope":"/subscriptions/S/resourceGroups/G"}"#,
+        ]);
+        let g = &b.graph;
+        let ghost = g.node(g.find("ghost").unwrap());
+        assert_eq!(
+            (ghost.category, ghost.kind.as_str(), ghost.id.as_str()),
+            (Category::Identity, "unknown", "Ghost")
+        );
+        let rg = g.node(g.find("/SUBSCRIPTIONS/s/resourcegroups/g").unwrap());
+        assert_eq!(
+            (rg.category, rg.kind.as_str()),
+            (Category::Scope, "resource_group")
+        );
+        let sub = g.node(g.find("/subscriptions/s").unwrap());
+        assert_eq!(sub.kind, "subscription");
+        assert_eq!(rg.parent, g.find("/subscriptions/S"));
+        // A dangling principal, a dangling scope and an implied subscription.
+        assert_eq!(b.warnings.len(), 3, "{:?}", b.warnings);
+    }
+
+    #[test]
+    fn display_spelling_is_smallest_defining_then_referencing() {
+        let b = graph(&[
+            r#"{"type":"resource","id":"/subscriptions/S/resourceGroups/G/providers/A/b/vm","kind":"vm"}"#,
+            r#"{"type":"resource","id":"/subscriptions/S/resourcegroups/G/providers/A/b/VM","kind":"vm"}"#,
+            r#"{"type":"reach","from":"/SUBSCRIPTIONS/S/RESOURCEGROUPS/G/PROVIDERS/A/B/VM","to":"x2"}"#,
+            r#"{"type":"reach","from":"x2","to":"X2"}"#,
+        ]);
+        let g = &b.graph;
+        assert_eq!(
+            g.node(
+                g.find("/subscriptions/s/resourcegroups/g/providers/a/b/vm")
+                    .unwrap()
+            )
+            .id,
+            "/subscriptions/S/resourceGroups/G/providers/A/b/vm"
+        );
+        assert_eq!(g.node(g.find("x2").unwrap()).id, "X2");
+        // The derived parent takes the smallest child-derived spelling.
+        assert_eq!(
+            g.node(g.find("/subscriptions/s/resourcegroups/g").unwrap())
+                .id,
+            "/subscriptions/S/resourceGroups/G"
+        );
+    }
+
+    #[test]
+    fn parent_cycle_warns_once_and_owner_lookup_stops() {
+        let b = graph(&[
+            r#"{"type":"scope","id":"a","kind":"management_group","parent":"b"}"#,
+            r#"{"type":"scope","id":"b","kind":"management_group","parent":"a"}"#,
+            r#"{"type":"resource","id":"r","kind":"vm","parent":"a"}"#,
+        ]);
+        let cycles = b
+            .warnings
+            .iter()
+            .filter(|w| w.message.contains("cycle of explicit parents"))
+            .count();
+        assert_eq!(cycles, 1, "{:?}", b.warnings);
+        assert_eq!(b.graph.owner(b.graph.find("r").unwrap()), UNOWNED);
+    }
+
+    #[test]
+    fn roles_override_and_unknown_guids() {
+        let b = graph(&[
+            r#"{"type":"role","name":"Reader","privileged":true}"#,
+            r#"{"type":"role","name":"reader","privileged":false}"#,
+            r#"{"type":"identity","id":"i","kind":"user"}"#,
+            r#"{"type":"role_assignment","principal":"i","role":"acdd72a7-3385-48ef-bd42-f606fba81ae7","scope":"/subscriptions/S"}"#,
+            r#"{"type":"role_assignment","principal":"i","role":"11111111-2222-3333-4444-555555555555","scope":"/subscriptions/S"}"#,
+        ]);
+        let g = &b.graph;
+        assert_eq!(
+            g.roles,
+            vec![roles::RoleInfo {
+                name: "Reader".into(),
+                privileged: false
+            }]
+        );
+        assert!(b
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("later line wins") && w.line == 3));
+        assert!(b
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("grants nothing") && w.line == 6));
+        assert_eq!(g.fwd[EdgeKind::HasRole.index()].nbrs.len(), 1);
+    }
+
+    #[test]
+    fn owner_tag_is_inherited_case_insensitively() {
+        let b = graph(&[
+            r#"{"type":"scope","id":"/subscriptions/S/resourceGroups/G","kind":"resource_group","tags":{"Owner":"payments"}}"#,
+            r#"{"type":"resource","id":"/subscriptions/S/resourceGroups/G/providers/A/b/vm","kind":"vm"}"#,
+            r#"{"type":"resource","id":"/subscriptions/S/resourceGroups/G/providers/A/b/vm2","kind":"vm","tags":{"OWNER":"crm"}}"#,
+        ]);
+        let g = &b.graph;
+        assert_eq!(
+            g.owner(
+                g.find("/subscriptions/S/resourceGroups/G/providers/A/b/vm")
+                    .unwrap()
+            ),
+            "payments"
+        );
+        assert_eq!(
+            g.owner(
+                g.find("/subscriptions/S/resourceGroups/G/providers/A/b/vm2")
+                    .unwrap()
+            ),
+            "crm"
+        );
+    }
+}
