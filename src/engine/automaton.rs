@@ -162,7 +162,7 @@ fn label_matches(g: &Graph, v: u32, l: &Label) -> bool {
         Label::Scope => n.category == Category::Scope,
         Label::Resource => n.category == Category::Resource,
         Label::Identity => n.category == Category::Identity,
-        Label::Kind(k) => n.category != Category::Internet && n.kind.eq_ignore_ascii_case(k),
+        Label::Kind(k) => n.category != Category::Internet && g.kind(v).eq_ignore_ascii_case(k),
     }
 }
 
@@ -189,7 +189,7 @@ fn node_pred(g: &Graph, v: u32, p: &NodePred) -> bool {
             let holds = match key {
                 NodeKey::Id => test_str(test, Some(&n.id)),
                 NodeKey::Name => test_str(test, n.name.as_deref()),
-                NodeKey::Kind => test_str(test, Some(&n.kind)),
+                NodeKey::Kind => test_str(test, Some(g.kind(v))),
                 NodeKey::Owner => match test {
                     Test::Exists => g.inherited_tag(v, &g.owner_key).is_some(),
                     t => test_str(t, Some(g.owner(v))),

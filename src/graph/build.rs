@@ -394,6 +394,7 @@ pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
 
     // Nodes.
     let n = b.protos.len();
+    let mut strings = Interner::default();
     let mut nodes: Vec<NodeData> = Vec::with_capacity(n);
     for (v, p) in b.protos.iter_mut().enumerate() {
         let id = display_spelling(p);
@@ -411,11 +412,14 @@ pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
         nodes.push(NodeData {
             category,
             id,
-            kind,
+            kind: strings.intern(&kind),
             name,
             defined: p.def_line.is_some() && v != 0,
             parent: parent[v],
-            tags,
+            tags: tags
+                .iter()
+                .map(|(k, v)| (strings.intern(k), strings.intern(v)))
+                .collect(),
             props,
             sensitive,
             findings: (0, 0),
@@ -468,7 +472,7 @@ pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
             EdgeKind::MemberOf => {
                 fc == Category::Identity
                     && tc == Category::Identity
-                    && matches!(nodes[e.to as usize].kind.as_str(), "group" | "unknown")
+                    && matches!(strings.get(nodes[e.to as usize].kind), "group" | "unknown")
             }
             EdgeKind::HasRole => {
                 fc == Category::Identity && matches!(tc, Category::Scope | Category::Resource)
@@ -478,9 +482,9 @@ pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
             let msg = format!(
                 "`{}` edge from {} `{}` to {} `{}` joins unexpected kinds; followed anyway",
                 e.kind.as_str(),
-                nodes[e.from as usize].kind,
+                strings.get(nodes[e.from as usize].kind),
                 nodes[e.from as usize].id,
-                nodes[e.to as usize].kind,
+                strings.get(nodes[e.to as usize].kind),
                 nodes[e.to as usize].id
             );
             b.warn(e.origin, msg);
@@ -535,6 +539,7 @@ pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
         rank,
         edge_rank,
         owner_key: opts.owner_key.clone(),
+        strings,
     };
     Built { graph, warnings }
 }
@@ -808,16 +813,16 @@ mod tests {
         let g = &b.graph;
         let ghost = g.node(g.find("ghost").unwrap());
         assert_eq!(
-            (ghost.category, ghost.kind.as_str(), ghost.id.as_str()),
+            (ghost.category, g.strings.get(ghost.kind), ghost.id.as_str()),
             (Category::Identity, "unknown", "Ghost")
         );
         let rg = g.node(g.find("/SUBSCRIPTIONS/s/resourcegroups/g").unwrap());
         assert_eq!(
-            (rg.category, rg.kind.as_str()),
+            (rg.category, g.strings.get(rg.kind)),
             (Category::Scope, "resource_group")
         );
         let sub = g.node(g.find("/subscriptions/s").unwrap());
-        assert_eq!(sub.kind, "subscription");
+        assert_eq!(g.strings.get(sub.kind), "subscription");
         assert_eq!(rg.parent, g.find("/subscriptions/S"));
         // A dangling principal, a dangling scope and an implied subscription.
         assert_eq!(b.warnings.len(), 3, "{:?}", b.warnings);

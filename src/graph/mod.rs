@@ -5,9 +5,11 @@
 //! (tags, props, findings, roles, ports) live in side tables indexed by node or edge.
 
 mod build;
+pub mod intern;
 pub mod roles;
 
 pub use build::{build, BuildOptions, Built};
+pub use intern::{Interner, Sym};
 
 use crate::ingest::{FindingClass, Level, Meta, PortRange};
 use indexmap::{IndexMap, IndexSet};
@@ -100,12 +102,12 @@ pub struct NodeData {
     /// Display spelling (spec: smallest defining spelling, else smallest reference).
     pub id: String,
     /// Scope kind, resource type or identity kind; `unknown` where nothing says.
-    pub kind: String,
+    pub kind: Sym,
     pub name: Option<String>,
     /// Defined by a record (not only referenced).
     pub defined: bool,
     pub parent: Option<u32>,
-    pub tags: Vec<(String, String)>,
+    pub tags: Vec<(Sym, Sym)>,
     pub props: Option<Box<RawValue>>,
     /// `props.sensitivity` is `high` (case-insensitive).
     pub sensitive: bool,
@@ -181,6 +183,8 @@ pub struct Graph {
     pub edge_rank: Vec<u32>,
     /// Tag key that names the owner (case-insensitive).
     pub owner_key: String,
+    /// Kinds, tag keys and tag values.
+    pub strings: Interner,
 }
 
 impl Graph {
@@ -198,6 +202,11 @@ impl Graph {
     /// The folded (lowercase) id of a node.
     pub fn folded(&self, v: u32) -> &str {
         self.index.get_index(v as usize).map_or("", |k| k.as_ref())
+    }
+
+    /// The node's kind as text.
+    pub fn kind(&self, v: u32) -> &str {
+        self.strings.get(self.nodes[v as usize].kind)
     }
 
     pub fn node(&self, v: u32) -> &NodeData {
@@ -237,8 +246,12 @@ impl Graph {
             }
             seen.push(n);
             let node = &self.nodes[n as usize];
-            if let Some((_, val)) = node.tags.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)) {
-                return Some(val);
+            if let Some((_, val)) = node
+                .tags
+                .iter()
+                .find(|(k, _)| self.strings.get(*k).eq_ignore_ascii_case(key))
+            {
+                return Some(self.strings.get(*val));
             }
             cur = node.parent;
         }

@@ -140,7 +140,7 @@ pub fn step_doc(g: &Graph, s: &crate::engine::Step) -> StepDoc {
         node: n.id.clone(),
         name: n.name.clone(),
         category: n.category.as_str(),
-        kind: n.kind.clone(),
+        kind: g.kind(s.node).to_string(),
     };
     if let Some(e) = s.edge {
         let w = g.edge(e);

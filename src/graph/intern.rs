@@ -1,0 +1,49 @@
+//! String interning: a million resources share a few dozen kinds and a few thousand tag
+//! keys and values, so each is stored once and nodes hold 4-byte handles.
+
+use indexmap::IndexSet;
+
+/// A handle to an interned string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sym(u32);
+
+#[derive(Debug, Default)]
+pub struct Interner {
+    set: IndexSet<Box<str>>,
+}
+
+impl Interner {
+    pub fn intern(&mut self, s: &str) -> Sym {
+        if let Some(i) = self.set.get_index_of(s) {
+            return Sym(i as u32);
+        }
+        let (i, _) = self.set.insert_full(s.into());
+        Sym(i as u32)
+    }
+
+    pub fn get(&self, s: Sym) -> &str {
+        self.set.get_index(s.0 as usize).map_or("", |b| b)
+    }
+
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn interns_once() {
+        let mut i = super::Interner::default();
+        let a = i.intern("Microsoft.Compute/virtualMachines");
+        let b = i.intern("Microsoft.Compute/virtualMachines");
+        assert_eq!(a, b);
+        assert_eq!(i.get(a), "Microsoft.Compute/virtualMachines");
+        assert_ne!(i.intern("x"), a);
+        assert_eq!(i.len(), 2);
+    }
+}
