@@ -263,7 +263,7 @@ impl Estate {
         } else {
             "dev"
         };
-        format!("rg-{team}-app{}-{env}", r / TEAMS.len())
+        format!("rg-{team}-app{r:05}-{env}")
     }
     fn rg_id(&self, r: usize, quirk: bool) -> String {
         let seg = if quirk {
@@ -789,6 +789,7 @@ fn resource<W: Write>(e: &Estate, i: usize, o: &mut Out<W>) -> io::Result<()> {
     // Lateral reach within the resource group and its neighbour (a vnet-like cluster).
     if compute {
         let fan = 1 + h(seed, S_REACH, x) % 3;
+        let mut picked: Vec<usize> = Vec::with_capacity(3);
         for k in 0..fan {
             let rr = if k == 2 { (r + 1) % e.rgs } else { r };
             let size = e.rg_size(rr).max(1);
@@ -796,7 +797,10 @@ fn resource<W: Write>(e: &Estate, i: usize, o: &mut Out<W>) -> io::Result<()> {
                 rr,
                 (h(seed, S_REACH, 1_000_000 * (k + 1) + x) % size as u64) as usize,
             );
-            if let Some(j) = j.filter(|&j| j != i && (e.is_data(j) || e.is_compute(j))) {
+            if let Some(j) =
+                j.filter(|&j| j != i && !picked.contains(&j) && (e.is_data(j) || e.is_compute(j)))
+            {
+                picked.push(j);
                 let port = if e.is_data(j) { 443 } else { 8080 };
                 let _ = write!(
                     o.line,

@@ -24,6 +24,8 @@ use std::path::Path;
 pub struct Estate {
     pub graph: graph::Graph,
     pub warnings: Vec<diag::Diagnostic>,
+    /// How long each phase took, for `--stats`.
+    pub timings: Vec<(&'static str, std::time::Duration)>,
 }
 
 /// Load and build in one call: what every command starts with.
@@ -32,10 +34,13 @@ pub fn load_estate(
     read: ingest::ReadOptions,
     build: &graph::BuildOptions,
 ) -> Result<Estate> {
+    let t0 = std::time::Instant::now();
     let snap = ingest::load(path, read)?;
+    let t1 = std::time::Instant::now();
     let built = graph::build(snap, build);
     Ok(Estate {
         graph: built.graph,
         warnings: built.warnings,
+        timings: vec![("read+parse", t1 - t0), ("build", t1.elapsed())],
     })
 }

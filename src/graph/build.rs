@@ -59,6 +59,7 @@ struct Builder<'a> {
     index: IndexSet<Box<str>>,
     protos: Vec<Proto>,
     warnings: Vec<Diagnostic>,
+    buf: String,
 }
 
 fn min_spelling(slot: &mut Option<String>, s: &str) {
@@ -77,11 +78,15 @@ impl<'a> Builder<'a> {
     }
 
     fn node(&mut self, id: &str) -> u32 {
-        let folded = ids::fold(id.trim());
-        let (i, fresh) = self.index.insert_full(folded.into_boxed_str());
-        if fresh {
-            self.protos.push(Proto::default());
+        // Fold into a reused buffer; allocate a key only for a new node.
+        self.buf.clear();
+        self.buf.push_str(id.trim());
+        self.buf.make_ascii_lowercase();
+        if let Some(i) = self.index.get_index_of(self.buf.as_str()) {
+            return i as u32;
         }
+        let (i, _) = self.index.insert_full(self.buf.as_str().into());
+        self.protos.push(Proto::default());
         i as u32
     }
 
@@ -149,12 +154,15 @@ fn relation_hash(r: &Record) -> Option<u64> {
 }
 
 /// Builds the graph. Never fails: every oddity in the data is a warning.
-pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
+pub fn build(mut snap: Snapshot, opts: &BuildOptions) -> Built {
+    // Definitions are moved out of the records as they are merged, not copied.
+    let mut records = std::mem::take(&mut snap.records);
     let mut b = Builder {
         snap: &snap,
         index: IndexSet::new(),
         protos: Vec::new(),
         warnings: Vec::new(),
+        buf: String::new(),
     };
     let internet = b.node(ids::INTERNET);
     debug_assert_eq!(internet, 0);
@@ -163,13 +171,26 @@ pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
     // Pass 1: definitions, roles, exact duplicates.
     let mut roles = RoleTable::default();
     let mut seen: HashMap<u64, Vec<usize>> = HashMap::new();
-    let mut skip = vec![false; snap.records.len()];
+    let mut skip = vec![false; records.len()];
     let mut findings_by_id: IndexMap<String, (usize, Origin)> = IndexMap::new();
-    for (i, rec) in snap.records.iter().enumerate() {
+    for i in 0..records.len() {
         let o = snap.origins[i];
+        if matches!(records[i], Record::Define(_)) {
+            // Never compared below: only relation records go into `seen`.
+            let placeholder = Record::Membership {
+                group: String::new(),
+                member: String::new(),
+            };
+            if let Record::Define(d) = std::mem::replace(&mut records[i], placeholder) {
+                define(&mut b, d, o);
+            }
+            skip[i] = true;
+            continue;
+        }
+        let rec = &records[i];
         if let Some(h) = relation_hash(rec) {
             let bucket = seen.entry(h).or_default();
-            if let Some(&j) = bucket.iter().find(|&&j| snap.records[j] == *rec) {
+            if let Some(&j) = bucket.iter().find(|&&j| records[j] == *rec) {
                 skip[i] = true;
                 let (_, line) = snap.locate(snap.origins[j]);
                 b.warn(Some(o), format!("exact duplicate of line {line}; ignored"));
@@ -178,7 +199,6 @@ pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
             bucket.push(i);
         }
         match rec {
-            Record::Define(d) => define(&mut b, d, o),
             Record::Role {
                 name,
                 id,
@@ -215,7 +235,7 @@ pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
     let mut edges: Vec<PendingEdge> = Vec::new();
     let mut role_ix: IndexMap<(String, bool), ()> = IndexMap::new();
     let mut nets: Vec<NetInfo> = Vec::new();
-    for (i, rec) in snap.records.iter().enumerate() {
+    for (i, rec) in records.iter().enumerate() {
         if skip[i] {
             continue;
         }
@@ -429,16 +449,13 @@ pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
     // Findings, grouped by node, later definitions winning.
     let mut fs: Vec<(u32, &Finding)> = Vec::new();
     for (i, _) in findings_by_id.values() {
-        if let Record::Finding(f) = &snap.records[*i] {
+        if let Record::Finding(f) = &records[*i] {
             if let Some(v) = b.index.get_index_of(ids::fold(f.resource.trim()).as_str()) {
                 fs.push((v as u32, f));
             }
         }
     }
-    fs.sort_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| ids::fold(&a.1.id).cmp(&ids::fold(&b.1.id)))
-    });
+    fs.sort_by_cached_key(|(v, f)| (*v, ids::fold(&f.id)));
     let mut findings = Vec::with_capacity(fs.len());
     for (v, f) in fs {
         let start = findings.len() as u32;
@@ -544,7 +561,7 @@ pub fn build(snap: Snapshot, opts: &BuildOptions) -> Built {
     Built { graph, warnings }
 }
 
-fn define(b: &mut Builder, d: &Definition, o: Origin) {
+fn define(b: &mut Builder, d: Definition, o: Origin) {
     let id = d.id.trim();
     if id.eq_ignore_ascii_case(ids::INTERNET) {
         b.warn(
@@ -559,10 +576,10 @@ fn define(b: &mut Builder, d: &Definition, o: Origin) {
     min_spelling(&mut p.def_spelling, id);
     let msg = match &mut p.def {
         None => {
-            p.def = Some(d.clone());
+            p.def = Some(d);
             None
         }
-        Some(cur) if cur == d => Some(format!("`{id}` is defined again with identical content")),
+        Some(cur) if *cur == d => Some(format!("`{id}` is defined again with identical content")),
         Some(cur) => {
             let mut changed = Vec::new();
             if cur.def_type != d.def_type {

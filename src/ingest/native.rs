@@ -57,8 +57,11 @@ pub fn parse(bytes: &[u8], file: &str, opts: ReadOptions) -> Result<Snapshot> {
         .map(|&(start, end)| parse_chunk(&bytes[start..end], file))
         .collect();
 
+    let total: usize = parsed.iter().map(|c| c.items.len()).sum();
     let mut snap = Snapshot {
         files: vec![file.to_string()],
+        records: Vec::with_capacity(total),
+        origins: Vec::with_capacity(total),
         ..Snapshot::default()
     };
     let mut errors = Vec::new();
