@@ -295,7 +295,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 &est.warnings,
             );
             let text = match format {
-                Format::Table => report::query_text(&doc),
+                Format::Table => report::query_text(&doc, common.verbose),
                 f => render(&doc, f, common.verbose),
             };
             Ok(Done {
@@ -346,7 +346,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 }
                 if problems.is_empty() {
                     Ok(Done {
-                        text: format!("{n} rules ok\n"),
+                        text: format!("{} ok\n", report::plural(n, "rule")),
                         output: None,
                         code: 0,
                     })

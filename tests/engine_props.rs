@@ -227,7 +227,7 @@ impl Pat {
                 s.push_str(&format!("-[{kinds}{rep}{pr}]->"));
             }
         }
-        if self.distinct {
+        if self.distinct && self.entry < self.nodes.len() - 1 {
             s.push_str(" where entry <> target");
         }
         s
@@ -375,7 +375,7 @@ fn reference(m: &Model, p: &Pat) -> HashMap<(usize, usize), usize> {
             cur = next;
         }
         for (t, d) in cur {
-            if !(p.distinct && t == e) {
+            if !(p.distinct && p.entry < p.edges.len() && t == e) {
                 out.insert((e, t), d);
             }
         }

@@ -125,7 +125,7 @@ fn keep_going_turns_malformed_lines_into_counted_warnings() {
     assert_eq!(code, 2);
     let (code, out, err) = scan_lines(&lines, &["--keep-going", "--verbose"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("1 warnings:"), "{out}");
+    assert!(out.contains("1 warning:"), "{out}");
     assert!(out.contains(":3: skipped malformed line"), "{out}");
 }
 

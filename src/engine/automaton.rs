@@ -194,10 +194,7 @@ fn node_pred(g: &Graph, v: u32, p: &NodePred) -> bool {
                     Test::Exists => g.inherited_tag(v, &g.owner_key).is_some(),
                     t => test_str(t, Some(g.owner(v))),
                 },
-                NodeKey::Sensitivity => test_str(
-                    test,
-                    prop_string(n.props.as_deref(), "sensitivity").as_deref(),
-                ),
+                NodeKey::Sensitivity => test_str(test, n.sensitivity.map(|s| g.strings.get(s))),
                 NodeKey::Defined => match test {
                     Test::Exists => n.defined,
                     t => test_str(t, Some(if n.defined { "true" } else { "false" })),
@@ -217,7 +214,9 @@ fn node_pred(g: &Graph, v: u32, p: &NodePred) -> bool {
     }
 }
 
-/// A top-level property as text (strings as they are, numbers and booleans printed).
+/// A top-level property as text: strings as they are, numbers and booleans printed,
+/// arrays and objects as compact JSON (so they exist, and can be compared as text); null
+/// counts as absent.
 fn prop_string(props: Option<&serde_json::value::RawValue>, key: &str) -> Option<String> {
     let props = props?;
     let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(props.get()).ok()?;
@@ -229,7 +228,8 @@ fn prop_string(props: Option<&serde_json::value::RawValue>, key: &str) -> Option
         serde_json::Value::String(s) => Some(s.clone()),
         serde_json::Value::Number(n) => Some(n.to_string()),
         serde_json::Value::Bool(b) => Some(b.to_string()),
-        _ => None,
+        serde_json::Value::Null => None,
+        compound => Some(compound.to_string()),
     }
 }
 

@@ -428,7 +428,10 @@ pub fn build(mut snap: Snapshot, opts: &BuildOptions) -> Built {
             Some(d) => (d.name, d.tags.unwrap_or_default(), d.props),
             None => (None, Vec::new(), None),
         };
-        let sensitive = props.as_ref().is_some_and(|raw| is_sensitive(raw.get()));
+        let sensitivity = props
+            .as_ref()
+            .and_then(|raw| sensitivity_of(raw.get()))
+            .map(|s| strings.intern(&s));
         nodes.push(NodeData {
             category,
             id,
@@ -441,7 +444,7 @@ pub fn build(mut snap: Snapshot, opts: &BuildOptions) -> Built {
                 .map(|(k, v)| (strings.intern(k), strings.intern(v)))
                 .collect(),
             props,
-            sensitive,
+            sensitivity,
             findings: (0, 0),
         });
     }
@@ -666,7 +669,7 @@ fn by_shape(id: &str) -> (Category, String) {
     }
 }
 
-fn is_sensitive(props: &str) -> bool {
+fn sensitivity_of(props: &str) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Probe {
         sensitivity: Option<serde_json::Value>,
@@ -674,7 +677,7 @@ fn is_sensitive(props: &str) -> bool {
     serde_json::from_str::<Probe>(props)
         .ok()
         .and_then(|p| p.sensitivity)
-        .is_some_and(|v| v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("high")))
+        .and_then(|v| v.as_str().map(str::to_string))
 }
 
 /// Warns once per cycle of explicit parents. Derived parents cannot form cycles (they are

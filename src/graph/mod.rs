@@ -109,8 +109,9 @@ pub struct NodeData {
     pub parent: Option<u32>,
     pub tags: Vec<(Sym, Sym)>,
     pub props: Option<Box<RawValue>>,
-    /// `props.sensitivity` is `high` (case-insensitive).
-    pub sensitive: bool,
+    /// `props.sensitivity` when it is a string: read once here, since every reference
+    /// rule tests it on every node.
+    pub sensitivity: Option<Sym>,
     /// Range into [`Graph::findings`].
     pub findings: (u32, u32),
 }
@@ -281,7 +282,7 @@ impl Graph {
         }
         for k in EdgeKind::ALL {
             s.edges_by_kind
-                .push((k.as_str(), self.fwd[k.index()].nbrs.len()));
+                .insert(k.as_str(), self.fwd[k.index()].nbrs.len());
         }
         s.nodes = self.nodes.len();
         s.edges = self.g.edge_count();
@@ -301,6 +302,6 @@ pub struct GraphStats {
     pub defined_resources: usize,
     pub identities: usize,
     pub edges: usize,
-    pub edges_by_kind: Vec<(&'static str, usize)>,
+    pub edges_by_kind: IndexMap<&'static str, usize>,
     pub findings: usize,
 }

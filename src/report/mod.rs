@@ -6,7 +6,7 @@ mod rulesdoc;
 mod text;
 
 pub use rulesdoc::{rule_doc, rules_list};
-pub use text::{markdown, query_text, table, walk_line};
+pub use text::{markdown, plural, query_text, table, walk_line};
 
 use crate::diag::Diagnostic;
 use crate::graph::{Category, EdgeKind, Graph, GraphStats};

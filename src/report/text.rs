@@ -148,23 +148,46 @@ pub fn table(doc: &ScanDoc, verbose: bool) -> String {
     }
     let _ = writeln!(
         o,
-        "\n{} toxic combinations on {} toxic resources.",
-        c.combinations, c.toxic_resources
+        "\n{} on {}.",
+        plural(c.combinations, "toxic combination"),
+        plural(c.toxic_resources, "toxic resource")
     );
-    if c.warnings > 0 {
-        if verbose {
-            let _ = writeln!(o, "{} warnings:", c.warnings);
-            for w in &doc.warnings {
-                let loc = match (w.file.is_empty(), w.line) {
-                    (true, _) => String::new(),
-                    (false, 0) => format!("{}: ", w.file),
-                    (false, l) => format!("{}:{l}: ", w.file),
-                };
-                let _ = writeln!(o, "  {loc}{}", w.message);
-            }
-        } else {
-            let _ = writeln!(o, "{} warnings (--verbose lists them).", c.warnings);
+    o.push_str(&warnings_text(doc, verbose));
+    o
+}
+
+/// `3 warnings`, `1 warning`.
+pub fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// Where a warning points: `file:line: `, `file: `, or nothing.
+fn location(w: &super::WarningDoc) -> String {
+    match (w.file.is_empty(), w.line) {
+        (true, _) => String::new(),
+        (false, 0) => format!("{}: ", w.file),
+        (false, l) => format!("{}:{l}: ", w.file),
+    }
+}
+
+/// The closing warnings line, or the full list with `verbose`.
+fn warnings_text(doc: &ScanDoc, verbose: bool) -> String {
+    let n = doc.counts.warnings;
+    let mut o = String::new();
+    if n == 0 {
+        return o;
+    }
+    if verbose {
+        let _ = writeln!(o, "{}:", plural(n, "warning"));
+        for w in &doc.warnings {
+            let _ = writeln!(o, "  {}{}", location(w), w.message);
         }
+    } else {
+        let _ = writeln!(o, "{} (--verbose lists them).", plural(n, "warning"));
     }
     o
 }
@@ -222,7 +245,12 @@ pub fn markdown(doc: &ScanDoc) -> String {
             md_escape(&r.title)
         );
     }
-    o.push_str("\n## By owner\n\n| Owner | Combinations | Toxic resources | Critical | High | Medium | Low |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    o.push_str("\n## By owner\n\n");
+    if doc.by_owner.is_empty() {
+        o.push_str("No toxic combinations.\n");
+    } else {
+        o.push_str("| Owner | Combinations | Toxic resources | Critical | High | Medium | Low |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    }
     for w in &doc.by_owner {
         let _ = writeln!(
             o,
@@ -268,32 +296,24 @@ pub fn markdown(doc: &ScanDoc) -> String {
     if c.warnings > 0 {
         let _ = writeln!(o, "## Warnings ({})\n", c.warnings);
         for w in &doc.warnings {
-            let _ = writeln!(
-                o,
-                "- {}:{} {}",
-                md_escape(&w.file),
-                w.line,
-                md_escape(&w.message)
-            );
+            let _ = writeln!(o, "- {}{}", md_escape(&location(w)), md_escape(&w.message));
         }
     }
     o
 }
 
 /// `query` output: every match with its walk, then a count.
-pub fn query_text(doc: &ScanDoc) -> String {
+pub fn query_text(doc: &ScanDoc, verbose: bool) -> String {
     let mut o = String::new();
     for c in &doc.combinations {
         let _ = writeln!(o, "{} -> {}  (owner: {})", c.entry, c.target, c.owner);
         let _ = writeln!(o, "    {}", walk_line(&c.walk));
     }
-    let _ = writeln!(o, "{} matches", doc.combinations.len());
-    if doc.counts.warnings > 0 {
-        let _ = writeln!(
-            o,
-            "{} warnings in the snapshot (--verbose with --format json lists them)",
-            doc.counts.warnings
-        );
-    }
+    let _ = writeln!(
+        o,
+        "{}",
+        plural(doc.combinations.len(), "match").replace("matchs", "matches")
+    );
+    o.push_str(&warnings_text(doc, verbose));
     o
 }

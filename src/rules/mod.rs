@@ -101,9 +101,11 @@ impl Rule {
     /// A rule for a pattern typed on the command line: it reports, it does not judge.
     pub fn adhoc(text: &str) -> Result<Rule> {
         let pattern = pattern::parse(text).map_err(|e| {
-            Diagnostic::error("<query>", e.message.clone())
-                .at_span(text, e.start, e.end)
-                .expected(e.expected.clone().unwrap_or_default())
+            let d = Diagnostic::error("<query>", e.message.clone()).at_span(text, e.start, e.end);
+            match &e.expected {
+                Some(x) => d.expected(x.clone()),
+                None => d,
+            }
         })?;
         Ok(Rule {
             id: "query".into(),
@@ -278,11 +280,12 @@ fn parse_rule(file: &str, text: &str) -> std::result::Result<Rule, Vec<Diagnosti
         ));
     }
     let name = raw.name.get_ref().clone();
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-    {
+    let kebab = name.split('-').all(|w| {
+        !w.is_empty()
+            && w.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    });
+    if !kebab {
         diags.push(at(
             &raw.name.span(),
             format!("rule name `{name}` is not kebab-case"),
@@ -297,11 +300,11 @@ fn parse_rule(file: &str, text: &str) -> std::result::Result<Rule, Vec<Diagnosti
             &format!("one of {}", Level::NAMES),
         ));
     }
-    let status = match raw
+    let status_text = raw
         .status
         .as_ref()
-        .map(|s| (s.get_ref().as_str(), s.span()))
-    {
+        .map(|s| (s.get_ref().trim().to_ascii_lowercase(), s.span()));
+    let status = match status_text.as_ref().map(|(t, s)| (t.as_str(), s.clone())) {
         None | Some(("stable", _)) => Status::Stable,
         Some(("preview", _)) => Status::Preview,
         Some(("deprecated", _)) => Status::Deprecated,
@@ -337,14 +340,17 @@ fn parse_rule(file: &str, text: &str) -> std::result::Result<Rule, Vec<Diagnosti
                         raw.pattern.span().start + 1,
                     ),
                 };
-            diags.push(d.expected(e.expected.unwrap_or_default()));
+            diags.push(match e.expected {
+                Some(x) => d.expected(x),
+                None => d,
+            });
             None
         }
     };
 
     let mut attack = Vec::new();
     for a in &raw.attack {
-        let Some(ev) = Evidence::parse(a.evidence.get_ref()) else {
+        let Some(ev) = Evidence::parse(&a.evidence.get_ref().trim().to_ascii_lowercase()) else {
             diags.push(at(
                 &a.evidence.span(),
                 format!("unknown evidence label `{}`", a.evidence.get_ref()),
@@ -355,6 +361,11 @@ fn parse_rule(file: &str, text: &str) -> std::result::Result<Rule, Vec<Diagnosti
         let technique = a.technique.as_ref().map(|t| t.get_ref().clone());
         match (&a.technique, ev) {
             (None, Evidence::NoMapping) => {}
+            (Some(t), Evidence::NoMapping) => diags.push(at(
+                &t.span(),
+                "`no-mapping` with a technique".into(),
+                "no `technique` key, or another evidence label",
+            )),
             (None, _) => diags.push(at(
                 &a.evidence.span(),
                 "a technique mapping without `technique`".into(),
@@ -370,12 +381,16 @@ fn parse_rule(file: &str, text: &str) -> std::result::Result<Rule, Vec<Diagnosti
                 }
             }
         }
-        if ev == Evidence::DirectDetection && pattern.as_ref().is_some_and(|p| !p.requires_alert())
+        let technique_ref = a.technique.as_ref().map(|t| t.get_ref().as_str());
+        if ev == Evidence::DirectDetection
+            && pattern
+                .as_ref()
+                .is_some_and(|p| !p.requires_alert(technique_ref))
         {
             diags.push(at(
                 &a.evidence.span(),
                 "`direct-detection` on a rule whose pattern requires no alert: posture is not detection".into(),
-                "posture-context or correlation-context, or a pattern with finding: {class: alert}",
+                "posture-context or correlation-context, or a pattern with finding: {class: alert, state: active, technique: ...} naming this technique",
             ));
         }
         attack.push(Attack {
@@ -516,9 +531,12 @@ evidence = "posture-context"
         );
         let ok = bad.replace(
             "(target:resource)",
-            "(target:resource {finding: {class: alert}})",
+            "(target:resource {finding: {class: alert, state: active, technique: \"T1190\"}})",
         );
         assert!(check(&ok).is_ok());
+        // An alert about another technique does not make this one a detection.
+        let other = ok.replace("technique: \"T1190\"}", "technique: \"T1110\"}");
+        assert!(check(&other).is_err());
     }
 
     #[test]

@@ -237,7 +237,7 @@ fn describe(t: &Tok) -> String {
         Tok::Ident(s) => format!("`{s}`"),
         Tok::Str(s) => format!("\"{s}\""),
         Tok::Num(n) => format!("`{n}`"),
-        Tok::Eof => "the end of the pattern".into(),
+        Tok::Eof => "end of pattern".into(),
     }
 }
 
@@ -314,8 +314,9 @@ fn lex(src: &str) -> Result<Lexed, PatternError> {
                             ));
                         }
                         if b[j] == b'\\' && j + 1 < b.len() {
-                            s.push(b[j + 1] as char);
-                            j += 2;
+                            let ch = src[j + 1..].chars().next().unwrap_or('\\');
+                            s.push(ch);
+                            j += 1 + ch.len_utf8();
                             continue;
                         }
                         if b[j] == q {
@@ -473,7 +474,21 @@ pub fn parse(src: &str) -> Result<Pattern, PatternError> {
         } else {
             0
         });
-    let target = var_index("target").unwrap_or(nodes.len() - 1);
+    let target = nodes.len() - 1;
+    if let Some(t) = var_index("target").filter(|&t| t != target) {
+        let (_, s, e) = vars
+            .iter()
+            .find(|v| v.0 == "target")
+            .cloned()
+            .unwrap_or_default();
+        let _ = t;
+        return Err(err(
+            s,
+            e,
+            "`target` must name the last node: a walk ends at its target",
+            Some("`target` on the last node, or no name (the last node is the target)"),
+        ));
+    }
     if entry > target {
         let (_, s, e) = vars
             .iter()
@@ -520,6 +535,14 @@ pub fn parse(src: &str) -> Result<Pattern, PatternError> {
                         eb,
                         "only the entry and the target can be compared",
                         Some("`where entry <> target`"),
+                    ));
+                }
+                if entry == target {
+                    return Err(err(
+                        sa,
+                        eb,
+                        "the entry and the target are the same node, so this can never hold",
+                        Some("a pattern with more than one node"),
                     ));
                 }
                 distinct = true;
@@ -681,10 +704,7 @@ fn node_key(k: &str) -> Option<NodeKey> {
     if let Some(t) = lower.strip_prefix("tags.") {
         return (!t.is_empty()).then(|| NodeKey::Tag(t.to_string()));
     }
-    if let Some(t) = k
-        .strip_prefix("props.")
-        .or_else(|| k.strip_prefix("Props."))
-    {
+    if let Some(t) = (lower.starts_with("props.")).then(|| &k["props.".len()..]) {
         return (!t.is_empty()).then(|| NodeKey::Prop(t.to_string()));
     }
     Some(match lower.as_str() {
@@ -871,15 +891,14 @@ fn edge(p: &mut Parser) -> Result<EdgePat, PatternError> {
         min = 0;
         max = None;
         if let Tok::Num(n) = p.peek().clone() {
-            p.bump();
-            min = n as u32;
-            max = Some(n as u32);
+            let n = whole(p, n)?;
+            min = n;
+            max = Some(n);
         }
         if p.eat(&Tok::DotDot) {
             max = None;
             if let Tok::Num(n) = p.peek().clone() {
-                p.bump();
-                max = Some(n as u32);
+                max = Some(whole(p, n)?);
             }
         }
         let (_, re) = (0, p.toks[p.pos.saturating_sub(1)].2);
@@ -942,6 +961,33 @@ fn edge(p: &mut Parser) -> Result<EdgePat, PatternError> {
     })
 }
 
+/// `role` and `protocol` compare against values; alone they would always hold.
+fn valued(t: Test, key: &str, s: usize, e: usize) -> Result<Test, PatternError> {
+    match t {
+        Test::Exists => Err(err(
+            s,
+            e,
+            format!("`{key}` needs a value"),
+            Some(&format!("`{key}: \"...\"` or `{key} in [...]`")),
+        )),
+        t => Ok(t),
+    }
+}
+
+/// Takes a repetition bound, which must be a whole number.
+fn whole(p: &mut Parser, n: f64) -> Result<u32, PatternError> {
+    let (_, s, e) = p.bump();
+    if n.fract() != 0.0 || n < 0.0 {
+        return Err(err(
+            s,
+            e,
+            format!("repetition bound `{n}` is not a whole number"),
+            Some("a whole number, e.g. *1..3"),
+        ));
+    }
+    Ok(n.min(u32::MAX as f64) as u32)
+}
+
 fn edge_preds(p: &mut Parser, kinds: &[EdgeKind]) -> Result<Vec<EdgePred>, PatternError> {
     p.expect(Tok::LBrace, "`{`")?;
     let mut out = Vec::new();
@@ -959,7 +1005,7 @@ fn edge_preds(p: &mut Parser, kinds: &[EdgeKind]) -> Result<Vec<EdgePred>, Patte
                     e,
                     format!("`{lower}` applies only to {what} edges"),
                     Some(&format!(
-                        "an edge written [:{}{{{lower} ...}}]",
+                        "an edge written [:{} {{{lower} ...}}]",
                         allowed[0].as_str()
                     )),
                 ))
@@ -986,14 +1032,14 @@ fn edge_preds(p: &mut Parser, kinds: &[EdgeKind]) -> Result<Vec<EdgePred>, Patte
             }
             "role" => {
                 need(&[EdgeKind::HasRole], "has_role")?;
-                EdgePred::Role(test(p, false, s, e)?, negated)
+                EdgePred::Role(valued(test(p, false, s, e)?, "role", s, e)?, negated)
             }
             "protocol" => {
                 need(
                     &[EdgeKind::Exposes, EdgeKind::Reaches],
                     "exposes or reaches",
                 )?;
-                EdgePred::Protocol(test(p, false, s, e)?, negated)
+                EdgePred::Protocol(valued(test(p, false, s, e)?, "protocol", s, e)?, negated)
             }
             "port" | "ports" => {
                 need(
@@ -1057,23 +1103,50 @@ fn edge_preds(p: &mut Parser, kinds: &[EdgeKind]) -> Result<Vec<EdgePred>, Patte
 }
 
 impl Pattern {
-    /// Does some node pattern require an alert? Only then may a rule claim direct detection.
-    pub fn requires_alert(&self) -> bool {
+    /// Does some node pattern require an active alert (for `technique`, when given)?
+    /// Only then may a rule label that technique `direct-detection`: posture is not detection.
+    pub fn requires_alert(&self, technique: Option<&str>) -> bool {
+        let only = |t: &Test, want: &[&str]| match t {
+            Test::Eq(v) => want.iter().any(|w| v.matches_str(w)),
+            Test::In(vs) => {
+                !vs.is_empty() && vs.iter().all(|v| want.iter().any(|w| v.matches_str(w)))
+            }
+            _ => false,
+        };
+        let names_technique = |t: &Test, tech: &str| {
+            let covers = |v: &Value| match v {
+                Value::Str(w) => {
+                    let w = w.to_ascii_uppercase();
+                    let tech = tech.to_ascii_uppercase();
+                    tech == w || tech.starts_with(&format!("{w}."))
+                }
+                _ => false,
+            };
+            match t {
+                Test::Eq(v) => covers(v),
+                Test::In(vs) => !vs.is_empty() && vs.iter().all(covers),
+                _ => false,
+            }
+        };
         self.nodes.iter().any(|n| {
             n.preds.iter().any(|p| match p {
                 NodePred::Finding {
                     tests,
                     negated: false,
-                } => tests.iter().any(|(k, t)| {
-                    *k == FindingKey::Class
-                        && match t {
-                            Test::Eq(v) => v.matches_str("alert"),
-                            Test::In(vs) => {
-                                !vs.is_empty() && vs.iter().all(|v| v.matches_str("alert"))
-                            }
-                            _ => false,
-                        }
-                }),
+                } => {
+                    let is_alert = tests
+                        .iter()
+                        .any(|(k, t)| *k == FindingKey::Class && only(t, &["alert"]));
+                    let active = tests
+                        .iter()
+                        .any(|(k, t)| *k == FindingKey::State && only(t, &["active"]));
+                    let tech_ok = technique.is_none_or(|tech| {
+                        tests
+                            .iter()
+                            .any(|(k, t)| *k == FindingKey::Technique && names_technique(t, tech))
+                    });
+                    is_alert && active && tech_ok
+                }
                 _ => false,
             })
         })
@@ -1135,6 +1208,24 @@ mod tests {
         assert!(e.message.contains("wrong way"));
         assert!(parse("(a)<-[:reaches]-(b)").is_err());
         assert!(parse("(a").is_err());
+        // Regressions from review: none of these may panic or pass silently.
+        assert!(parse("(a {name: \"\\é\"})").is_ok());
+        assert!(parse(
+            "(internet)-[:exposes]->(entry)-[:uses_identity]->(target)-[:member_of]->(g)"
+        )
+        .unwrap_err()
+        .message
+        .contains("must name the last node"));
+        assert!(parse("(a)-[:reaches*1.5]->(b)")
+            .unwrap_err()
+            .message
+            .contains("whole number"));
+        assert!(parse("(a)-[:has_role {role}]->(b)")
+            .unwrap_err()
+            .message
+            .contains("needs a value"));
+        assert!(parse("(internet)-[:exposes]->(entry) where entry <> target").is_err());
+        assert!(parse("(a {PROPS.publicNetworkAccess: Enabled})").is_ok());
         assert!(parse("(a)-[:reaches]->(a)").is_err());
     }
 
@@ -1142,7 +1233,10 @@ mod tests {
     fn findings_and_where() {
         let p = parse("(internet)-[:exposes {port in [22, \"5985-5986\"]}]->(e:resource {finding: {class: alert, severity >= high, technique: T1190}})-[:reaches*1..3]->(t) where e <> t").unwrap();
         assert!(p.distinct_entry_target);
-        assert!(p.requires_alert());
+        assert!(!p.requires_alert(None), "a resolved alert would match too");
+        let q = parse("(e {finding: {class: alert, state: active, technique: T1190}})").unwrap();
+        assert!(q.requires_alert(None) && q.requires_alert(Some("T1190.001")));
+        assert!(!q.requires_alert(Some("T1110")));
         assert_eq!(
             p.edges[0].preds,
             vec![EdgePred::Port(
