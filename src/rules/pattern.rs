@@ -437,6 +437,9 @@ impl Parser {
     }
 }
 
+/// Automaton states are `u16`; far fewer than that keeps evaluation memory small.
+const MAX_STATES: usize = 4096;
+
 /// Parses and checks a pattern.
 pub fn parse(src: &str) -> Result<Pattern, PatternError> {
     let Lexed { toks } = lex(src)?;
@@ -462,6 +465,21 @@ pub fn parse(src: &str) -> Result<Pattern, PatternError> {
             }
             _ => break,
         }
+    }
+    let states: usize = nodes.len()
+        + edges
+            .iter()
+            .map(|e: &EdgePat| e.max.unwrap_or(e.min.max(1)) as usize)
+            .sum::<usize>();
+    if states > MAX_STATES {
+        return Err(err(
+            0,
+            src.len(),
+            format!(
+                "the pattern needs {states} automaton states; at most {MAX_STATES} are supported"
+            ),
+            Some("fewer nodes or smaller repetition bounds"),
+        ));
     }
     let var_index = |name: &str| {
         nodes
@@ -1226,6 +1244,14 @@ mod tests {
             .contains("needs a value"));
         assert!(parse("(internet)-[:exposes]->(entry) where entry <> target").is_err());
         assert!(parse("(a {PROPS.publicNetworkAccess: Enabled})").is_ok());
+        let long = format!(
+            "(a){}",
+            "-[:reaches*64]->(b)".repeat(70).replace("(b)", "()")
+        );
+        assert!(parse(&long)
+            .unwrap_err()
+            .message
+            .contains("automaton states"));
         assert!(parse("(a)-[:reaches]->(a)").is_err());
     }
 
