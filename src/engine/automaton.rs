@@ -233,7 +233,7 @@ fn prop_string(props: Option<&serde_json::value::RawValue>, key: &str) -> Option
     }
 }
 
-fn finding_test(f: &crate::graph::FindingData, k: FindingKey, t: &Test) -> bool {
+fn finding_test(f: &crate::ingest::Finding, k: FindingKey, t: &Test) -> bool {
     match k {
         FindingKey::Class => test_str(
             t,

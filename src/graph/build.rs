@@ -5,7 +5,7 @@ use super::roles::RoleTable;
 use super::*;
 use crate::diag::Diagnostic;
 use crate::ids::{self, Shape};
-use crate::ingest::{is_internet_source, DefType, Definition, Finding, Origin, Record, Snapshot};
+use crate::ingest::{is_internet_source, DefType, Definition, Origin, Record, Snapshot};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
@@ -450,31 +450,30 @@ pub fn build(mut snap: Snapshot, opts: &BuildOptions) -> Built {
     }
 
     // Findings, grouped by node, later definitions winning.
-    let mut fs: Vec<(u32, &Finding)> = Vec::new();
+    let mut fs: Vec<(u32, String, usize)> = Vec::new();
     for (i, _) in findings_by_id.values() {
         if let Record::Finding(f) = &records[*i] {
             if let Some(v) = b.index.get_index_of(ids::fold(f.resource.trim()).as_str()) {
-                fs.push((v as u32, f));
+                fs.push((v as u32, ids::fold(&f.id), *i));
             }
         }
     }
-    fs.sort_by_cached_key(|(v, f)| (*v, ids::fold(&f.id)));
+    fs.sort_unstable();
     let mut findings = Vec::with_capacity(fs.len());
-    for (v, f) in fs {
+    for (v, _, i) in fs {
+        let placeholder = Record::Membership {
+            group: String::new(),
+            member: String::new(),
+        };
+        let Record::Finding(f) = std::mem::replace(&mut records[i], placeholder) else {
+            continue;
+        };
         let start = findings.len() as u32;
         let node = &mut nodes[v as usize];
-        if node.findings.1 == 0 && node.findings.0 == 0 {
+        if node.findings == (0, 0) {
             node.findings = (start, start);
         }
-        findings.push(FindingData {
-            id: f.id.clone(),
-            class: f.class,
-            title: f.title.clone(),
-            severity: f.severity,
-            state: f.state.clone(),
-            category: f.category.clone(),
-            techniques: f.techniques.clone(),
-        });
+        findings.push(f);
         node.findings.1 = findings.len() as u32;
     }
 

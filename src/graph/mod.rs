@@ -11,7 +11,7 @@ pub mod roles;
 pub use build::{build, BuildOptions, Built};
 pub use intern::{Interner, Sym};
 
-use crate::ingest::{FindingClass, Level, Meta, PortRange};
+use crate::ingest::{Finding, Meta, PortRange};
 use indexmap::{IndexMap, IndexSet};
 use petgraph::graph::DiGraph;
 use serde_json::value::RawValue;
@@ -116,18 +116,6 @@ pub struct NodeData {
     pub findings: (u32, u32),
 }
 
-/// A finding attached to a node.
-#[derive(Debug, Clone)]
-pub struct FindingData {
-    pub id: String,
-    pub class: FindingClass,
-    pub title: String,
-    pub severity: Level,
-    pub state: String,
-    pub category: Option<String>,
-    pub techniques: Vec<String>,
-}
-
 /// Ports and protocol of an `exposes` or `reaches` edge.
 #[derive(Debug, Clone)]
 pub struct NetInfo {
@@ -171,7 +159,7 @@ pub struct Graph {
     /// the positions themselves, so they are not stored twice).
     pub index: IndexSet<Box<str>>,
     pub nodes: Vec<NodeData>,
-    pub findings: Vec<FindingData>,
+    pub findings: Vec<Finding>,
     pub roles: Vec<roles::RoleInfo>,
     pub nets: Vec<NetInfo>,
     /// Per edge kind, forward and backward adjacency.
@@ -214,7 +202,7 @@ impl Graph {
         &self.nodes[v as usize]
     }
 
-    pub fn findings_of(&self, v: u32) -> &[FindingData] {
+    pub fn findings_of(&self, v: u32) -> &[Finding] {
         let (a, b) = self.nodes[v as usize].findings;
         &self.findings[a as usize..b as usize]
     }

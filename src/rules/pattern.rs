@@ -644,13 +644,29 @@ fn label(l: &str) -> Option<Label> {
     })
 }
 
-fn node_preds(p: &mut Parser) -> Result<Vec<NodePred>, PatternError> {
-    p.expect(Tok::LBrace, "`{`")?;
+/// `{ item, item, ... }`: the shape every property map shares.
+fn braced<T>(
+    p: &mut Parser,
+    what: &str,
+    mut item: impl FnMut(&mut Parser) -> Result<T, PatternError>,
+) -> Result<Vec<T>, PatternError> {
+    p.expect(Tok::LBrace, &format!("`{{` to start {what}"))?;
     let mut out = Vec::new();
     if p.eat(&Tok::RBrace) {
         return Ok(out);
     }
     loop {
+        out.push(item(p)?);
+        if !p.eat(&Tok::Comma) {
+            break;
+        }
+    }
+    p.expect(Tok::RBrace, &format!("`,` or `}}` after {what}"))?;
+    Ok(out)
+}
+
+fn node_preds(p: &mut Parser) -> Result<Vec<NodePred>, PatternError> {
+    braced(p, "a property test", |p| {
         let negated = eat_not(p);
         let (k, s, e) = p.ident(&format!("a property: {NODE_KEYS}"))?;
         if k.eq_ignore_ascii_case("finding") {
@@ -658,51 +674,33 @@ fn node_preds(p: &mut Parser) -> Result<Vec<NodePred>, PatternError> {
                 Tok::Colon,
                 "`:` and a map of finding tests, e.g. finding: {class: alert}",
             )?;
-            p.expect(Tok::LBrace, "`{` with finding tests")?;
-            let mut tests = Vec::new();
-            if !p.eat(&Tok::RBrace) {
-                loop {
-                    let (fk, fs, fe) = p.ident(&format!("a finding property: {FINDING_KEYS}"))?;
-                    let key = finding_key(&fk).ok_or_else(|| {
-                        err(
-                            fs,
-                            fe,
-                            format!("unknown finding property `{fk}`"),
-                            Some(&format!("one of {FINDING_KEYS}")),
-                        )
-                    })?;
-                    let test = test(p, key == FindingKey::Severity, fs, fe)?;
-                    check_finding_value(key, &test, fs, fe)?;
-                    tests.push((key, test));
-                    if !p.eat(&Tok::Comma) {
-                        break;
-                    }
-                }
-                p.expect(Tok::RBrace, "`,` or `}` after a finding test")?;
-            }
-            out.push(NodePred::Finding { tests, negated });
-        } else {
-            let key = node_key(&k).ok_or_else(|| {
-                err(
-                    s,
-                    e,
-                    format!("unknown node property `{k}`"),
-                    Some(&format!("one of {NODE_KEYS}")),
-                )
+            let tests = braced(p, "a finding test", |p| {
+                let (fk, fs, fe) = p.ident(&format!("a finding property: {FINDING_KEYS}"))?;
+                let key = finding_key(&fk).ok_or_else(|| {
+                    err(
+                        fs,
+                        fe,
+                        format!("unknown finding property `{fk}`"),
+                        Some(&format!("one of {FINDING_KEYS}")),
+                    )
+                })?;
+                let test = test(p, key == FindingKey::Severity, fs, fe)?;
+                check_finding_value(key, &test, fs, fe)?;
+                Ok((key, test))
             })?;
-            let t = test(p, false, s, e)?;
-            out.push(NodePred::Prop {
-                key,
-                test: t,
-                negated,
-            });
+            return Ok(NodePred::Finding { tests, negated });
         }
-        if !p.eat(&Tok::Comma) {
-            break;
-        }
-    }
-    p.expect(Tok::RBrace, "`,` or `}` after a property test")?;
-    Ok(out)
+        let key = node_key(&k).ok_or_else(|| {
+            err(
+                s,
+                e,
+                format!("unknown node property `{k}`"),
+                Some(&format!("one of {NODE_KEYS}")),
+            )
+        })?;
+        let test = test(p, false, s, e)?;
+        Ok(NodePred::Prop { key, test, negated })
+    })
 }
 
 fn eat_not(p: &mut Parser) -> bool {
@@ -1007,12 +1005,7 @@ fn whole(p: &mut Parser, n: f64) -> Result<u32, PatternError> {
 }
 
 fn edge_preds(p: &mut Parser, kinds: &[EdgeKind]) -> Result<Vec<EdgePred>, PatternError> {
-    p.expect(Tok::LBrace, "`{`")?;
-    let mut out = Vec::new();
-    if p.eat(&Tok::RBrace) {
-        return Ok(out);
-    }
-    loop {
+    braced(p, "an edge property", |p| {
         let negated = eat_not(p);
         let (k, s, e) = p.ident("an edge property: privileged, role, port, protocol")?;
         let lower = k.to_ascii_lowercase();
@@ -1111,13 +1104,8 @@ fn edge_preds(p: &mut Parser, kinds: &[EdgeKind]) -> Result<Vec<EdgePred>, Patte
                 ));
             }
         };
-        out.push(pred);
-        if !p.eat(&Tok::Comma) {
-            break;
-        }
-    }
-    p.expect(Tok::RBrace, "`,` or `}` after an edge property")?;
-    Ok(out)
+        Ok(pred)
+    })
 }
 
 impl Pattern {
