@@ -71,10 +71,40 @@ enum Cmd {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Convert exports into a native snapshot.
+    Import {
+        #[command(subcommand)]
+        cmd: ImportCmd,
+    },
     /// Inspect and validate rule packs.
     Rules {
         #[command(subcommand)]
         cmd: RulesCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCmd {
+    /// A folder of Azure export files (Resource Graph, ARM REST, az CLI, Defender for Cloud).
+    Azure {
+        /// Folder holding the export files (read recursively; detected by content).
+        #[arg(long)]
+        from: PathBuf,
+        /// Write the native snapshot here (atomically); default: standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// List what was read from each file, and every item skipped with the reason.
+        #[arg(long)]
+        explain_skipped: bool,
+        /// Skip unreadable files and truncated result sets as counted warnings.
+        #[arg(long)]
+        keep_going: bool,
+        /// The snapshot's taken_at (RFC 3339); default: the latest timestamp in the exports.
+        #[arg(long)]
+        taken_at: Option<String>,
+        /// The snapshot's label, e.g. 2026-Q3.
+        #[arg(long)]
+        label: Option<String>,
     },
 }
 
@@ -325,6 +355,50 @@ fn run(cli: Cli) -> Result<Done, Error> {
             Ok(Done {
                 text,
                 output: None,
+                code: 0,
+            })
+        }
+        Cmd::Import {
+            cmd:
+                ImportCmd::Azure {
+                    from,
+                    output,
+                    explain_skipped,
+                    keep_going,
+                    taken_at,
+                    label,
+                },
+        } => {
+            if let Some(t) = taken_at
+                .as_deref()
+                .filter(|t| !ingest::native::is_rfc3339(t))
+            {
+                return Err(Error::Usage(format!(
+                    "--taken-at `{t}` is not an RFC 3339 timestamp (e.g. 2026-09-30T00:00:00Z)"
+                )));
+            }
+            if !from.is_dir() {
+                return Err(Error::Usage(format!("{} is not a folder", from.display())));
+            }
+            let opts = ingest::azure::ImportOptions {
+                keep_going,
+                taken_at,
+                label,
+                ..Default::default()
+            };
+            let (snap, rep) = ingest::azure::import_dir(&from, &opts)?;
+            if explain_skipped {
+                eprint!("{}", report::import_explanation(&rep, &snap.warnings));
+            } else if !rep.skipped.is_empty() || !snap.warnings.is_empty() {
+                eprintln!(
+                    "{} items skipped, {} (--explain-skipped lists them)",
+                    rep.skipped.len(),
+                    report::plural(snap.warnings.len(), "warning")
+                );
+            }
+            Ok(Done {
+                text: ingest::azure::to_jsonl(&snap),
+                output,
                 code: 0,
             })
         }

@@ -1,6 +1,7 @@
 //! Reading estates: native snapshots now, real exports through importers that produce the
 //! same [`Snapshot`].
 
+pub mod azure;
 pub mod native;
 pub mod record;
 
@@ -8,7 +9,7 @@ pub use native::ReadOptions;
 pub use record::*;
 
 use crate::diag::Diagnostic;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use std::path::Path;
 
 /// Everything read from one estate at one moment, before any meaning is given to it.
@@ -33,13 +34,15 @@ impl Snapshot {
     }
 }
 
-/// Loads an estate from a path: a native snapshot file (`.jsonl`, `.jsonl.gz`).
+/// Loads an estate from a path: a native snapshot file (`.jsonl`, `.jsonl.gz`) or a folder
+/// of Azure export files.
 pub fn load(path: &Path, opts: ReadOptions) -> Result<Snapshot> {
     if path.is_dir() {
-        return Err(Error::Usage(format!(
-            "{} is a folder; give a native snapshot file (.jsonl or .jsonl.gz)",
-            path.display()
-        )));
+        let import = azure::ImportOptions {
+            keep_going: opts.keep_going,
+            ..Default::default()
+        };
+        return azure::import_dir(path, &import).map(|(snap, _)| snap);
     }
     native::read_file(path, opts)
 }

@@ -548,6 +548,7 @@ fn to_record(l: Line, text: &str) -> Result<Outcome, Problem> {
                 first_seen: l.first_seen,
                 last_seen: l.last_seen,
                 source_id: l.source_id,
+                props: l.props.map(|p| p.get().to_string()),
             })
         }
         other => return Ok(Outcome::Unknown(other.to_string(), text.to_string())),

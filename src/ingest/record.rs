@@ -127,6 +127,8 @@ pub struct Finding {
     pub first_seen: Option<String>,
     pub last_seen: Option<String>,
     pub source_id: Option<String>,
+    /// Every field of the source record, as raw JSON text, so a report can show it.
+    pub props: Option<String>,
 }
 
 /// One record of the snapshot format.

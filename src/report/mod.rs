@@ -2,8 +2,11 @@
 //! `docs/output.md`), JSON Lines and Markdown. Everything is computed once into
 //! [`ScanDoc`]; each format only renders it, so formats cannot disagree.
 
+mod import;
 mod rulesdoc;
 mod text;
+
+pub use import::import_explanation;
 
 pub use rulesdoc::{rule_doc, rules_list};
 pub use text::{markdown, plural, query_text, table, walk_line};

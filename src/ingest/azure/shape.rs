@@ -1,0 +1,368 @@
+//! File envelopes: what wraps the items in each kind of export, and result paging.
+//!
+//! Recognised, by content: API-reference examples (`{"parameters", "responses": {"200":
+//! {"body"}}}`), Resource Graph results (`{"data": [...], "skip_token"}` from `az graph
+//! query`, `{"data", "$skipToken"}` from REST), ARM lists (`{"value": [...], "nextLink"}`),
+//! AzureHound (`{"data": [...], "meta": {"type": "azure"}}`), plain arrays
+//! (`Search-AzGraph`, `az ... list`), single objects, and CSV with a header row (Log
+//! Analytics exports).
+
+use crate::diag::Diagnostic;
+use serde_json::Value;
+use std::path::Path;
+
+pub(crate) struct Read {
+    pub shape: &'static str,
+    pub items: Vec<Value>,
+}
+
+/// Files that can hold export data; documentation beside them is skipped.
+pub(crate) fn looks_like_data(path: &Path) -> bool {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    matches!(ext.as_str(), "json" | "jsonl" | "txt" | "csv")
+}
+
+/// Pages that promise a further page, and pages that are last, per file.
+#[derive(Default)]
+pub(crate) struct Paging {
+    continued: Vec<String>,
+    last_pages: usize,
+}
+
+impl Paging {
+    /// A result set is truncated when every page in the folder promises another one.
+    pub fn problems(&self) -> Vec<Diagnostic> {
+        if self.continued.is_empty() || self.last_pages > 0 {
+            return Vec::new();
+        }
+        self.continued
+            .iter()
+            .map(|f| {
+                Diagnostic::error(
+                    f.clone(),
+                    "this page says more results follow (skip_token / nextLink), but no last page is in the folder: the export is truncated",
+                )
+                .expected("every page of the query, the last one with skip_token null (az graph query --skip-token ...)")
+            })
+            .collect()
+    }
+}
+
+pub(crate) fn read(name: &str, bytes: &[u8], pages: &mut Paging) -> Result<Read, Box<Diagnostic>> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        Box::new(
+            Diagnostic::error(name, format!("not UTF-8 text (byte {})", e.valid_up_to()))
+                .expected("a JSON or CSV export"),
+        )
+    })?;
+    let text = text.trim_start_matches('\u{feff}');
+    if name.to_ascii_lowercase().ends_with(".csv") {
+        return csv_rows(name, text).map(|items| Read {
+            shape: "csv",
+            items,
+        });
+    }
+    let value: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e)
+            if name.to_ascii_lowercase().ends_with(".jsonl")
+                || e.line() > 1 && looks_like_lines(text) =>
+        {
+            return json_lines(name, text).map(|items| Read {
+                shape: "json-lines",
+                items,
+            });
+        }
+        Err(e) => return Err(Box::new(json_error(name, text, &e))),
+    };
+    let (shape, items, token) = unwrap(value);
+    match token {
+        Some(true) => pages.continued.push(name.to_string()),
+        Some(false) => pages.last_pages += 1,
+        None => {}
+    }
+    Ok(Read { shape, items })
+}
+
+fn looks_like_lines(text: &str) -> bool {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(2)
+        .all(|l| l.trim_start().starts_with('{') && l.trim_end().ends_with('}'))
+}
+
+fn json_lines(name: &str, text: &str) -> Result<Vec<Value>, Box<Diagnostic>> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: Value = serde_json::from_str(line).map_err(|e| {
+            Box::new(
+                Diagnostic::error(name, format!("invalid JSON: {}", strip_position(&e)))
+                    .at_line(i + 1, e.column().max(1), line)
+                    .expected("one JSON object per line"),
+            )
+        })?;
+        out.push(v);
+    }
+    Ok(out)
+}
+
+fn strip_position(e: &serde_json::Error) -> String {
+    let m = e.to_string();
+    match m.rfind(" at line ") {
+        Some(i) => m[..i].to_string(),
+        None => m,
+    }
+}
+
+fn json_error(name: &str, text: &str, e: &serde_json::Error) -> Diagnostic {
+    let line = e.line().max(1);
+    let line_text = text.lines().nth(line - 1).unwrap_or("");
+    let hint = if e.classify() == serde_json::error::Category::Eof {
+        " (is the file truncated?)"
+    } else {
+        ""
+    };
+    Diagnostic::error(name, format!("invalid JSON: {}{hint}", strip_position(e)))
+        .at_line(line, e.column().max(1), line_text)
+        .expected("strict JSON (quoted keys, no trailing commas)")
+}
+
+/// Peels envelopes until the items are reached; the bool says whether a further page was
+/// promised (`None`: the shape does not page).
+fn unwrap(v: Value) -> (&'static str, Vec<Value>, Option<bool>) {
+    let Value::Object(mut map) = v else {
+        return match v {
+            Value::Array(items) => ("array", items, None),
+            other => ("scalar", vec![other], None),
+        };
+    };
+    if let Some(Value::Object(mut responses)) = map.remove("responses") {
+        let body = ["200", "201"]
+            .iter()
+            .find_map(|k| responses.remove(*k))
+            .or_else(|| responses.into_iter().next().map(|(_, v)| v))
+            .and_then(|mut r| r.get_mut("body").map(Value::take));
+        return match body {
+            Some(b) => {
+                let (inner, items, token) = unwrap(b);
+                (api_shape(inner), items, token)
+            }
+            None => ("api-example", Vec::new(), None),
+        };
+    }
+    let is_hound = map
+        .get("meta")
+        .and_then(|m| m.get("type"))
+        .and_then(Value::as_str)
+        .is_some_and(|t| t.eq_ignore_ascii_case("azure"));
+    if is_hound {
+        if let Some(Value::Array(items)) = map.remove("data") {
+            return ("azurehound", items, None);
+        }
+    }
+    if let Some(Value::Array(_)) = map.get("data") {
+        let token = ["skip_token", "$skipToken", "skipToken"].iter().any(|k| {
+            map.get(*k)
+                .is_some_and(|t| !t.is_null() && t.as_str() != Some(""))
+        });
+        let items = match map.remove("data") {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        };
+        return ("resource-graph", items, Some(token));
+    }
+    if let Some(Value::Array(_)) = map.get("value") {
+        let token = map
+            .get("nextLink")
+            .is_some_and(|t| !t.is_null() && t.as_str() != Some(""));
+        let items = match map.remove("value") {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        };
+        return ("arm-list", items, Some(token));
+    }
+    ("object", vec![Value::Object(map)], None)
+}
+
+fn api_shape(inner: &'static str) -> &'static str {
+    match inner {
+        "arm-list" => "api-example/arm-list",
+        "resource-graph" => "api-example/resource-graph",
+        _ => "api-example",
+    }
+}
+
+/// CSV rows as objects keyed by the header; cells holding JSON (Log Analytics exports
+/// nest `Entities`, `ExtendedProperties`, `Properties` as JSON text) are parsed.
+fn csv_rows(name: &str, text: &str) -> Result<Vec<Value>, Box<Diagnostic>> {
+    check_quotes(name, text)?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(text.as_bytes());
+    let headers = rdr
+        .headers()
+        .map_err(|e| Box::new(csv_error(name, text, &e)))?
+        .clone();
+    let mut out = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| Box::new(csv_error(name, text, &e)))?;
+        let mut obj = serde_json::Map::new();
+        for (h, cell) in headers.iter().zip(rec.iter()) {
+            let t = cell.trim();
+            let v = if (t.starts_with('{') && t.ends_with('}'))
+                || (t.starts_with('[') && t.ends_with(']'))
+            {
+                serde_json::from_str(t).unwrap_or_else(|_| Value::String(cell.to_string()))
+            } else if t.is_empty() {
+                Value::Null
+            } else {
+                Value::String(cell.to_string())
+            };
+            obj.insert(h.to_string(), v);
+        }
+        out.push(Value::Object(obj));
+    }
+    Ok(out)
+}
+
+/// The csv crate reads stray quotes leniently; an export with one is damaged, so it is
+/// rejected here with the line and column of the quote.
+fn check_quotes(name: &str, text: &str) -> Result<(), Box<Diagnostic>> {
+    let b = text.as_bytes();
+    let (mut line, mut line_start, mut i) = (1usize, 0usize, 0usize);
+    let mut field_start = true;
+    let mut open: Option<(usize, usize, usize)> = None; // (line, line_start, offset)
+    let fail = |l: usize, ls: usize, at: usize, msg: &str| {
+        let end = text[ls..].find('\n').map_or(text.len(), |e| ls + e);
+        Diagnostic::error(name, format!("malformed CSV: {msg}"))
+            .at_line(l, at - ls + 1, &text[ls..end])
+            .expected("quotes only around whole cells, doubled inside them")
+    };
+    while i < b.len() {
+        let c = b[i];
+        if let Some((ol, ols, oat)) = open {
+            if c == b'"' {
+                if b.get(i + 1) == Some(&b'"') {
+                    i += 2;
+                    continue;
+                }
+                open = None;
+                match b.get(i + 1) {
+                    None | Some(b',') | Some(b'\n') | Some(b'\r') => {}
+                    _ => {
+                        return Err(Box::new(fail(
+                            line,
+                            line_start,
+                            i,
+                            "text after a closing quote",
+                        )))
+                    }
+                }
+                let _ = (ol, ols, oat);
+            } else if c == b'\n' {
+                line += 1;
+                line_start = i + 1;
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            b'"' if field_start => open = Some((line, line_start, i)),
+            b'"' => {
+                return Err(Box::new(fail(
+                    line,
+                    line_start,
+                    i,
+                    "a quote inside an unquoted cell",
+                )))
+            }
+            b',' => {
+                field_start = true;
+                i += 1;
+                continue;
+            }
+            b'\n' => {
+                line += 1;
+                line_start = i + 1;
+                field_start = true;
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        field_start = false;
+        i += 1;
+    }
+    if let Some((ol, ols, oat)) = open {
+        return Err(Box::new(fail(
+            ol,
+            ols,
+            oat,
+            "a quoted cell is never closed",
+        )));
+    }
+    Ok(())
+}
+
+fn csv_error(name: &str, text: &str, e: &csv::Error) -> Diagnostic {
+    let (line, msg) = match e.position() {
+        Some(p) => (p.line() as usize, e.to_string()),
+        None => (0, e.to_string()),
+    };
+    let d = Diagnostic::error(name, format!("malformed CSV: {msg}"))
+        .expected("RFC 4180 CSV with a header row (quotes doubled inside quoted cells)");
+    match text.lines().nth(line.saturating_sub(1)) {
+        Some(l) if line > 0 => d.at_line(line, 1, l),
+        _ => d,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes() {
+        let (s, items, t) = unwrap(
+            serde_json::json!({"responses": {"200": {"body": {"value": [1, 2], "nextLink": null}}}}),
+        );
+        assert_eq!(
+            (s, items.len(), t),
+            ("api-example/arm-list", 2, Some(false))
+        );
+        let (s, items, t) =
+            unwrap(serde_json::json!({"data": [1], "count": 1, "skip_token": "abc"}));
+        assert_eq!((s, items.len(), t), ("resource-graph", 1, Some(true)));
+        let (s, items, _) =
+            unwrap(serde_json::json!({"data": [1, 2, 3], "meta": {"type": "azure", "version": 5}}));
+        assert_eq!((s, items.len()), ("azurehound", 3));
+        let (s, items, _) = unwrap(serde_json::json!([{"a": 1}]));
+        assert_eq!((s, items.len()), ("array", 1));
+    }
+
+    #[test]
+    fn truncated_paging_is_a_problem() {
+        let mut p = Paging::default();
+        read("a.json", br#"{"data": [], "skip_token": "x"}"#, &mut p).unwrap();
+        assert_eq!(p.problems().len(), 1);
+        read("b.json", br#"{"data": [], "skip_token": null}"#, &mut p).unwrap();
+        assert!(p.problems().is_empty());
+    }
+
+    #[test]
+    fn csv_with_json_cells_and_bad_quotes() {
+        let ok = "AlertName,Entities\nx,\"[{\"\"a\"\":1}]\"\n";
+        let rows = csv_rows("a.csv", ok).unwrap();
+        assert_eq!(rows[0]["Entities"][0]["a"], 1);
+        let bad = "A,B\n1,2\n3,\"4\n";
+        let d = csv_rows("b.csv", bad).unwrap_err();
+        assert!(d.message.contains("malformed CSV"), "{}", d.message);
+    }
+}
