@@ -12,9 +12,12 @@ use crate::ingest::{
 use indexmap::IndexMap;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::Ipv4Addr;
 
 pub(crate) struct Emitted {
     pub records: Vec<(Record, Origin)>,
+    /// Problems that make part of the data unusable: errors, unless `--keep-going`.
+    pub errors: Vec<Diagnostic>,
     pub warnings: Vec<Diagnostic>,
     pub used_by_file: Vec<usize>,
     pub latest_timestamp: Option<String>,
@@ -38,7 +41,9 @@ struct Principal {
 
 struct Ctx<'a> {
     files: &'a [String],
+    keep_going: bool,
     out: Vec<(Record, Origin)>,
+    errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
     used: Vec<usize>,
     latest: Option<String>,
@@ -54,6 +59,19 @@ impl Ctx<'_> {
             *u += 1;
         }
     }
+    /// Data that cannot be used as it stands: an error, or with `--keep-going` a warning.
+    fn problem(&mut self, o: Origin, msg: String) {
+        if self.keep_going {
+            self.warn(o, msg);
+        } else {
+            let file = self.files.get(o.file as usize).cloned().unwrap_or_default();
+            self.errors.push(
+                Diagnostic::error(file, format!("record {}: {msg}", o.line))
+                    .expected("usable data, or --keep-going to skip it"),
+            );
+        }
+    }
+
     fn warn(&mut self, o: Origin, msg: String) {
         let mut d = Diagnostic::error(
             self.files.get(o.file as usize).cloned().unwrap_or_default(),
@@ -76,7 +94,9 @@ impl Ctx<'_> {
 pub(crate) fn emit(model: &Model, opts: &ImportOptions, files: &[String]) -> Emitted {
     let mut cx = Ctx {
         files,
+        keep_going: opts.keep_going,
         out: Vec::new(),
+        errors: Vec::new(),
         warnings: Vec::new(),
         used: vec![0; files.len()],
         latest: None,
@@ -113,6 +133,7 @@ pub(crate) fn emit(model: &Model, opts: &ImportOptions, files: &[String]) -> Emi
         }
     }
     network(&mut cx, model, &by_id);
+    unresolved_roles(&mut cx, model);
     for (id, p) in principals {
         cx.push(
             Record::Define(Definition {
@@ -130,6 +151,7 @@ pub(crate) fn emit(model: &Model, opts: &ImportOptions, files: &[String]) -> Emi
     }
     Emitted {
         records: cx.out,
+        errors: cx.errors,
         warnings: cx.warnings,
         used_by_file: cx.used,
         latest_timestamp: cx.latest,
@@ -342,6 +364,40 @@ fn assignment(cx: &mut Ctx, e: &Entry, principals: &mut BTreeMap<String, Princip
         e.origin,
     );
     cx.used(e.origin);
+}
+
+/// An assignment whose role definition GUID is neither in the exports nor a built-in role
+/// grants nothing; the exports are incomplete, so it is reported.
+fn unresolved_roles(cx: &mut Ctx, model: &Model) {
+    let mut known: BTreeSet<String> = crate::graph::roles::BUILTIN
+        .iter()
+        .map(|(_, g, _)| g.to_string())
+        .collect();
+    for e in model
+        .entries
+        .iter()
+        .filter(|e| e.kind == Kind::RoleDefinition)
+    {
+        for key in ["name", "id"] {
+            if let Some(g) = str_at(&e.value, &[key]).and_then(crate::ids::role_guid) {
+                known.insert(g);
+            }
+        }
+    }
+    for e in model
+        .entries
+        .iter()
+        .filter(|e| e.kind == Kind::RoleAssignment)
+    {
+        let Some(r) = prop_str(&e.value, "roleDefinitionId") else {
+            continue;
+        };
+        if let Some(g) = crate::ids::role_guid(r) {
+            if !known.contains(&g) {
+                cx.problem(e.origin, format!("role definition `{g}` matches no role definition in the exports and no built-in role, so the assignment grants nothing (export the definitions with `az role definition list`)"));
+            }
+        }
+    }
 }
 
 fn role_definition(cx: &mut Ctx, e: &Entry) {
@@ -622,41 +678,55 @@ fn alert(cx: &mut Ctx, e: &Entry) {
     cx.used(e.origin);
 }
 
-/// NSG rules of one NSG object (custom and default rules).
-fn nsg_rules(v: &Value) -> Vec<nsg::Rule> {
+/// NSG rules of one NSG object (custom and default rules), and the rules that could not
+/// be read.
+fn nsg_rules(v: &Value) -> (Vec<nsg::Rule>, Vec<String>) {
     let mut out = Vec::new();
+    let mut problems = Vec::new();
     for key in ["securityRules", "defaultSecurityRules"] {
-        if let Some(rules) = at(v, &["properties", key])
+        for r in at(v, &["properties", key])
             .or_else(|| get(v, key))
             .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
         {
-            out.extend(rules.iter().filter_map(rule));
+            match rule(r) {
+                Ok(x) => out.push(x),
+                Err(p) => problems.push(p),
+            }
         }
     }
-    out
+    (out, problems)
 }
 
-/// One rule, from ARM (`properties.*`) or effective-NSG (flat) shape.
-fn rule(r: &Value) -> Option<nsg::Rule> {
+/// One rule, from ARM (`properties.*`) or effective-NSG (flat) shape. A port range that
+/// cannot be read makes the rule unusable: it is reported and left out.
+fn rule(r: &Value) -> Result<nsg::Rule, String> {
     let f = |k: &str| prop(r, k);
-    let list = |one: &str, many: &str, expanded: &str| -> Vec<String> {
+    let list = |one: &str, many: &str| -> Vec<String> {
         let mut v: Vec<String> = Vec::new();
         if let Some(s) = f(one).and_then(Value::as_str) {
             v.push(s.to_string());
         }
-        for k in [many, expanded] {
-            if let Some(a) = f(k).and_then(Value::as_array) {
-                v.extend(a.iter().filter_map(|x| x.as_str().map(str::to_string)));
-            }
+        if let Some(a) = f(many).and_then(Value::as_array) {
+            v.extend(a.iter().filter_map(|x| x.as_str().map(str::to_string)));
         }
         v
     };
-    let ports: Vec<PortRange> = list("destinationPortRange", "destinationPortRanges", "")
-        .iter()
-        .filter_map(|p| nsg::parse_ports(p))
-        .collect();
-    Some(nsg::Rule {
-        name: str_at(r, &["name"]).unwrap_or("").to_string(),
+    let name = str_at(r, &["name"]).unwrap_or("").to_string();
+    let mut ports = Vec::new();
+    for p in list("destinationPortRange", "destinationPortRanges") {
+        match nsg::parse_ports(&p) {
+            Some(x) => ports.push(x),
+            None => return Err(format!("NSG rule `{name}` has the port range `{p}`, which is not a port, `a-b` or `*`; the rule is ignored")),
+        }
+    }
+    let mut sources = list("sourceAddressPrefix", "sourceAddressPrefixes");
+    if let Some(a) = f("expandedSourceAddressPrefix").and_then(Value::as_array) {
+        sources.extend(a.iter().filter_map(|x| x.as_str().map(str::to_string)));
+    }
+    Ok(nsg::Rule {
+        name,
         priority: f("priority")
             .and_then(Value::as_u64)
             .unwrap_or(u64::from(u32::MAX)) as u32,
@@ -670,13 +740,25 @@ fn rule(r: &Value) -> Option<nsg::Rule> {
             .and_then(Value::as_str)
             .unwrap_or("*")
             .to_ascii_lowercase(),
-        sources: list(
-            "sourceAddressPrefix",
-            "sourceAddressPrefixes",
-            "expandedSourceAddressPrefix",
-        ),
+        sources,
         ports,
     })
+}
+
+pub(crate) fn nsg_allowed(v: &Value, src: Source) -> Result<Vec<PortRange>, String> {
+    let (rules, problems) = nsg_rules(v);
+    match problems.into_iter().next() {
+        Some(p) => Err(p),
+        None => Ok(nsg::allowed(&rules, src)),
+    }
+}
+
+pub(crate) fn effective_allowed(v: &Value, src: Source) -> Result<Vec<PortRange>, String> {
+    let rules = get(v, "effectiveSecurityRules")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(rule).collect::<Result<Vec<_>, _>>())
+        .unwrap_or(Ok(Vec::new()))?;
+    Ok(nsg::allowed(&rules, src))
 }
 
 /// Port ranges as the native format writes them.
@@ -684,131 +766,273 @@ fn port_list(ps: &[PortRange]) -> Option<Vec<PortRange>> {
     (ps != [PortRange::ALL]).then(|| ps.to_vec())
 }
 
-struct Nic {
-    id: String,
+/// Something with an address in a virtual network: a NIC (of a VM or a private endpoint),
+/// a scale set, or a service integrated into a subnet (web app, application gateway,
+/// container app environment), which sends but is not reached through a NIC.
+struct Endpoint {
     owner: String,
-    public: bool,
-    standard_sku: bool,
+    nic: Option<String>,
+    ip: Option<Ipv4Addr>,
     subnets: Vec<String>,
     nsg: Option<String>,
+    /// Has a public IP (NICs, scale sets).
+    public: bool,
+    standard_sku: bool,
+    /// Can be reached through its NSGs (false: only sends).
+    receives: bool,
     origin: Origin,
 }
 
-fn network(cx: &mut Ctx, model: &Model, by_id: &IndexMap<String, &Entry>) {
-    let type_of = |e: &Entry| {
-        str_at(&e.value, &["type"])
-            .unwrap_or("")
-            .to_ascii_lowercase()
+/// Indexes of the network objects, built once.
+#[derive(Default)]
+struct Net {
+    subnet_nsg: HashMap<String, String>,
+    subnet_prefix: HashMap<String, String>,
+    peers: Vec<(String, String)>,
+    nic_of_pip: HashMap<String, String>,
+    pip_standard: HashMap<String, bool>,
+    vm_of_nic: HashMap<String, String>,
+    service_of_pe: HashMap<String, String>,
+    env_subnet: HashMap<String, String>,
+}
+
+fn ids_in<'a>(v: &'a Value, path: &[&str], inner: &[&str]) -> Vec<&'a str> {
+    at(v, path)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|x| str_at(x, inner)).collect())
+        .unwrap_or_default()
+}
+
+fn index_network(by_id: &IndexMap<String, &Entry>) -> Net {
+    let mut n = Net::default();
+    let subnet = |n: &mut Net, s: &Value| {
+        if let Some(sid) = str_at(s, &["id"]) {
+            if let Some(nsg) = str_at(s, &["properties", "networkSecurityGroup", "id"]) {
+                n.subnet_nsg.insert(fold(sid), fold(nsg));
+            }
+            let prefix = str_at(s, &["properties", "addressPrefix"]).or_else(|| {
+                at(s, &["properties", "addressPrefixes"])
+                    .and_then(Value::as_array)
+                    .and_then(|a| a.first())
+                    .and_then(Value::as_str)
+            });
+            if let Some(p) = prefix {
+                n.subnet_prefix.insert(fold(sid), p.to_string());
+            }
+        }
     };
-    // Subnet -> NSG, subnet -> vnet, vnet peerings.
-    let mut subnet_nsg: HashMap<String, String> = HashMap::new();
-    let mut peers: Vec<(String, String)> = Vec::new();
-    let mut nic_of_pip: HashMap<String, String> = HashMap::new();
-    let mut pip_standard: HashMap<String, bool> = HashMap::new();
-    let mut vm_nics: HashMap<String, String> = HashMap::new();
     for e in by_id.values() {
         let v = &e.value;
-        let t = type_of(e);
-        if t == "microsoft.network/virtualnetworks" {
-            let vid = str_at(v, &["id"]).map(fold).unwrap_or_default();
-            for s in at(v, &["properties", "subnets"])
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let (Some(sid), Some(n)) = (
-                    str_at(s, &["id"]),
-                    str_at(s, &["properties", "networkSecurityGroup", "id"]),
+        let id = str_at(v, &["id"]).map(fold).unwrap_or_default();
+        match str_at(v, &["type"])
+            .unwrap_or("")
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "microsoft.network/virtualnetworks" => {
+                for s in at(v, &["properties", "subnets"])
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    subnet(&mut n, s);
+                }
+                for p in at(v, &["properties", "virtualNetworkPeerings"])
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let connected = str_at(p, &["properties", "peeringState"])
+                        .is_none_or(|s| s.eq_ignore_ascii_case("connected"));
+                    if let (true, Some(r)) = (
+                        connected,
+                        str_at(p, &["properties", "remoteVirtualNetwork", "id"]),
+                    ) {
+                        n.peers.push((id.clone(), fold(r)));
+                    }
+                }
+            }
+            "microsoft.network/virtualnetworks/subnets" => subnet(&mut n, v),
+            "microsoft.network/publicipaddresses" => {
+                if let Some(cfg) = str_at(v, &["properties", "ipConfiguration", "id"]) {
+                    let lower = fold(cfg);
+                    if let Some(i) = lower.find("/ipconfigurations/") {
+                        n.nic_of_pip.insert(id.clone(), lower[..i].to_string());
+                    }
+                }
+                let standard =
+                    str_at(v, &["sku", "name"]).is_some_and(|s| s.eq_ignore_ascii_case("standard"));
+                n.pip_standard.insert(id, standard);
+            }
+            "microsoft.compute/virtualmachines" => {
+                for nic in ids_in(
+                    v,
+                    &["properties", "networkProfile", "networkInterfaces"],
+                    &["id"],
                 ) {
-                    subnet_nsg.insert(fold(sid), fold(n));
+                    if let Some(vm) = str_at(v, &["id"]) {
+                        n.vm_of_nic.insert(fold(nic), vm.to_string());
+                    }
                 }
             }
-            for p in at(v, &["properties", "virtualNetworkPeerings"])
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let connected = str_at(p, &["properties", "peeringState"])
-                    .is_none_or(|s| s.eq_ignore_ascii_case("connected"));
-                if let (true, Some(r)) = (
-                    connected,
-                    str_at(p, &["properties", "remoteVirtualNetwork", "id"]),
+            "microsoft.network/privateendpoints" => {
+                let service = [
+                    "privateLinkServiceConnections",
+                    "manualPrivateLinkServiceConnections",
+                ]
+                .iter()
+                .find_map(|k| {
+                    ids_in(
+                        v,
+                        &["properties", k],
+                        &["properties", "privateLinkServiceId"],
+                    )
+                    .first()
+                    .copied()
+                });
+                if let Some(svc) = service {
+                    n.service_of_pe.insert(id.clone(), svc.to_string());
+                    for nic in ids_in(v, &["properties", "networkInterfaces"], &["id"]) {
+                        n.service_of_pe.insert(fold(nic), svc.to_string());
+                    }
+                }
+            }
+            "microsoft.app/managedenvironments" => {
+                if let Some(sub) = str_at(
+                    v,
+                    &["properties", "vnetConfiguration", "infrastructureSubnetId"],
                 ) {
-                    peers.push((vid.clone(), fold(r)));
+                    n.env_subnet.insert(id, fold(sub));
                 }
             }
-        } else if t == "microsoft.network/virtualnetworks/subnets" {
-            if let (Some(sid), Some(n)) = (
-                str_at(v, &["id"]),
-                str_at(v, &["properties", "networkSecurityGroup", "id"]),
-            ) {
-                subnet_nsg.insert(fold(sid), fold(n));
-            }
-        } else if t == "microsoft.network/publicipaddresses" {
-            let pid = str_at(v, &["id"]).map(fold).unwrap_or_default();
-            if let Some(cfg) = str_at(v, &["properties", "ipConfiguration", "id"]) {
-                let lower = fold(cfg);
-                if let Some(i) = lower.find("/ipconfigurations/") {
-                    nic_of_pip.insert(pid.clone(), lower[..i].to_string());
-                }
-            }
-            pip_standard.insert(
-                pid,
-                str_at(v, &["sku", "name"]).is_some_and(|s| s.eq_ignore_ascii_case("standard")),
-            );
-        } else if t == "microsoft.compute/virtualmachines" {
-            for n in at(v, &["properties", "networkProfile", "networkInterfaces"])
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let (Some(nid), Some(vmid)) = (str_at(n, &["id"]), str_at(v, &["id"])) {
-                    vm_nics.insert(fold(nid), vmid.to_string());
-                }
-            }
+            _ => {}
         }
     }
-    let public_nics: BTreeSet<&String> = nic_of_pip.values().collect();
-    let mut nics: Vec<Nic> = Vec::new();
+    n
+}
+
+fn endpoints(by_id: &IndexMap<String, &Entry>, net: &Net) -> Vec<Endpoint> {
+    let public_nics: BTreeSet<&String> = net.nic_of_pip.values().collect();
+    let mut out = Vec::new();
+    let subnet_addr = |s: &str| net.subnet_prefix.get(s).and_then(|p| nsg::address(p));
     for e in by_id.values() {
-        if type_of(e) != "microsoft.network/networkinterfaces" {
-            continue;
-        }
         let v = &e.value;
         let Some(id) = str_at(v, &["id"]) else {
             continue;
         };
         let fid = fold(id);
-        let mut public = public_nics.contains(&fid);
-        let mut standard = false;
-        let mut subnets = Vec::new();
-        for c in at(v, &["properties", "ipConfigurations"])
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(p) = str_at(c, &["properties", "publicIPAddress", "id"]) {
-                public = true;
-                standard |= pip_standard.get(&fold(p)).copied().unwrap_or(false);
+        let t = str_at(v, &["type"]).unwrap_or("").to_ascii_lowercase();
+        match t.as_str() {
+            "microsoft.network/networkinterfaces" => {
+                let mut ep = Endpoint {
+                    owner: id.to_string(),
+                    nic: Some(fid.clone()),
+                    ip: None,
+                    subnets: Vec::new(),
+                    nsg: str_at(v, &["properties", "networkSecurityGroup", "id"]).map(fold),
+                    public: public_nics.contains(&fid),
+                    standard_sku: false,
+                    receives: true,
+                    origin: e.origin,
+                };
+                for c in at(v, &["properties", "ipConfigurations"])
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(p) = str_at(c, &["properties", "publicIPAddress", "id"]) {
+                        ep.public = true;
+                        ep.standard_sku |= net.pip_standard.get(&fold(p)).copied().unwrap_or(false);
+                    }
+                    if let Some(s) = str_at(c, &["properties", "subnet", "id"]) {
+                        ep.subnets.push(fold(s));
+                    }
+                    if ep.ip.is_none() {
+                        ep.ip =
+                            str_at(c, &["properties", "privateIPAddress"]).and_then(nsg::address);
+                    }
+                }
+                let pe = str_at(v, &["properties", "privateEndpoint", "id"]).map(fold);
+                ep.owner = str_at(v, &["properties", "virtualMachine", "id"])
+                    .map(str::to_string)
+                    .or_else(|| net.vm_of_nic.get(&fid).cloned())
+                    .or_else(|| pe.and_then(|p| net.service_of_pe.get(&p).cloned()))
+                    .or_else(|| net.service_of_pe.get(&fid).cloned())
+                    .unwrap_or_else(|| id.to_string());
+                out.push(ep);
             }
-            if let Some(s) = str_at(c, &["properties", "subnet", "id"]) {
-                subnets.push(fold(s));
+            "microsoft.compute/virtualmachinescalesets" => {
+                let cfgs = at(
+                    v,
+                    &[
+                        "properties",
+                        "virtualMachineProfile",
+                        "networkProfile",
+                        "networkInterfaceConfigurations",
+                    ],
+                );
+                for c in cfgs.and_then(Value::as_array).into_iter().flatten() {
+                    let ipcs = at(c, &["properties", "ipConfigurations"]).and_then(Value::as_array);
+                    out.push(Endpoint {
+                        owner: id.to_string(),
+                        nic: None,
+                        ip: None,
+                        subnets: ipcs
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|i| str_at(i, &["properties", "subnet", "id"]).map(fold))
+                            .collect(),
+                        nsg: str_at(c, &["properties", "networkSecurityGroup", "id"]).map(fold),
+                        public: ipcs.into_iter().flatten().any(|i| {
+                            at(i, &["properties", "publicIPAddressConfiguration"]).is_some()
+                        }),
+                        standard_sku: false,
+                        receives: true,
+                        origin: e.origin,
+                    });
+                }
             }
+            "microsoft.web/sites"
+            | "microsoft.network/applicationgateways"
+            | "microsoft.app/containerapps" => {
+                let subnet = match t.as_str() {
+                    "microsoft.web/sites" => {
+                        str_at(v, &["properties", "virtualNetworkSubnetId"]).map(fold)
+                    }
+                    "microsoft.network/applicationgateways" => ids_in(
+                        v,
+                        &["properties", "gatewayIPConfigurations"],
+                        &["properties", "subnet", "id"],
+                    )
+                    .first()
+                    .map(|s| fold(s)),
+                    _ => prop_str(v, "managedEnvironmentId")
+                        .or_else(|| prop_str(v, "environmentId"))
+                        .and_then(|env| net.env_subnet.get(&fold(env)).cloned()),
+                };
+                if let Some(s) = subnet {
+                    out.push(Endpoint {
+                        owner: id.to_string(),
+                        nic: None,
+                        ip: subnet_addr(&s),
+                        subnets: vec![s],
+                        nsg: None,
+                        public: false,
+                        standard_sku: false,
+                        receives: false,
+                        origin: e.origin,
+                    });
+                }
+            }
+            _ => {}
         }
-        let owner = str_at(v, &["properties", "virtualMachine", "id"])
-            .map(str::to_string)
-            .or_else(|| vm_nics.get(&fid).cloned())
-            .unwrap_or_else(|| id.to_string());
-        nics.push(Nic {
-            id: fid,
-            owner,
-            public,
-            standard_sku: standard,
-            subnets,
-            nsg: str_at(v, &["properties", "networkSecurityGroup", "id"]).map(fold),
-            origin: e.origin,
-        });
     }
+    out
+}
+
+fn network(cx: &mut Ctx, model: &Model, by_id: &IndexMap<String, &Entry>) {
+    let net = index_network(by_id);
+    let eps = endpoints(by_id, &net);
     // Effective NSG lists, by NIC: each entry is one NSG applied (subnet or NIC level).
     let mut effective: HashMap<String, Vec<Vec<nsg::Rule>>> = HashMap::new();
     for e in model
@@ -817,10 +1041,17 @@ fn network(cx: &mut Ctx, model: &Model, by_id: &IndexMap<String, &Entry>) {
         .filter(|e| e.kind == Kind::EffectiveNsg)
     {
         let nic = str_at(&e.value, &["association", "networkInterface", "id"]).map(fold);
-        let rules: Vec<nsg::Rule> = get(&e.value, "effectiveSecurityRules")
+        let mut rules = Vec::new();
+        for r in get(&e.value, "effectiveSecurityRules")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(rule).collect())
-            .unwrap_or_default();
+            .into_iter()
+            .flatten()
+        {
+            match rule(r) {
+                Ok(x) => rules.push(x),
+                Err(msg) => cx.problem(e.origin, msg),
+            }
+        }
         match nic {
             Some(n) => effective.entry(n).or_default().push(rules),
             None => cx.warn(
@@ -830,44 +1061,54 @@ fn network(cx: &mut Ctx, model: &Model, by_id: &IndexMap<String, &Entry>) {
         }
         cx.used(e.origin);
     }
-    let nsg_of = |id: &str| by_id.get(id).map(|e| nsg_rules(&e.value));
-    // The NSGs that apply to a NIC, as rule sets that must all allow.
-    let applied = |n: &Nic| -> Option<Vec<Vec<nsg::Rule>>> {
-        if let Some(sets) = effective.get(&n.id) {
+    let mut nsgs: HashMap<String, Vec<nsg::Rule>> = HashMap::new();
+    for (id, e) in by_id {
+        if str_at(&e.value, &["type"])
+            .is_some_and(|t| t.eq_ignore_ascii_case("Microsoft.Network/networkSecurityGroups"))
+        {
+            let (rules, problems) = nsg_rules(&e.value);
+            for p in problems {
+                cx.problem(e.origin, p);
+            }
+            nsgs.insert(id.clone(), rules);
+        }
+    }
+    // The NSGs that apply to an endpoint, as rule sets that must all allow.
+    let applied = |ep: &Endpoint| -> Option<Vec<Vec<nsg::Rule>>> {
+        if let Some(sets) = ep.nic.as_ref().and_then(|n| effective.get(n)) {
             return Some(sets.clone());
         }
-        let mut sets = Vec::new();
-        for s in &n.subnets {
-            if let Some(rules) = subnet_nsg.get(s).and_then(|id| nsg_of(id)) {
-                sets.push(rules);
-            }
-        }
-        if let Some(rules) = n.nsg.as_deref().and_then(nsg_of) {
-            sets.push(rules);
+        let mut sets: Vec<Vec<nsg::Rule>> = ep
+            .subnets
+            .iter()
+            .filter_map(|s| net.subnet_nsg.get(s).and_then(|id| nsgs.get(id)).cloned())
+            .collect();
+        if let Some(r) = ep.nsg.as_ref().and_then(|id| nsgs.get(id)) {
+            sets.push(r.clone());
         }
         (!sets.is_empty()).then_some(sets)
     };
-    let open_ports = |n: &Nic, src: Source| -> Vec<PortRange> {
-        match applied(n) {
+    let open_ports = |ep: &Endpoint, src: Source| -> Vec<PortRange> {
+        match applied(ep) {
             Some(sets) => sets
                 .iter()
                 .map(|rules| nsg::allowed(rules, src))
                 .reduce(|a, b| nsg::intersect(&a, &b))
                 .unwrap_or_default(),
             // No NSG at all: a Standard public IP is closed by default, a Basic one open.
-            None if src == Source::Internet && n.standard_sku => Vec::new(),
+            None if src == Source::Internet && ep.standard_sku => Vec::new(),
             None => vec![PortRange::ALL],
         }
     };
 
-    // Internet exposure of NICs with a public IP.
+    // Internet exposure of endpoints with a public IP.
     let mut exposed: BTreeMap<String, (Vec<PortRange>, Origin)> = BTreeMap::new();
-    for n in nics.iter().filter(|n| n.public) {
-        let ports = open_ports(n, Source::Internet);
+    for ep in eps.iter().filter(|ep| ep.public) {
+        let ports = open_ports(ep, Source::Internet);
         if !ports.is_empty() {
             let entry = exposed
-                .entry(n.owner.clone())
-                .or_insert((Vec::new(), n.origin));
+                .entry(ep.owner.clone())
+                .or_insert((Vec::new(), ep.origin));
             entry.0 = nsg::normalise([entry.0.clone(), ports].concat());
         }
     }
@@ -885,50 +1126,50 @@ fn network(cx: &mut Ctx, model: &Model, by_id: &IndexMap<String, &Entry>) {
     }
     paas_exposure(cx, by_id);
 
-    // Lateral reach between NICs of one network (vnet and its peers).
-    let vnet_of = |subnet: &str| subnet.find("/subnets/").map(|i| subnet[..i].to_string());
-    let mut comp: BTreeMap<String, String> = BTreeMap::new();
-    let find = |comp: &BTreeMap<String, String>, x: &str| -> String {
+    // Lateral reach inside one network (a virtual network and those peered with it).
+    let mut parent: BTreeMap<String, String> = BTreeMap::new();
+    fn root(parent: &BTreeMap<String, String>, x: &str) -> String {
         let mut cur = x.to_string();
-        while let Some(p) = comp.get(&cur).filter(|p| **p != cur) {
+        while let Some(p) = parent.get(&cur).filter(|p| **p != cur) {
             cur = p.clone();
         }
         cur
-    };
-    for (a, b) in &peers {
-        let (ra, rb) = (find(&comp, a), find(&comp, b));
+    }
+    for (a, b) in &net.peers {
+        let (ra, rb) = (root(&parent, a), root(&parent, b));
         if ra != rb {
             let (lo, hi) = if ra < rb { (ra, rb) } else { (rb, ra) };
-            comp.insert(hi, lo);
+            parent.insert(hi, lo);
         }
     }
+    let vnet_of = |subnet: &str| subnet.find("/subnets/").map(|i| subnet[..i].to_string());
     let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (i, n) in nics.iter().enumerate() {
-        if let Some(v) = n.subnets.first().and_then(|s| vnet_of(s)) {
-            groups.entry(find(&comp, &v)).or_default().push(i);
+    for (i, ep) in eps.iter().enumerate() {
+        if let Some(v) = ep.subnets.first().and_then(|s| vnet_of(s)) {
+            groups.entry(root(&parent, &v)).or_default().push(i);
         }
     }
-    for (net, members) in groups {
+    for (network, members) in groups {
         if members.len() > MAX_NICS_PER_NETWORK {
-            let o = nics[members[0]].origin;
-            cx.warn(o, format!("network `{net}` has {} NICs; lateral reach inside it is not computed (more than {MAX_NICS_PER_NETWORK})", members.len()));
+            let o = eps[members[0]].origin;
+            cx.warn(o, format!("network `{network}` has {} endpoints; lateral reach inside it is not computed (more than {MAX_NICS_PER_NETWORK})", members.len()));
             continue;
         }
-        let inbound: Vec<Vec<PortRange>> = members
-            .iter()
-            .map(|&i| open_ports(&nics[i], Source::VirtualNetwork))
-            .collect();
         let mut pairs: BTreeMap<(String, String), (Vec<PortRange>, Origin)> = BTreeMap::new();
         for &a in &members {
-            for (bi, &b) in members.iter().enumerate() {
-                let (na, nb) = (&nics[a], &nics[b]);
-                if na.owner.eq_ignore_ascii_case(&nb.owner) || inbound[bi].is_empty() {
+            for &b in &members {
+                let (src, dst) = (&eps[a], &eps[b]);
+                if !dst.receives || src.owner.eq_ignore_ascii_case(&dst.owner) {
+                    continue;
+                }
+                let ports = open_ports(dst, Source::VirtualNetwork(src.ip));
+                if ports.is_empty() {
                     continue;
                 }
                 let entry = pairs
-                    .entry((na.owner.clone(), nb.owner.clone()))
-                    .or_insert((Vec::new(), nb.origin));
-                entry.0 = nsg::normalise([entry.0.clone(), inbound[bi].clone()].concat());
+                    .entry((src.owner.clone(), dst.owner.clone()))
+                    .or_insert((Vec::new(), dst.origin));
+                entry.0 = nsg::normalise([entry.0.clone(), ports].concat());
             }
         }
         for ((from, to), (ports, origin)) in pairs {
@@ -948,7 +1189,8 @@ fn network(cx: &mut Ctx, model: &Model, by_id: &IndexMap<String, &Entry>) {
 
 /// Public endpoints of platform services: storage accounts and key vaults whose public
 /// network access is on and whose firewall's default action allows; SQL servers with a
-/// firewall rule for the whole address space; web apps with public access on.
+/// firewall rule for the whole address space; web apps with public access on; container
+/// apps with external ingress; application gateways on their frontend ports.
 fn paas_exposure(cx: &mut Ctx, by_id: &IndexMap<String, &Entry>) {
     let mut sql_open: BTreeSet<String> = BTreeSet::new();
     for e in by_id.values() {
@@ -978,21 +1220,49 @@ fn paas_exposure(cx: &mut Ctx, by_id: &IndexMap<String, &Entry>) {
         let acl_allows = at(v, &["properties", "networkAcls", "defaultAction"])
             .and_then(Value::as_str)
             .is_none_or(|a| a.eq_ignore_ascii_case("allow"));
-        let port = match t.as_str() {
+        let ports: Vec<u16> = match t.as_str() {
             "microsoft.storage/storageaccounts" | "microsoft.keyvault/vaults"
                 if public_access && acl_allows =>
             {
-                443
+                vec![443]
             }
-            "microsoft.sql/servers" if public_access && sql_open.contains(&fold(id)) => 1433,
-            "microsoft.web/sites" if public_access => 443,
+            "microsoft.sql/servers" if public_access && sql_open.contains(&fold(id)) => vec![1433],
+            "microsoft.web/sites" if public_access => vec![443],
+            "microsoft.app/containerapps"
+                if at(v, &["properties", "configuration", "ingress", "external"])
+                    .and_then(Value::as_bool)
+                    == Some(true) =>
+            {
+                vec![443]
+            }
+            "microsoft.network/applicationgateways" => {
+                let public = !ids_in(
+                    v,
+                    &["properties", "frontendIPConfigurations"],
+                    &["properties", "publicIPAddress", "id"],
+                )
+                .is_empty();
+                let ports: Vec<u16> = at(v, &["properties", "frontendPorts"])
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|p| at(p, &["properties", "port"]).and_then(Value::as_u64))
+                            .filter_map(|p| u16::try_from(p).ok())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !public || ports.is_empty() {
+                    continue;
+                }
+                ports
+            }
             _ => continue,
         };
         cx.push(
             Record::Exposure {
                 resource: id.to_string(),
                 from: "internet".into(),
-                ports: Some(vec![PortRange { lo: port, hi: port }]),
+                ports: Some(ports.iter().map(|&p| PortRange { lo: p, hi: p }).collect()),
                 protocol: Some("tcp".into()),
                 via: Some("public endpoint".into()),
             },

@@ -144,6 +144,9 @@ pub fn import_dir(dir: &Path, opts: &ImportOptions) -> Result<(Snapshot, ImportR
 
     let model = collect::collect(items, &files, &mut report);
     let emitted = emit::emit(&model, opts, &files);
+    if !emitted.errors.is_empty() {
+        return Err(Error::Invalid(emitted.errors));
+    }
     for (file, used) in emitted.used_by_file.iter().enumerate() {
         if let Some(fr) = report.files.get_mut(file) {
             fr.used = *used;
@@ -160,7 +163,16 @@ pub fn import_dir(dir: &Path, opts: &ImportOptions) -> Result<(Snapshot, ImportR
             );
             "1970-01-01T00:00:00Z".into()
         });
-    let (records, origins): (Vec<Record>, Vec<Origin>) = emitted.records.into_iter().unzip();
+    // The same assignment or membership often appears in several exports (a resource
+    // group listing repeats inherited assignments); one record is kept.
+    let mut seen = std::collections::HashSet::new();
+    let (records, origins): (Vec<Record>, Vec<Origin>) = emitted
+        .records
+        .into_iter()
+        .filter(|(r, _)| {
+            matches!(r, Record::Define(_) | Record::Finding(_)) || seen.insert(format!("{r:?}"))
+        })
+        .unzip();
     let snap = Snapshot {
         meta: Meta {
             taken_at,
@@ -202,6 +214,23 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The TCP ports an NSG (ARM JSON, custom and default rules) lets in from `src`; `Err`
+/// names a rule that cannot be read.
+pub fn nsg_allowed(
+    nsg_json: &serde_json::Value,
+    src: nsg::Source,
+) -> std::result::Result<Vec<super::PortRange>, String> {
+    emit::nsg_allowed(nsg_json, src)
+}
+
+/// The TCP ports an effective-NSG list entry (`az network nic list-effective-nsg`) lets in.
+pub fn effective_allowed(
+    entry: &serde_json::Value,
+    src: nsg::Source,
+) -> std::result::Result<Vec<super::PortRange>, String> {
+    emit::effective_allowed(entry, src)
 }
 
 /// Writes a snapshot's records as native JSON Lines, so an import can be kept, diffed and

@@ -6,12 +6,16 @@
 //! each matching rule decides the ports that no earlier rule decided.
 
 use crate::ingest::PortRange;
+use std::net::Ipv4Addr;
 
 /// Where traffic comes from, as NSG rules see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     Internet,
-    VirtualNetwork,
+    /// Another address in the same (or a peered) virtual network; `None` when the export
+    /// does not give it, in which case every private prefix is taken to match (reach is
+    /// over-approximated rather than missed).
+    VirtualNetwork(Option<Ipv4Addr>),
 }
 
 /// One inbound or outbound security rule, normalised.
@@ -38,8 +42,30 @@ pub fn prefix_matches(prefix: &str, src: Source) -> bool {
     }
     match src {
         Source::Internet => p.eq_ignore_ascii_case("internet"),
-        Source::VirtualNetwork => p.eq_ignore_ascii_case("virtualnetwork") || is_private(p),
+        Source::VirtualNetwork(None) => p.eq_ignore_ascii_case("virtualnetwork") || is_private(p),
+        Source::VirtualNetwork(Some(ip)) => {
+            p.eq_ignore_ascii_case("virtualnetwork") || cidr_contains(p, ip)
+        }
     }
+}
+
+/// `10.1.0.0/16` (or a bare address) contains `ip`?
+pub fn cidr_contains(prefix: &str, ip: Ipv4Addr) -> bool {
+    let (addr, len) = prefix.split_once('/').unwrap_or((prefix, "32"));
+    let (Ok(net), Ok(len)) = (addr.trim().parse::<Ipv4Addr>(), len.trim().parse::<u32>()) else {
+        return false;
+    };
+    if len > 32 {
+        return false;
+    }
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    u32::from(net) & mask == u32::from(ip) & mask
+}
+
+/// The address of a NIC or the network address of a subnet prefix (`10.0.1.4`,
+/// `10.0.1.0/24`, `172.20.2.16/28`).
+pub fn address(s: &str) -> Option<Ipv4Addr> {
+    s.split('/').next()?.trim().parse().ok()
 }
 
 /// RFC 1918 prefixes (and sub-prefixes of them), which stand for traffic inside the network.
@@ -172,7 +198,7 @@ mod tests {
         );
         // Inside the network the default VirtualNetwork rule lets everything in.
         assert_eq!(
-            allowed(&rules, Source::VirtualNetwork),
+            allowed(&rules, Source::VirtualNetwork(None)),
             vec![PortRange::ALL]
         );
     }
@@ -197,7 +223,17 @@ mod tests {
 
     #[test]
     fn private_sources_are_the_network() {
-        assert!(prefix_matches("10.1.0.0/16", Source::VirtualNetwork));
+        assert!(prefix_matches("10.1.0.0/16", Source::VirtualNetwork(None)));
+        let ip = "10.1.2.3".parse().unwrap();
+        assert!(prefix_matches(
+            "10.1.0.0/16",
+            Source::VirtualNetwork(Some(ip))
+        ));
+        assert!(!prefix_matches(
+            "10.2.0.0/16",
+            Source::VirtualNetwork(Some(ip))
+        ));
+        assert!(prefix_matches("10.1.2.3", Source::VirtualNetwork(Some(ip))));
         assert!(!prefix_matches("10.1.0.0/16", Source::Internet));
         assert!(prefix_matches("Internet", Source::Internet));
         assert!(!prefix_matches("203.0.113.0/24", Source::Internet));
