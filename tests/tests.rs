@@ -2,6 +2,7 @@
 
 mod util;
 
+mod azure;
 mod cli;
 mod determinism;
 mod engine_props;

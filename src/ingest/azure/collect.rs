@@ -141,15 +141,20 @@ fn classify(v: &Value) -> Result<Kind, String> {
 
 pub(crate) fn collect(items: Vec<Item>, files: &[String], report: &mut ImportReport) -> Model {
     let mut entries = Vec::with_capacity(items.len());
-    for it in items {
+    for mut it in items {
         match classify(&it.value) {
             Ok(kind) => entries.push(Entry {
+                value: {
+                    if matches!(kind, Kind::Alert | Kind::RecommendationRow) {
+                        decode_nested(&mut it.value);
+                    }
+                    it.value
+                },
                 origin: Origin {
                     file: it.file,
                     line: it.index,
                 },
                 kind,
-                value: it.value,
             }),
             Err(reason) => report.skipped.push(Skipped {
                 file: files.get(it.file as usize).cloned().unwrap_or_default(),
@@ -159,4 +164,21 @@ pub(crate) fn collect(items: Vec<Item>, files: &[String], report: &mut ImportRep
         }
     }
     Model { entries }
+}
+
+/// Log Analytics rows carry nested fields (`Entities`, `ExtendedProperties`, `Properties`,
+/// `Techniques`) as JSON text inside strings; they are decoded in place.
+fn decode_nested(v: &mut Value) {
+    let Some(obj) = v.as_object_mut() else { return };
+    for val in obj.values_mut() {
+        let Some(text) = val.as_str() else { continue };
+        let t = text.trim();
+        let looks =
+            (t.starts_with('{') && t.ends_with('}')) || (t.starts_with('[') && t.ends_with(']'));
+        if looks {
+            if let Ok(parsed) = serde_json::from_str::<Value>(t) {
+                *val = parsed;
+            }
+        }
+    }
 }

@@ -543,6 +543,7 @@ fn assessment(cx: &mut Ctx, e: &Entry, metadata: &HashMap<String, &Value>) {
     let title = prop_str(v, "displayName")
         .or_else(|| str_at(v, &["properties", "metadata", "displayName"]))
         .or_else(|| meta.and_then(|m| str_at(m, &["properties", "displayName"])))
+        .or_else(|| get(v, "RecommendationDisplayName").and_then(Value::as_str))
         .or_else(|| get(v, "RecommendationName").and_then(Value::as_str))
         .unwrap_or("(untitled assessment)")
         .to_string();

@@ -1,0 +1,322 @@
+//! Azure import: every public sample imports (or fails as it must), specific facts each
+//! file yields, hand-written shapes with no public sample, and bad input.
+
+use crate::util::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use toxgraph::graph::{build, BuildOptions, EdgeKind};
+use toxgraph::ingest::azure::{self, nsg::Source, ImportOptions};
+use toxgraph::ingest::{PortRange, Record};
+
+fn samples() -> PathBuf {
+    fixture("azure/samples")
+}
+
+fn data_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            data_files(&p, out);
+        } else if p.extension().is_some_and(|x| x != "md") {
+            out.push(p);
+        }
+    }
+}
+
+/// Imports one file on its own.
+fn import_one(file: &Path, keep_going: bool) -> toxgraph::Result<toxgraph::ingest::Snapshot> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(file, dir.path().join(file.file_name().unwrap())).unwrap();
+    let opts = ImportOptions {
+        keep_going,
+        ..Default::default()
+    };
+    azure::import_dir(dir.path(), &opts).map(|(s, _)| s)
+}
+
+fn body(file: &str) -> Value {
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(samples().join(file)).unwrap()).unwrap();
+    v["responses"]["200"]["body"].clone()
+}
+
+#[test]
+fn every_sample_imports_and_the_broken_one_says_where() {
+    let mut files = Vec::new();
+    data_files(&samples(), &mut files);
+    files.sort();
+    assert!(files.len() >= 20, "{files:?}");
+    for f in &files {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        let strict = import_one(f, false);
+        if name.contains("NOT-STRICT-JSON") {
+            let err = strict.err().expect("not strict JSON").to_string();
+            assert!(err.contains(&format!("{name}:33:4")), "{err}");
+            assert!(err.contains("key must be a string"), "{err}");
+            assert!(import_one(f, true).is_ok());
+        } else if name.starts_with("RoleAssignments_") {
+            // Their role definition is not built in and not in the folder.
+            let err = strict.err().expect("unresolved role").to_string();
+            assert!(err.contains("record 1: role definition `0b5fe924-9a61-425c-96af-cfe6e287ca2d` matches no role definition"), "{err}");
+            assert!(import_one(f, true).is_ok());
+        } else if name.starts_with("ResourcesFirstPageQuery") {
+            // A first page whose skip token promises more: alone, the export is truncated.
+            let err = strict.err().expect("truncated paging").to_string();
+            assert!(err.contains("more results follow"), "{err}");
+            assert!(import_one(f, true).is_ok());
+        } else {
+            assert!(strict.is_ok(), "{name}: {}", strict.err().unwrap());
+        }
+    }
+}
+
+#[test]
+fn nsg_sample_allows_80_from_anywhere() {
+    let nsg = body("arm-network/NetworkSecurityGroupGet.2024-05-01.json");
+    assert_eq!(
+        azure::nsg_allowed(&nsg, Source::Internet).unwrap(),
+        vec![PortRange { lo: 80, hi: 80 }]
+    );
+    // Inside the network the default AllowVnetInBound rule admits everything.
+    assert_eq!(
+        azure::nsg_allowed(&nsg, Source::VirtualNetwork(None)).unwrap(),
+        vec![PortRange::ALL]
+    );
+}
+
+#[test]
+fn effective_nsg_sample_opens_rdp_to_one_address_only() {
+    let list = body("arm-network/NetworkInterfaceEffectiveNSGList.2025-03-01.json");
+    let entry = &list["value"][0];
+    assert!(azure::effective_allowed(entry, Source::Internet)
+        .unwrap()
+        .is_empty());
+    let rdp_source = Source::VirtualNetwork(Some("1.1.1.1".parse().unwrap()));
+    assert_eq!(
+        azure::effective_allowed(entry, rdp_source).unwrap(),
+        vec![PortRange { lo: 3389, hi: 3389 }]
+    );
+    let other = Source::VirtualNetwork(Some("0.0.0.0".parse().unwrap()));
+    assert_eq!(
+        azure::effective_allowed(entry, other).unwrap(),
+        vec![PortRange { lo: 6579, hi: 6579 }]
+    );
+}
+
+#[test]
+fn role_assignment_sample_gives_this_principal_this_role_on_this_scope() {
+    let snap = import_one(
+        &samples().join("arm-authorization/RoleAssignments_ListForScope.2022-04-01.json"),
+        true,
+    )
+    .unwrap();
+    let found = snap.records.iter().any(|r| {
+        matches!(r, Record::RoleAssignment { principal, role, scope, .. }
+            if principal == "ce2ce14e-85d7-4629-bdbc-454d0519d987"
+                && role.ends_with("/roleDefinitions/0b5fe924-9a61-425c-96af-cfe6e287ca2d")
+                && scope == "/subscriptions/a925f2f7-5c63-4b7b-8799-25a5f97bc3b2")
+    });
+    assert!(found, "{:?}", snap.records);
+    let user = snap.records.iter().any(|r| matches!(r, Record::Define(d) if d.id == "ce2ce14e-85d7-4629-bdbc-454d0519d987" && d.kind.as_deref() == Some("user")));
+    assert!(user, "principalType User makes a user identity");
+}
+
+#[test]
+fn assessment_samples_healthy_and_not_applicable() {
+    let snap = import_one(
+        &samples().join("arm-security/ListAssessments_example.2021-06-01.json"),
+        false,
+    )
+    .unwrap();
+    let states: Vec<(String, String)> = snap
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Finding(f) => Some((
+                f.resource.rsplit('/').next().unwrap().to_string(),
+                f.state.clone(),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            ("vmss1".into(), "healthy".into()),
+            ("vmss2".into(), "notapplicable".into())
+        ]
+    );
+    // Every source field is kept in the finding's props.
+    let Some(Record::Finding(f)) = snap
+        .records
+        .iter()
+        .find(|r| matches!(r, Record::Finding(_)))
+    else {
+        panic!()
+    };
+    let props: Value = serde_json::from_str(f.props.as_deref().unwrap()).unwrap();
+    assert_eq!(props["properties"]["resourceDetails"]["source"], "Azure");
+}
+
+#[test]
+fn whole_sample_folder_yields_these_counts() {
+    let opts = ImportOptions {
+        keep_going: true,
+        ..Default::default()
+    };
+    let (snap, report) = azure::import_dir(&samples(), &opts).unwrap();
+    assert!(report
+        .skipped
+        .iter()
+        .any(|s| s.reason.contains("JSON Schema")));
+    let g = build(snap, &BuildOptions::default()).graph;
+    let s = g.stats();
+    let by_kind = |k: EdgeKind| s.edges_by_kind[k.as_str()];
+    // Seven findings, two with one id (the same assessment in two files): six kept.
+    assert_eq!(
+        (s.resources, s.defined_resources, s.identities, s.findings),
+        (14, 8, 2, 6),
+        "{s:?}"
+    );
+    assert_eq!(
+        by_kind(EdgeKind::Exposes),
+        1,
+        "the sample NIC's VM has a public IP and no NSG in the folder"
+    );
+    assert_eq!(
+        by_kind(EdgeKind::HasRole),
+        0,
+        "its one role definition is unknown: the assignments grant nothing"
+    );
+    assert_eq!(by_kind(EdgeKind::UsesIdentity), 0);
+}
+
+#[test]
+fn handmade_shapes_give_their_combinations() {
+    let (code, out, err) = run(
+        &["scan", "fixtures/azure/handmade", "--format", "json"],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let s = "/subscriptions/11111111-2222-3333-4444-555555555555";
+    let vm =
+        format!("{s}/resourcegroups/rg-web/providers/microsoft.compute/virtualmachines/vm-web01");
+    assert_eq!(
+        combination_lines(&out),
+        vec![
+            format!("TC001\t{vm}\t{s}/resourcegroups/rg-web/providers/microsoft.storage/storageaccounts/stcustomers"),
+            format!("TC006\t{vm}\t{s}/resourcegroups/rg-web"),
+            format!("TC007\tbbbbbbbb-0000-4000-8000-000000000002\t{s}"),
+        ]
+    );
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["counts"]["warnings"], 0, "{}", v["warnings"]);
+    assert_eq!(
+        v["counts"]["edges_by_kind"]["member_of"], 1,
+        "AzureHound group membership"
+    );
+    // Exposure follows the NSG: 443 allowed from Internet, 22 denied.
+    let tc001 = &v["combinations"][0]["walk"][1];
+    assert_eq!(tc001["ports"], serde_json::json!(["443"]));
+}
+
+#[test]
+fn import_writes_a_native_snapshot_that_scans_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("estate.jsonl");
+    let (code, _, err) = run(
+        &[
+            "import",
+            "azure",
+            "--from",
+            "fixtures/azure/handmade",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let (_, direct, _) = run(
+        &["scan", "fixtures/azure/handmade", "--format", "json"],
+        None,
+    );
+    let (code, native, err) = run(&["scan", out.to_str().unwrap(), "--format", "json"], None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(combination_lines(&direct), combination_lines(&native));
+    let first = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        first.starts_with(r#"{"type":"snapshot","taken_at":"2026-09-30T01:00:00Z""#),
+        "{}",
+        &first[..120]
+    );
+}
+
+fn import_dir_with(files: &[(&str, &str)], keep_going: bool) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let mut args = vec!["import", "azure", "--from", dir.path().to_str().unwrap()];
+    if keep_going {
+        args.push("--keep-going");
+    }
+    let (code, out, err) = run(&args, None);
+    (code, out, err.replace(dir.path().to_str().unwrap(), "DIR"))
+}
+
+#[test]
+fn bad_exports_name_the_file_and_record() {
+    let truncated = (
+        "resources.json",
+        r#"{"count": 1, "data": [{"id": "/subscriptions/s/resourceGroups/g/providers/A/b/c", "type": "a/b""#,
+    );
+    let (code, _, err) = import_dir_with(&[truncated], false);
+    assert_eq!(code, 2);
+    assert!(err.contains("DIR/resources.json:1:"), "{err}");
+    assert!(err.contains("is the file truncated?"), "{err}");
+
+    let bad_csv = (
+        "alerts.csv",
+        "AlertName,ResourceId\n\"broken,/subscriptions/s\n",
+    );
+    let (code, _, err) = import_dir_with(&[bad_csv], false);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("malformed CSV: a quoted cell is never closed"),
+        "{err}"
+    );
+    assert!(err.contains("DIR/alerts.csv:2:1"), "{err}");
+
+    let page = (
+        "page1.json",
+        r#"{"count": 0, "data": [], "skip_token": "ew0KICAiJGlkIjogIjEiLA0K"}"#,
+    );
+    let (code, _, err) = import_dir_with(&[page], false);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("more results follow") && err.contains("DIR/page1.json"),
+        "{err}"
+    );
+    let last = (
+        "page2.json",
+        r#"{"count": 0, "data": [], "skip_token": null}"#,
+    );
+    let (code, _, err) = import_dir_with(&[page, last], false);
+    assert_eq!(code, 0, "{err}");
+
+    let nsg = r#"[{"id": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/networkSecurityGroups/n", "type": "Microsoft.Network/networkSecurityGroups",
+      "properties": {"securityRules": [{"name": "odd", "properties": {"priority": 100, "direction": "Inbound", "access": "Allow", "protocol": "Tcp", "sourceAddressPrefix": "*", "destinationPortRange": "80-x"}}]}}]"#;
+    let (code, _, err) = import_dir_with(&[("nsg.json", nsg)], false);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("DIR/nsg.json")
+            && err.contains("record 1: NSG rule `odd` has the port range `80-x`"),
+        "{err}"
+    );
+    let (code, _, err) = import_dir_with(&[("nsg.json", nsg)], true);
+    assert_eq!(code, 0);
+    assert!(
+        err.contains("warnings (--explain-skipped lists them)"),
+        "{err}"
+    );
+}
