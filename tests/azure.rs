@@ -50,18 +50,18 @@ fn every_sample_imports_and_the_broken_one_says_where() {
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
         let strict = import_one(f, false);
         if name.contains("NOT-STRICT-JSON") {
-            let err = strict.err().expect("not strict JSON").to_string();
+            let err = strict.expect_err("not strict JSON").to_string();
             assert!(err.contains(&format!("{name}:33:4")), "{err}");
             assert!(err.contains("key must be a string"), "{err}");
             assert!(import_one(f, true).is_ok());
         } else if name.starts_with("RoleAssignments_") {
             // Their role definition is not built in and not in the folder.
-            let err = strict.err().expect("unresolved role").to_string();
+            let err = strict.expect_err("unresolved role").to_string();
             assert!(err.contains("record 1: role definition `0b5fe924-9a61-425c-96af-cfe6e287ca2d` matches no role definition"), "{err}");
             assert!(import_one(f, true).is_ok());
         } else if name.starts_with("ResourcesFirstPageQuery") {
             // A first page whose skip token promises more: alone, the export is truncated.
-            let err = strict.err().expect("truncated paging").to_string();
+            let err = strict.expect_err("truncated paging").to_string();
             assert!(err.contains("more results follow"), "{err}");
             assert!(import_one(f, true).is_ok());
         } else {
