@@ -79,10 +79,17 @@ pub fn table(doc: &ScanDoc, verbose: bool) -> String {
         snap.label.as_deref().unwrap_or("(no label)"),
         snap.taken_at
     );
+    let g = &c.graph;
     let _ = writeln!(
         o,
-        "in scope: {} resources ({} defined), {} scopes, {} identities, {} edges, {} findings; {} rules\n",
-        c.graph.resources, c.graph.defined_resources, c.graph.scopes, c.graph.identities, c.graph.edges, c.graph.findings, c.rules
+        "in scope: {} ({} defined), {}, {}, {}, {}; {}\n",
+        plural(g.resources, "resource"),
+        g.defined_resources,
+        plural(g.scopes, "scope"),
+        plural(g.identities, "identity").replace("identitys", "identities"),
+        plural(g.edges, "edge"),
+        plural(g.findings, "finding"),
+        plural(c.rules, "rule")
     );
     o.push_str("Toxic combinations by rule\n");
     let data: Vec<Vec<String>> = doc
@@ -228,10 +235,17 @@ pub fn markdown(doc: &ScanDoc) -> String {
         doc.snapshot.taken_at,
         doc.tool.version
     );
+    let g = &c.graph;
     let _ = writeln!(
         o,
-        "**{}** toxic combinations on **{}** toxic resources, out of {} resources ({} defined), {} scopes, {} identities and {} edges.\n",
-        c.combinations, c.toxic_resources, c.graph.resources, c.graph.defined_resources, c.graph.scopes, c.graph.identities, c.graph.edges
+        "**{}** on **{}**, out of {} ({} defined), {}, {} and {}.\n",
+        plural(c.combinations, "toxic combination"),
+        plural(c.toxic_resources, "toxic resource"),
+        plural(g.resources, "resource"),
+        g.defined_resources,
+        plural(g.scopes, "scope"),
+        plural(g.identities, "identity").replace("identitys", "identities"),
+        plural(g.edges, "edge")
     );
     o.push_str("## By rule\n\n| Rule | Severity | Combinations | Entries | Title |\n|---|---|---:|---:|---|\n");
     for r in &doc.by_rule {

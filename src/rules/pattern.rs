@@ -560,7 +560,7 @@ pub fn parse(src: &str) -> Result<Pattern, PatternError> {
                         sa,
                         eb,
                         "the entry and the target are the same node, so this can never hold",
-                        Some("a pattern with more than one node"),
+                        Some("an entry before the last node (the target)"),
                     ));
                 }
                 distinct = true;
