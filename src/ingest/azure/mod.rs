@@ -16,6 +16,7 @@ mod shape;
 use super::{Meta, Origin, Record, Snapshot};
 use crate::diag::Diagnostic;
 use crate::error::{Error, Result};
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
 /// Choices for an import.
@@ -85,23 +86,43 @@ pub fn import_dir(dir: &Path, opts: &ImportOptions) -> Result<(Snapshot, ImportR
     let mut errors: Vec<Diagnostic> = Vec::new();
     let mut warnings: Vec<Diagnostic> = Vec::new();
     let mut pages = shape::Paging::default();
-    for path in &paths {
-        let name = path.display().to_string();
-        if !shape::looks_like_data(path) {
-            report.skipped.push(Skipped {
-                file: name,
-                item: 0,
-                reason: "not an export file (documentation or unknown extension)".into(),
-            });
-            continue;
-        }
-        let bytes = std::fs::read(path).map_err(|source| Error::Read {
-            path: path.clone(),
-            source,
-        })?;
+    // Files are parsed in parallel; their results are taken in name order.
+    let parsed: Vec<(
+        String,
+        Option<std::io::Result<Result<shape::Read, Box<Diagnostic>>>>,
+    )> = paths
+        .par_iter()
+        .map(|path| {
+            let name = path.display().to_string();
+            if !shape::looks_like_data(path) {
+                return (name, None);
+            }
+            let read = std::fs::read(path).map(|bytes| shape::read(&name, &bytes));
+            (name, Some(read))
+        })
+        .collect();
+    for (path, (name, outcome)) in paths.iter().zip(parsed) {
+        let read = match outcome {
+            None => {
+                report.skipped.push(Skipped {
+                    file: name,
+                    item: 0,
+                    reason: "not an export file (documentation or unknown extension)".into(),
+                });
+                continue;
+            }
+            Some(Err(source)) => {
+                return Err(Error::Read {
+                    path: path.clone(),
+                    source,
+                })
+            }
+            Some(Ok(r)) => r,
+        };
         let file_ix = files.len() as u32;
-        match shape::read(&name, &bytes, &mut pages) {
+        match read {
             Ok(read) => {
+                pages.note(&name, read.more);
                 report.files.push(FileReport {
                     file: name.clone(),
                     shape: read.shape.to_string(),

@@ -14,6 +14,8 @@ use std::path::Path;
 pub(crate) struct Read {
     pub shape: &'static str,
     pub items: Vec<Value>,
+    /// Whether the page promises a further page (`None`: the shape does not page).
+    pub more: Option<bool>,
 }
 
 /// Files that can hold export data; documentation beside them is skipped.
@@ -34,6 +36,14 @@ pub(crate) struct Paging {
 }
 
 impl Paging {
+    pub fn note(&mut self, name: &str, more: Option<bool>) {
+        match more {
+            Some(true) => self.continued.push(name.to_string()),
+            Some(false) => self.last_pages += 1,
+            None => {}
+        }
+    }
+
     /// A result set is truncated when every page in the folder promises another one.
     pub fn problems(&self) -> Vec<Diagnostic> {
         if self.continued.is_empty() || self.last_pages > 0 {
@@ -52,7 +62,7 @@ impl Paging {
     }
 }
 
-pub(crate) fn read(name: &str, bytes: &[u8], pages: &mut Paging) -> Result<Read, Box<Diagnostic>> {
+pub(crate) fn read(name: &str, bytes: &[u8]) -> Result<Read, Box<Diagnostic>> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         Box::new(
             Diagnostic::error(name, format!("not UTF-8 text (byte {})", e.valid_up_to()))
@@ -64,6 +74,7 @@ pub(crate) fn read(name: &str, bytes: &[u8], pages: &mut Paging) -> Result<Read,
         return csv_rows(name, text).map(|items| Read {
             shape: "csv",
             items,
+            more: None,
         });
     }
     let value: Value = match serde_json::from_str(text) {
@@ -75,17 +86,13 @@ pub(crate) fn read(name: &str, bytes: &[u8], pages: &mut Paging) -> Result<Read,
             return json_lines(name, text).map(|items| Read {
                 shape: "json-lines",
                 items,
+                more: None,
             });
         }
         Err(e) => return Err(Box::new(json_error(name, text, &e))),
     };
-    let (shape, items, token) = unwrap(value);
-    match token {
-        Some(true) => pages.continued.push(name.to_string()),
-        Some(false) => pages.last_pages += 1,
-        None => {}
-    }
-    Ok(Read { shape, items })
+    let (shape, items, more) = unwrap(value);
+    Ok(Read { shape, items, more })
 }
 
 fn looks_like_lines(text: &str) -> bool {
@@ -350,9 +357,19 @@ mod tests {
     #[test]
     fn truncated_paging_is_a_problem() {
         let mut p = Paging::default();
-        read("a.json", br#"{"data": [], "skip_token": "x"}"#, &mut p).unwrap();
+        p.note(
+            "a.json",
+            read("a.json", br#"{"data": [], "skip_token": "x"}"#)
+                .unwrap()
+                .more,
+        );
         assert_eq!(p.problems().len(), 1);
-        read("b.json", br#"{"data": [], "skip_token": null}"#, &mut p).unwrap();
+        p.note(
+            "b.json",
+            read("b.json", br#"{"data": [], "skip_token": null}"#)
+                .unwrap()
+                .more,
+        );
         assert!(p.problems().is_empty());
     }
 
