@@ -67,6 +67,9 @@ pub struct Skipped {
     pub reason: String,
 }
 
+/// A file read from disk and parsed, or why not.
+type FileOutcome = std::io::Result<std::result::Result<shape::Read, Box<Diagnostic>>>;
+
 /// One item of one file, kept with its origin.
 #[derive(Debug, Clone)]
 pub(crate) struct Item {
@@ -87,10 +90,7 @@ pub fn import_dir(dir: &Path, opts: &ImportOptions) -> Result<(Snapshot, ImportR
     let mut warnings: Vec<Diagnostic> = Vec::new();
     let mut pages = shape::Paging::default();
     // Files are parsed in parallel; their results are taken in name order.
-    let parsed: Vec<(
-        String,
-        Option<std::io::Result<Result<shape::Read, Box<Diagnostic>>>>,
-    )> = paths
+    let parsed: Vec<(String, Option<FileOutcome>)> = paths
         .par_iter()
         .map(|path| {
             let name = path.display().to_string();
