@@ -178,3 +178,46 @@ fn generated_estate_is_identical_across_threads_order_and_casing() {
         "line order or casing changed the output"
     );
 }
+
+/// Regression: with two edges between the same nodes (two exposures of one VM, two roles
+/// on one scope), the witness took whichever line came first.
+#[test]
+fn parallel_edges_are_chosen_the_same_way_in_any_line_order() {
+    let lines = [
+        r#"{"type":"resource","id":"/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/vm","kind":"Microsoft.Compute/virtualMachines","tags":{"owner":"a"}}"#,
+        r#"{"type":"resource","id":"/subscriptions/s/resourceGroups/g/providers/Microsoft.Sql/servers/db","kind":"Microsoft.Sql/servers","props":{"sensitivity":"high"}}"#,
+        r#"{"type":"identity","id":"mi","kind":"managed_identity","attached_to":["/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/vm"]}"#,
+        r#"{"type":"exposure","resource":"/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/vm","from":"internet","ports":[443]}"#,
+        r#"{"type":"exposure","resource":"/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/vm","from":"internet","ports":[22]}"#,
+        r#"{"type":"role_assignment","principal":"mi","role":"Owner","scope":"/subscriptions/s/resourceGroups/g"}"#,
+        r#"{"type":"role_assignment","principal":"mi","role":"Contributor","scope":"/subscriptions/s/resourceGroups/g"}"#,
+    ];
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let mut forward = vec![HEADER.to_string()];
+    forward.extend(lines.iter().map(|l| l.to_string()));
+    let mut backward = vec![HEADER.to_string()];
+    backward.extend(lines.iter().rev().map(|l| l.to_string()));
+    std::fs::write(a.path().join("estate.jsonl"), forward.join("\n")).unwrap();
+    std::fs::write(b.path().join("estate.jsonl"), backward.join("\n")).unwrap();
+    let x = scan_json(a.path(), "1");
+    let y = scan_json(b.path(), "1");
+    assert!(
+        x.contains("\"role\": \"Contributor\""),
+        "the canonical order prefers Contributor < Owner"
+    );
+    // Warnings cite line numbers, which the reversal moves; all else is identical.
+    assert_eq!(without_warnings(&x), without_warnings(&y));
+    let messages = |j: &str| -> Vec<String> {
+        let v: Value = serde_json::from_str(j).unwrap();
+        let mut m: Vec<String> = v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["message"].as_str().unwrap().to_string())
+            .collect();
+        m.sort();
+        m
+    };
+    assert_eq!(messages(&x), messages(&y));
+}

@@ -246,7 +246,8 @@ fn lex_bfs(
 ) -> Run {
     let s = a.state_count();
     let mut visits: Vec<Visit> = Vec::new();
-    let mut seen: HashMap<u64, ()> = HashMap::new();
+    // Product state -> its visit.
+    let mut seen: HashMap<u64, u32> = HashMap::new();
     let key = |v: u32, st: u16| v as u64 * s as u64 + st as u64;
     let valid = |v: u32, st: u16| {
         allowed(st)
@@ -255,23 +256,48 @@ fn lex_bfs(
                 .is_none_or(|k| a.node_sets[k].contains(v as usize))
     };
 
-    // Adds a visit and its epsilon closure; returns the indices added.
+    // Adds a visit and its epsilon closure to `layer`. A state found again in the layer
+    // being built keeps whichever way in is smaller (parent's rank, then the edge's
+    // canonical rank), so parallel edges are chosen the same way for any input order.
+    #[allow(clippy::too_many_arguments)]
     fn add(
+        g: &Graph,
         visits: &mut Vec<Visit>,
-        seen: &mut HashMap<u64, ()>,
+        seen: &mut HashMap<u64, u32>,
         a: &Automaton,
         key: &dyn Fn(u32, u16) -> u64,
         valid: &dyn Fn(u32, u16) -> bool,
         layer: &mut Vec<u32>,
+        layer_start: u32,
         v: Visit,
     ) {
+        let way_in = |visits: &[Visit], x: &Visit| {
+            (visits[x.parent as usize].rank, g.edge_rank[x.edge as usize])
+        };
         let mut stack = vec![v];
         while let Some(x) = stack.pop() {
-            if !valid(x.node, x.state) || seen.insert(key(x.node, x.state), ()).is_some() {
+            if !valid(x.node, x.state) {
                 continue;
             }
-            layer.push(visits.len() as u32);
-            visits.push(x);
+            match seen.get(&key(x.node, x.state)) {
+                None => {
+                    seen.insert(key(x.node, x.state), visits.len() as u32);
+                    layer.push(visits.len() as u32);
+                    visits.push(x);
+                }
+                Some(&i) => {
+                    let old = visits[i as usize];
+                    let replace = i >= layer_start
+                        && x.parent != NONE
+                        && old.parent != NONE
+                        && way_in(visits, &x) < way_in(visits, &old);
+                    if !replace {
+                        continue;
+                    }
+                    visits[i as usize].parent = x.parent;
+                    visits[i as usize].edge = x.edge;
+                }
+            }
             for &(_, to) in &a.eps[x.state as usize] {
                 stack.push(Visit { state: to, ..x });
             }
@@ -289,10 +315,11 @@ fn lex_bfs(
             edge: NONE,
             rank: g.rank[v as usize],
         };
-        add(&mut visits, &mut seen, a, &key, &valid, &mut layer, x);
+        add(g, &mut visits, &mut seen, a, &key, &valid, &mut layer, 0, x);
     }
     while !layer.is_empty() {
         let mut next: Vec<u32> = Vec::new();
+        let layer_start = visits.len() as u32;
         for &xi in &layer {
             let x = visits[xi as usize];
             if !expand(x.state) {
@@ -313,7 +340,17 @@ fn lex_bfs(
                             edge: e,
                             rank: 0,
                         };
-                        add(&mut visits, &mut seen, a, &key, &valid, &mut next, y);
+                        add(
+                            g,
+                            &mut visits,
+                            &mut seen,
+                            a,
+                            &key,
+                            &valid,
+                            &mut next,
+                            layer_start,
+                            y,
+                        );
                     }
                 }
             }

@@ -50,8 +50,8 @@ struct Proto {
     ref_spelling: Option<String>,
     container_ref: bool,
     principal_ref: bool,
-    /// Warned already that it is implied but undefined.
-    implied_warned: bool,
+    /// For a node only implied as a derived parent: the smallest child id implying it.
+    implied_by: Option<String>,
 }
 
 struct Builder<'a> {
@@ -385,9 +385,8 @@ pub fn build(mut snap: Snapshot, opts: &BuildOptions) -> Built {
                 let pp = &mut b.protos[pv as usize];
                 min_spelling(&mut pp.ref_spelling, dp);
                 pp.container_ref = true;
-                if pp.def.is_none() && !pp.implied_warned {
-                    pp.implied_warned = true;
-                    b.warn(None, format!("`{dp}` is implied by the id `{spelling}` but not defined; kept as a node"));
+                if pp.def.is_none() {
+                    min_spelling(&mut pp.implied_by, &spelling);
                 }
                 parent.resize(b.protos.len(), None);
                 explicit.resize(b.protos.len(), false);
@@ -397,6 +396,23 @@ pub fn build(mut snap: Snapshot, opts: &BuildOptions) -> Built {
         v += 1;
     }
     parent.resize(b.protos.len(), None);
+    // One warning per implied node, naming the smallest id implying it, so the message
+    // does not depend on the order of lines.
+    let implied: Vec<String> = b
+        .protos
+        .iter()
+        .filter(|p| p.def.is_none() && p.ref_spelling.is_some())
+        .filter_map(|p| {
+            let child = p.implied_by.as_ref()?;
+            let me = display_spelling(p);
+            Some(format!(
+                "`{me}` is implied by the id `{child}` but not defined; kept as a node"
+            ))
+        })
+        .collect();
+    for m in implied {
+        b.warn(None, m);
+    }
     for (v, p) in parent.iter().enumerate() {
         if let Some(p) = *p {
             if p as usize != v {
