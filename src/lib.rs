@@ -12,6 +12,7 @@ pub mod generate;
 pub mod graph;
 pub mod ids;
 pub mod ingest;
+pub mod lineage;
 pub mod report;
 pub mod rules;
 pub mod scan;
@@ -43,4 +44,63 @@ pub fn load_estate(
         warnings: built.warnings,
         timings: vec![("read+parse", t1 - t0), ("build", t1.elapsed())],
     })
+}
+
+/// One period of a quarterly report: load, build and scan a snapshot, and record its
+/// lineage (hash, size, record counts) on the way.
+pub fn load_period(
+    path: &Path,
+    pack: &rules::RulePack,
+    read: ingest::ReadOptions,
+    build: &graph::BuildOptions,
+) -> Result<(report::quarterly::Period, lineage::InputLineage)> {
+    let (sha256, size) = if path.is_dir() {
+        (String::from("(folder)"), 0)
+    } else {
+        lineage::hash_file(path)?
+    };
+    let snap = ingest::load(path, read)?;
+    let records = snap.record_counts();
+    let built = graph::build(snap, build);
+    let outcome = scan::run(&built.graph, pack, &engine::Filter::default());
+    let meta = built.graph.meta.clone();
+    let period = report::quarterly::Period {
+        file: path.display().to_string(),
+        graph: built.graph,
+        combinations: outcome.combinations,
+    };
+    let input = lineage::InputLineage {
+        file: path.display().to_string(),
+        size,
+        sha256,
+        records,
+        taken_at: meta.taken_at,
+        label: meta.label,
+    };
+    Ok((period, input))
+}
+
+/// Now, in RFC 3339 (UTC, whole seconds): only for `--generated-at now`, since reports are
+/// otherwise stamped from their snapshots so they reproduce byte for byte.
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }

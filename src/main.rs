@@ -71,6 +71,41 @@ enum Cmd {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Quarterly report: toxic-combination reduction by owner, with audit lineage.
+    Report {
+        /// Snapshots (or export folders), oldest first.
+        #[arg(required = true, num_args = 1..)]
+        snapshots: Vec<PathBuf>,
+        /// Write the report here (format from the extension: .html, .md, .json, .csv);
+        /// a manifest sidecar FILE.manifest.json records every hash.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Format when writing to standard output.
+        #[arg(long, value_enum)]
+        format: Option<ReportFormat>,
+        /// Order periods as given (default) or by the snapshots' taken_at.
+        #[arg(long, value_enum, default_value_t = Order::Given)]
+        order: Order,
+        /// Status thresholds in percent: green at or below the first, amber up to the second.
+        #[arg(long, default_value = "-40,-20", allow_hyphen_values = true)]
+        thresholds: String,
+        /// Reduction target per period: startup -20 %, scale-up -30 %, enterprise -40 %, regulated -50 %.
+        #[arg(long)]
+        tier: Option<String>,
+        /// Tag key for the environment breakdown.
+        #[arg(long, default_value = "env")]
+        env_tag: String,
+        /// When the report was generated: default the latest snapshot's taken_at (so reports
+        /// reproduce byte for byte); `now` for the clock; or an RFC 3339 timestamp.
+        #[arg(long)]
+        generated_at: Option<String>,
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Re-hash a report and every input its manifest names: exit 0 when all match, 1 otherwise.
+    Verify { report: PathBuf },
     /// Convert exports into a native snapshot.
     Import {
         #[command(subcommand)]
@@ -145,6 +180,21 @@ struct Common {
     /// Print per-phase timings on standard error.
     #[arg(long)]
     stats: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ReportFormat {
+    Table,
+    Json,
+    Csv,
+    Md,
+    Html,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Order {
+    Given,
+    TakenAt,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -357,6 +407,137 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 output: None,
                 code: 0,
             })
+        }
+        Cmd::Report {
+            snapshots,
+            output,
+            format,
+            order,
+            thresholds,
+            tier,
+            env_tag,
+            generated_at,
+            rules,
+            common,
+        } => {
+            pool(common.threads)?;
+            let thresholds = report::quarterly::Thresholds::parse(&thresholds)
+                .ok_or_else(|| Error::Usage(format!("--thresholds `{thresholds}`: expected two percentages, green first, like -40,-20")))?;
+            let tier = tier
+                .map(|t| {
+                    report::quarterly::Tier::parse(&t).ok_or_else(|| {
+                        Error::Usage(format!(
+                            "--tier `{t}`: expected startup, scale-up, enterprise or regulated"
+                        ))
+                    })
+                })
+                .transpose()?;
+            let pack = pack(rules.as_deref())?;
+            let mut loaded = Vec::new();
+            for s in &snapshots {
+                loaded.push(toxgraph::load_period(
+                    s,
+                    &pack,
+                    ingest::ReadOptions {
+                        keep_going: common.keep_going,
+                    },
+                    &graph::BuildOptions {
+                        owner_key: common.owner_tag.clone(),
+                    },
+                )?);
+            }
+            if order == Order::TakenAt {
+                loaded.sort_by(|a, b| a.1.taken_at.cmp(&b.1.taken_at));
+            }
+            let generated_at = match generated_at.as_deref() {
+                None => loaded
+                    .iter()
+                    .map(|(_, l)| l.taken_at.clone())
+                    .max()
+                    .unwrap_or_default(),
+                Some("now") => toxgraph::now_rfc3339(),
+                Some(t) if ingest::native::is_rfc3339(t) => t.to_string(),
+                Some(t) => {
+                    return Err(Error::Usage(format!(
+                        "--generated-at `{t}`: expected `now` or an RFC 3339 timestamp"
+                    )))
+                }
+            };
+            let (periods, inputs): (Vec<_>, Vec<_>) = loaded.into_iter().unzip();
+            let lineage = toxgraph::lineage::Lineage {
+                tool: format!("toxgraph {}", env!("CARGO_PKG_VERSION")),
+                generated_at,
+                rule_pack_sha256: toxgraph::lineage::rule_pack_sha256(&pack.sources),
+                rule_files: pack.sources.len(),
+                inputs,
+            };
+            let opts = report::quarterly::ReportOptions {
+                thresholds,
+                tier,
+                env_key: env_tag,
+            };
+            let rep = report::quarterly::compute(&periods, &pack, &opts, lineage.clone());
+            let fmt = match (&output, format) {
+                (_, Some(f)) => f,
+                (Some(p), None) => match p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+                    Some("html" | "htm") => ReportFormat::Html,
+                    Some("md") => ReportFormat::Md,
+                    Some("json") => ReportFormat::Json,
+                    Some("csv") => ReportFormat::Csv,
+                    _ => return Err(Error::Usage(format!("{}: say the format with --format, or end the name with .html, .md, .json or .csv", p.display()))),
+                },
+                (None, None) => ReportFormat::Table,
+            };
+            use report::quarterly_out as q;
+            let text = match fmt {
+                ReportFormat::Table => q::terminal(&rep),
+                ReportFormat::Json => q::json(&rep),
+                ReportFormat::Csv => q::csv(&rep),
+                ReportFormat::Md => q::markdown(&rep),
+                ReportFormat::Html => q::html(&rep),
+            };
+            match output {
+                Some(path) => {
+                    toxgraph::lineage::write_with_manifest(&path, text.as_bytes(), &lineage)?;
+                    let m = toxgraph::lineage::manifest_path(&path);
+                    Ok(Done {
+                        text: format!("wrote {} and {}\n", path.display(), m.display()),
+                        output: None,
+                        code: 0,
+                    })
+                }
+                None => Ok(Done {
+                    text,
+                    output: None,
+                    code: 0,
+                }),
+            }
+        }
+        Cmd::Verify { report } => {
+            let mismatches = toxgraph::lineage::verify(&report)?;
+            if mismatches.is_empty() {
+                Ok(Done {
+                    text: format!(
+                        "ok: {} and every input it names match its manifest\n",
+                        report.display()
+                    ),
+                    output: None,
+                    code: 0,
+                })
+            } else {
+                let mut text = String::new();
+                for m in &mismatches {
+                    text.push_str(&format!(
+                        "changed: {}\n  expected {}\n  found    {}\n",
+                        m.what, m.expected, m.found
+                    ));
+                }
+                Ok(Done {
+                    text,
+                    output: None,
+                    code: 1,
+                })
+            }
         }
         Cmd::Import {
             cmd:

@@ -7,4 +7,5 @@ mod cli;
 mod determinism;
 mod engine_props;
 mod malformed;
+mod report;
 mod rule_fixtures;

@@ -3,6 +3,8 @@
 //! [`ScanDoc`]; each format only renders it, so formats cannot disagree.
 
 mod import;
+pub mod quarterly;
+pub mod quarterly_out;
 mod rulesdoc;
 mod text;
 

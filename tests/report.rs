@@ -1,0 +1,255 @@
+//! The quarterly report: figures recomputed independently from two scans, the CSV contract,
+//! escaping of attacker-controlled names in every format, and `verify`.
+
+use crate::util::*;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Toxic resources per owner from a scan's JSON: distinct resource entries.
+fn toxic_by_owner(scan_json: &str) -> BTreeMap<String, usize> {
+    let v: Value = serde_json::from_str(scan_json).unwrap();
+    let mut sets: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for c in v["combinations"].as_array().unwrap() {
+        let entry = c["entry"].as_str().unwrap().to_ascii_lowercase();
+        let is_resource = c["walk"].as_array().unwrap().iter().any(|s| {
+            s["node"].as_str().unwrap().eq_ignore_ascii_case(&entry) && s["category"] == "resource"
+        });
+        if is_resource {
+            sets.entry(c["owner"].as_str().unwrap().to_string())
+                .or_default()
+                .insert(entry);
+        }
+    }
+    sets.into_iter().map(|(k, v)| (k, v.len())).collect()
+}
+
+/// The format's reduction, written again here: tenths of a percent, half away from zero.
+fn reduction(before: usize, now: usize) -> String {
+    if before == 0 {
+        return if now == 0 { "n/a".into() } else { "new".into() };
+    }
+    let num = (now as i64 - before as i64) * 1000;
+    let den = before as i64;
+    let q = (2 * num.abs() + den) / (2 * den) * num.signum();
+    format!(
+        "{}{}.{}",
+        if q < 0 { "-" } else { "" },
+        q.abs() / 10,
+        q.abs() % 10
+    )
+}
+
+#[test]
+fn per_owner_reduction_matches_an_independent_computation() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (code, _, err) = run(
+        &["generate", "--resources", "3000", "--seed", "4", "-o", d],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let q1 = format!("{d}/q1.jsonl");
+    let q2 = format!("{d}/q2.jsonl");
+    let (_, s1, _) = run(&["scan", &q1, "--format", "json"], None);
+    let (_, s2, _) = run(&["scan", &q2, "--format", "json"], None);
+    let (t1, t2) = (toxic_by_owner(&s1), toxic_by_owner(&s2));
+    let (code, csv, err) = run(&["report", &q1, &q2, "--format", "csv"], None);
+    assert_eq!(code, 0, "{err}");
+    let mut checked = 0;
+    for line in csv.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let (period, owner, toxic, red) = (cells[0], cells[1], cells[3], cells[5]);
+        if period != "2026-Q2" || owner == "(total)" {
+            continue;
+        }
+        let before = t1.get(owner).copied().unwrap_or(0);
+        let now = t2.get(owner).copied().unwrap_or(0);
+        assert_eq!(toxic.parse::<usize>().unwrap(), now, "{owner}");
+        assert_eq!(red, reduction(before, now), "{owner}: {before} -> {now}");
+        checked += 1;
+    }
+    assert!(checked > 10, "owners checked: {checked}");
+    let total_line = csv
+        .lines()
+        .find(|l| l.starts_with("2026-Q2,(total),"))
+        .unwrap();
+    let total = |t: &BTreeMap<String, usize>| t.values().sum::<usize>();
+    assert!(
+        total_line.contains(&format!(",{},", reduction(total(&t1), total(&t2)))),
+        "{total_line}"
+    );
+}
+
+#[test]
+fn csv_header_and_first_period() {
+    let (code, csv, _) = run(
+        &["report", "fixtures/demo/estate.jsonl", "--format", "csv"],
+        None,
+    );
+    assert_eq!(code, 0);
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().starts_with(
+        "period,owner,resources,toxic_resources,toxic_combinations,reduction_pct,status"
+    ));
+    let unowned = csv
+        .lines()
+        .find(|l| l.starts_with("2026-Q3,(unowned),"))
+        .unwrap();
+    assert_eq!(
+        unowned.split(',').nth(5),
+        Some(""),
+        "no reduction in the first period"
+    );
+    assert!(csv.lines().any(|l| l.starts_with("2026-Q3,(total),")));
+}
+
+fn hostile_estate(dir: &std::path::Path, label: &str, exposed: bool) -> String {
+    let owner = "<script>alert(1)</script>|`=HYPERLINK(\\\"x\\\")";
+    let mut lines = vec![
+        format!(
+            r#"{{"type":"snapshot","taken_at":"2026-0{}-30T00:00:00Z","label":"{label}"}}"#,
+            if exposed { 3 } else { 6 }
+        ),
+        format!(
+            r#"{{"type":"resource","id":"/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/st","kind":"Microsoft.Storage/storageAccounts","tags":{{"owner":"{owner}"}},"props":{{"sensitivity":"high"}}}}"#
+        ),
+    ];
+    if exposed {
+        lines.push(r#"{"type":"exposure","resource":"/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/st","from":"internet"}"#.into());
+    }
+    let p = dir.join(format!("{label}.jsonl"));
+    std::fs::write(&p, lines.join("\n")).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn attacker_controlled_names_are_inert_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = hostile_estate(dir.path(), "q1", true);
+    let b = hostile_estate(dir.path(), "q2", false);
+    let (_, html, _) = run(&["report", &a, &b, "--format", "html"], None);
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "escaped in HTML"
+    );
+    assert!(!html.contains("<script>"), "no live script tag");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no external request"
+    );
+    let (_, csv, _) = run(&["report", &a, &b, "--format", "csv"], None);
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with("q2,") && l.contains("script"))
+        .unwrap();
+    // The owner holds a quote, so the cell is quoted with the quote doubled.
+    assert!(
+        row.starts_with("q2,\"<script>alert(1)</script>|`=HYPERLINK(\"\"x\"\")\","),
+        "{row}"
+    );
+    // A cell starting with = is neutralised.
+    let (_, csv2, _) = run(
+        &[
+            "report",
+            &write_owner(dir.path(), "=cmd"),
+            "--format",
+            "csv",
+        ],
+        None,
+    );
+    assert!(csv2.lines().any(|l| l.starts_with("q3,'=cmd,")), "{csv2}");
+    let (_, md, _) = run(&["report", &a, &b, "--format", "md"], None);
+    assert!(
+        md.contains("\\|\\`=HYPERLINK"),
+        "pipes and backticks escaped in Markdown"
+    );
+}
+
+fn write_owner(dir: &std::path::Path, owner: &str) -> String {
+    let p = dir.join("q3.jsonl");
+    std::fs::write(
+        &p,
+        format!(
+            "{}\n{}\n",
+            r#"{"type":"snapshot","taken_at":"2026-09-30T00:00:00Z","label":"q3"}"#,
+            format_args!(
+                r#"{{"type":"resource","id":"r","kind":"vm","tags":{{"owner":"{owner}"}}}}"#
+            )
+        ),
+    )
+    .unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn verify_detects_a_one_byte_change_in_any_input_and_in_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let q1 = dir.path().join("q1.jsonl");
+    let q2 = dir.path().join("q2.jsonl");
+    std::fs::copy(fixture("rules/TC001/match.jsonl"), &q1).unwrap();
+    std::fs::copy(fixture("rules/TC001/nomatch.jsonl"), &q2).unwrap();
+    let out = dir.path().join("report.md");
+    let (code, _, err) = run(
+        &[
+            "report",
+            q1.to_str().unwrap(),
+            q2.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, ok, _) = run(&["verify", out.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{ok}");
+    for target in [&q1, &q2, &out] {
+        let original = std::fs::read(target).unwrap();
+        let mut changed = original.clone();
+        let last = changed.len() - 2;
+        changed[last] ^= 1;
+        std::fs::write(target, &changed).unwrap();
+        let (code, msg, _) = run(&["verify", out.to_str().unwrap()], None);
+        assert_eq!(code, 1, "{msg}");
+        assert!(
+            msg.contains(&format!(
+                "changed: {}",
+                if *target == out { "report" } else { "input" }
+            )),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(target.file_name().unwrap().to_str().unwrap()),
+            "{msg}"
+        );
+        std::fs::write(target, &original).unwrap();
+    }
+    let (code, _, _) = run(&["verify", out.to_str().unwrap()], None);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn reports_reproduce_byte_for_byte() {
+    let (_, a, _) = run(
+        &["report", "fixtures/demo/estate.jsonl", "--format", "json"],
+        None,
+    );
+    let (_, b, _) = run(
+        &[
+            "report",
+            "fixtures/demo/estate.jsonl",
+            "--format",
+            "json",
+            "--threads",
+            "1",
+        ],
+        None,
+    );
+    assert_eq!(a, b);
+    let v: Value = serde_json::from_str(&a).unwrap();
+    assert_eq!(v["schema"], "toxgraph.report/v1");
+    assert_eq!(
+        v["lineage"]["generated_at"], "2026-09-30T00:00:00Z",
+        "stamped from the snapshot, not the clock"
+    );
+    assert_eq!(v["lineage"]["inputs"][0]["records"]["resource"], 122);
+}
