@@ -290,10 +290,11 @@ fn colour(s: Option<Status>) -> &'static str {
 /// A line chart of values over periods, as inline SVG.
 fn line_chart(values: &[usize], labels: &[String], w: u32, h: u32, axes: bool) -> String {
     let max = values.iter().copied().max().unwrap_or(0).max(1) as f64;
-    let (pad_l, pad_b, pad_t) = if axes {
-        (40.0, 24.0, 12.0)
+    // Room for the axis labels and the value above each point.
+    let (pad_l, pad_r, pad_b, pad_t) = if axes {
+        (40.0, 28.0, 24.0, 22.0)
     } else {
-        (2.0, 2.0, 2.0)
+        (2.0, 2.0, 2.0, 2.0)
     };
     let (w_f, h_f) = (w as f64, h as f64);
     let n = values.len().max(1);
@@ -301,7 +302,7 @@ fn line_chart(values: &[usize], labels: &[String], w: u32, h: u32, axes: bool) -
         if n == 1 {
             pad_l + (w_f - pad_l) / 2.0
         } else {
-            pad_l + i as f64 * (w_f - pad_l - 8.0) / (n - 1) as f64
+            pad_l + i as f64 * (w_f - pad_l - pad_r) / (n - 1) as f64
         }
     };
     let y = |v: usize| pad_t + (h_f - pad_t - pad_b) * (1.0 - v as f64 / max);
