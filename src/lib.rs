@@ -104,3 +104,64 @@ pub fn now_rfc3339() -> String {
         rem % 60
     )
 }
+
+/// When a report says it was generated.
+pub enum GeneratedAt {
+    /// The latest snapshot's `taken_at`: reports reproduce byte for byte.
+    FromSnapshots,
+    Now,
+    At(String),
+}
+
+/// The quarterly report over `paths` (oldest first unless `by_taken_at`). Periods are
+/// loaded one at a time and summarised; only the last two graphs are kept for movement.
+pub fn quarterly_report(
+    paths: &[std::path::PathBuf],
+    pack: &rules::RulePack,
+    read: ingest::ReadOptions,
+    build: &graph::BuildOptions,
+    opts: &report::quarterly::ReportOptions,
+    by_taken_at: bool,
+    generated_at: GeneratedAt,
+) -> Result<(report::quarterly::Report, lineage::Lineage)> {
+    let mut order: Vec<&std::path::PathBuf> = paths.iter().collect();
+    if by_taken_at {
+        let mut keyed = Vec::new();
+        for p in order {
+            keyed.push((ingest::taken_at(p, read)?, p));
+        }
+        keyed.sort();
+        order = keyed.into_iter().map(|(_, p)| p).collect();
+    }
+    let mut summaries = Vec::new();
+    let mut inputs = Vec::new();
+    let mut recent: std::collections::VecDeque<report::quarterly::Period> = Default::default();
+    for p in order {
+        let (period, input) = load_period(p, pack, read, build)?;
+        summaries.push(report::quarterly::summarise(&period, pack, opts));
+        inputs.push(input);
+        recent.push_back(period);
+        if recent.len() > 2 {
+            recent.pop_front();
+        }
+    }
+    let generated_at = match generated_at {
+        GeneratedAt::FromSnapshots => inputs
+            .iter()
+            .map(|l| l.taken_at.clone())
+            .max()
+            .unwrap_or_default(),
+        GeneratedAt::Now => now_rfc3339(),
+        GeneratedAt::At(t) => t,
+    };
+    let lineage = lineage::Lineage {
+        tool: format!("toxgraph {}", env!("CARGO_PKG_VERSION")),
+        generated_at,
+        rule_pack_sha256: lineage::rule_pack_sha256(&pack.sources),
+        rule_files: pack.sources.len(),
+        inputs,
+    };
+    let last_two = (recent.len() == 2).then(|| (&recent[0], &recent[1]));
+    let rep = report::quarterly::compute(&summaries, last_two, pack, opts, lineage.clone());
+    Ok((rep, lineage))
+}

@@ -433,50 +433,36 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 })
                 .transpose()?;
             let pack = pack(rules.as_deref())?;
-            let mut loaded = Vec::new();
-            for s in &snapshots {
-                loaded.push(toxgraph::load_period(
-                    s,
-                    &pack,
-                    ingest::ReadOptions {
-                        keep_going: common.keep_going,
-                    },
-                    &graph::BuildOptions {
-                        owner_key: common.owner_tag.clone(),
-                    },
-                )?);
-            }
-            if order == Order::TakenAt {
-                loaded.sort_by(|a, b| a.1.taken_at.cmp(&b.1.taken_at));
-            }
             let generated_at = match generated_at.as_deref() {
-                None => loaded
-                    .iter()
-                    .map(|(_, l)| l.taken_at.clone())
-                    .max()
-                    .unwrap_or_default(),
-                Some("now") => toxgraph::now_rfc3339(),
-                Some(t) if ingest::native::is_rfc3339(t) => t.to_string(),
+                None => toxgraph::GeneratedAt::FromSnapshots,
+                Some("now") => toxgraph::GeneratedAt::Now,
+                Some(t) if ingest::native::is_rfc3339(t) => {
+                    toxgraph::GeneratedAt::At(t.to_string())
+                }
                 Some(t) => {
                     return Err(Error::Usage(format!(
                         "--generated-at `{t}`: expected `now` or an RFC 3339 timestamp"
                     )))
                 }
             };
-            let (periods, inputs): (Vec<_>, Vec<_>) = loaded.into_iter().unzip();
-            let lineage = toxgraph::lineage::Lineage {
-                tool: format!("toxgraph {}", env!("CARGO_PKG_VERSION")),
-                generated_at,
-                rule_pack_sha256: toxgraph::lineage::rule_pack_sha256(&pack.sources),
-                rule_files: pack.sources.len(),
-                inputs,
-            };
             let opts = report::quarterly::ReportOptions {
                 thresholds,
                 tier,
                 env_key: env_tag,
             };
-            let rep = report::quarterly::compute(&periods, &pack, &opts, lineage.clone());
+            let (rep, lineage) = toxgraph::quarterly_report(
+                &snapshots,
+                &pack,
+                ingest::ReadOptions {
+                    keep_going: common.keep_going,
+                },
+                &graph::BuildOptions {
+                    owner_key: common.owner_tag.clone(),
+                },
+                &opts,
+                order == Order::TakenAt,
+                generated_at,
+            )?;
             let fmt = match (&output, format) {
                 (_, Some(f)) => f,
                 (Some(p), None) => match p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {

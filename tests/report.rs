@@ -253,3 +253,37 @@ fn reports_reproduce_byte_for_byte() {
     );
     assert_eq!(v["lineage"]["inputs"][0]["records"]["resource"], 122);
 }
+
+#[test]
+fn periods_in_given_order_or_by_taken_at() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, taken: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(
+            &p,
+            format!("{{\"type\":\"snapshot\",\"taken_at\":\"{taken}\",\"label\":\"{name}\"}}\n"),
+        )
+        .unwrap();
+        p.display().to_string()
+    };
+    let later = write("later", "2026-06-30T00:00:00Z");
+    let earlier = write("earlier", "2026-03-31T00:00:00Z");
+    let labels = |json: &str| -> Vec<String> {
+        let v: Value = serde_json::from_str(json).unwrap();
+        v["periods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["label"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, given, _) = run(&["report", &later, &earlier, "--format", "json"], None);
+    assert_eq!(labels(&given), ["later", "earlier"]);
+    let (_, by_time, _) = run(
+        &[
+            "report", &later, &earlier, "--format", "json", "--order", "taken-at",
+        ],
+        None,
+    );
+    assert_eq!(labels(&by_time), ["earlier", "later"]);
+}

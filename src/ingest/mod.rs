@@ -68,3 +68,32 @@ pub fn load(path: &Path, opts: ReadOptions) -> Result<Snapshot> {
     }
     native::read_file(path, opts)
 }
+
+/// A snapshot's `taken_at` without reading it all (native files: the header line), for
+/// ordering periods by time.
+pub fn taken_at(path: &Path, opts: ReadOptions) -> Result<String> {
+    let plain = path.is_file() && !path.display().to_string().ends_with(".gz");
+    if plain {
+        use std::io::BufRead;
+        let f = std::fs::File::open(path).map_err(|source| crate::error::Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        for line in std::io::BufReader::new(f).lines() {
+            let line = line.map_err(|source| crate::error::Error::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let snap = native::parse(
+                format!("{line}\n").as_bytes(),
+                &path.display().to_string(),
+                opts,
+            )?;
+            return Ok(snap.meta.taken_at);
+        }
+    }
+    load(path, opts).map(|s| s.meta.taken_at)
+}

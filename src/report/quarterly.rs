@@ -375,40 +375,86 @@ fn row(
     }
 }
 
-/// Computes the report. `periods` are in the order to compare (oldest first).
+/// What is kept of a period once it is summarised: its figures, and the fingerprints and
+/// per-rule counts that movement and the ATT&CK register need. Only the last two periods'
+/// graphs are kept whole, so reports over many large periods stay within memory.
+pub struct Summary {
+    pub label: String,
+    pub info: PeriodInfo,
+    pub by_owner: BTreeMap<String, Figures>,
+    pub by_env: BTreeMap<String, Figures>,
+    pub total: BTreeMap<String, Figures>,
+    pub rule_counts: BTreeMap<usize, usize>,
+    pub fingerprints: BTreeSet<String>,
+}
+
+pub fn summarise(p: &Period, pack: &RulePack, opts: &ReportOptions) -> Summary {
+    let g = &p.graph;
+    let label = g
+        .meta
+        .label
+        .clone()
+        .unwrap_or_else(|| g.meta.taken_at.clone());
+    let defined: Vec<u32> = (0..g.node_count() as u32)
+        .filter(|&v| g.node(v).category == Category::Resource && g.node(v).defined)
+        .collect();
+    let owned = defined.iter().filter(|&&v| g.owner(v) != UNOWNED).count();
+    let exposes = &g.bwd[EdgeKind::Exposes.index()];
+    let info = PeriodInfo {
+        label: label.clone(),
+        taken_at: g.meta.taken_at.clone(),
+        file: p.file.clone(),
+        resources: defined.len(),
+        owned_resources: owned,
+        coverage_pct: pct_one_decimal(owned, defined.len()),
+        identities: g
+            .nodes
+            .iter()
+            .filter(|n| n.category == Category::Identity)
+            .count(),
+        exposed_resources: defined
+            .iter()
+            .filter(|&&v| !exposes.range(v).is_empty())
+            .count(),
+    };
+    let env_key = opts.env_key.clone();
+    let mut rule_counts = BTreeMap::new();
+    for c in &p.combinations {
+        *rule_counts.entry(c.rule).or_insert(0) += 1;
+    }
+    Summary {
+        label,
+        info,
+        by_owner: bucket_figures(p, pack, &|g, v| g.owner(v).to_string()),
+        by_env: bucket_figures(p, pack, &|g, v| {
+            g.inherited_tag(v, &env_key).unwrap_or("(none)").to_string()
+        }),
+        total: bucket_figures(p, pack, &|_, _| "(total)".to_string()),
+        rule_counts,
+        fingerprints: p
+            .combinations
+            .iter()
+            .map(|c| c.fingerprint.clone())
+            .collect(),
+    }
+}
+
+/// Computes the report from period summaries (oldest first) and, for movement, the last
+/// two periods in full.
 pub fn compute(
-    periods: &[Period],
+    summaries: &[Summary],
+    last_two: Option<(&Period, &Period)>,
     pack: &RulePack,
     opts: &ReportOptions,
     lineage: Lineage,
 ) -> Report {
-    let labels: Vec<String> = periods
-        .iter()
-        .map(|p| {
-            p.graph
-                .meta
-                .label
-                .clone()
-                .unwrap_or_else(|| p.graph.meta.taken_at.clone())
-        })
-        .collect();
-    let by_owner: Vec<BTreeMap<String, Figures>> = periods
-        .iter()
-        .map(|p| bucket_figures(p, pack, &|g, v| g.owner(v).to_string()))
-        .collect();
-    let env_key = opts.env_key.clone();
-    let by_env_maps: Vec<BTreeMap<String, Figures>> = periods
-        .iter()
-        .map(|p| {
-            bucket_figures(p, pack, &|g, v| {
-                g.inherited_tag(v, &env_key).unwrap_or("(none)").to_string()
-            })
-        })
-        .collect();
-    let totals: Vec<BTreeMap<String, Figures>> = periods
-        .iter()
-        .map(|p| bucket_figures(p, pack, &|_, _| "(total)".to_string()))
-        .collect();
+    let labels: Vec<String> = summaries.iter().map(|s| s.label.clone()).collect();
+    let by_owner: Vec<BTreeMap<String, Figures>> =
+        summaries.iter().map(|s| s.by_owner.clone()).collect();
+    let by_env_maps: Vec<BTreeMap<String, Figures>> =
+        summaries.iter().map(|s| s.by_env.clone()).collect();
+    let totals: Vec<BTreeMap<String, Figures>> =
+        summaries.iter().map(|s| s.total.clone()).collect();
 
     // Owners of at least one defined resource in any period, plus (unowned) always.
     let mut names: BTreeSet<String> = by_owner
@@ -436,57 +482,30 @@ pub fn compute(
         .map(|n| row(n, &by_env_maps, &labels, opts))
         .collect();
 
-    let infos = periods
-        .iter()
-        .zip(&labels)
-        .map(|(p, label)| {
-            let g = &p.graph;
-            let defined: Vec<u32> = (0..g.node_count() as u32)
-                .filter(|&v| g.node(v).category == Category::Resource && g.node(v).defined)
-                .collect();
-            let owned = defined.iter().filter(|&&v| g.owner(v) != UNOWNED).count();
-            let exposes = &g.bwd[EdgeKind::Exposes.index()];
-            PeriodInfo {
-                label: label.clone(),
-                taken_at: g.meta.taken_at.clone(),
-                file: p.file.clone(),
-                resources: defined.len(),
-                owned_resources: owned,
-                coverage_pct: pct_one_decimal(owned, defined.len()),
-                identities: g
-                    .nodes
-                    .iter()
-                    .filter(|n| n.category == Category::Identity)
-                    .count(),
-                exposed_resources: defined
-                    .iter()
-                    .filter(|&&v| !exposes.range(v).is_empty())
-                    .count(),
-            }
-        })
-        .collect();
-
+    let first = summaries.first().map(|s| &s.fingerprints);
     Report {
         schema: REPORT_SCHEMA,
-        periods: infos,
+        periods: summaries.iter().map(|s| s.info.clone()).collect(),
         thresholds: opts.thresholds,
         tier: opts.tier,
         owners,
         total: row("(total)", &totals, &labels, opts),
         env_key: opts.env_key.clone(),
         by_env,
-        movement: movement(periods, pack, &labels),
-        attack: attack(periods.last(), pack),
+        movement: last_two.map(|(b, a)| movement(b, a, first, pack, &labels)),
+        attack: attack(summaries.last().map(|s| &s.rule_counts), pack),
         lineage,
     }
 }
 
-fn movement(periods: &[Period], pack: &RulePack, labels: &[String]) -> Option<Movement> {
-    let n = periods.len();
-    if n < 2 {
-        return None;
-    }
-    let (before, now) = (&periods[n - 2], &periods[n - 1]);
+fn movement(
+    before: &Period,
+    now: &Period,
+    first: Option<&BTreeSet<String>>,
+    pack: &RulePack,
+    labels: &[String],
+) -> Movement {
+    let n = labels.len();
     fn fps(p: &Period) -> BTreeMap<String, &Combination> {
         p.combinations
             .iter()
@@ -494,11 +513,6 @@ fn movement(periods: &[Period], pack: &RulePack, labels: &[String]) -> Option<Mo
             .collect()
     }
     let (b, a) = (fps(before), fps(now));
-    let first: BTreeSet<&String> = periods[0]
-        .combinations
-        .iter()
-        .map(|c| &c.fingerprint)
-        .collect();
     let mut owners: BTreeMap<String, OwnerMovement> = BTreeMap::new();
     let mut bump = |owner: &str, f: &dyn Fn(&mut OwnerMovement)| {
         f(owners.entry(owner.to_string()).or_insert(OwnerMovement {
@@ -546,12 +560,12 @@ fn movement(periods: &[Period], pack: &RulePack, labels: &[String]) -> Option<Mo
                 entry: g.node(c.entry).id.clone(),
                 target: g.node(c.target).id.clone(),
                 fingerprint: c.fingerprint.clone(),
-                since_first_period: first.contains(&c.fingerprint),
+                since_first_period: first.is_some_and(|f| f.contains(&c.fingerprint)),
                 walk: super::walk_line(&steps),
             }
         })
         .collect();
-    Some(Movement {
+    Movement {
         from: labels[n - 2].clone(),
         to: labels[n - 1].clone(),
         new,
@@ -559,20 +573,13 @@ fn movement(periods: &[Period], pack: &RulePack, labels: &[String]) -> Option<Mo
         persisting,
         by_owner: owners.into_values().collect(),
         top_open,
-    })
+    }
 }
 
-fn attack(last: Option<&Period>, pack: &RulePack) -> Vec<AttackRow> {
+fn attack(counts: Option<&BTreeMap<usize, usize>>, pack: &RulePack) -> Vec<AttackRow> {
     let mut rows: BTreeMap<String, AttackRow> = BTreeMap::new();
-    let counts: BTreeMap<usize, usize> = last
-        .map(|p| {
-            let mut m = BTreeMap::new();
-            for c in &p.combinations {
-                *m.entry(c.rule).or_insert(0) += 1;
-            }
-            m
-        })
-        .unwrap_or_default();
+    let empty = BTreeMap::new();
+    let counts = counts.unwrap_or(&empty);
     for (i, r) in pack.rules.iter().enumerate() {
         for a in &r.attack {
             let Some(t) = &a.technique else { continue };
