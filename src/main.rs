@@ -87,14 +87,18 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = Order::Given)]
         order: Order,
         /// Status thresholds in percent: green at or below the first, amber up to the second.
-        #[arg(long, default_value = "-40,-20", allow_hyphen_values = true)]
-        thresholds: String,
+        /// [default: -40,-20]
+        #[arg(long, allow_hyphen_values = true)]
+        thresholds: Option<String>,
         /// Reduction target per period: startup -20 %, scale-up -30 %, enterprise -40 %, regulated -50 %.
         #[arg(long)]
         tier: Option<String>,
-        /// Tag key for the environment breakdown.
-        #[arg(long, default_value = "env")]
-        env_tag: String,
+        /// Tag key for the environment breakdown [default: env].
+        #[arg(long)]
+        env_tag: Option<String>,
+        /// A TOML file with a [report] table (thresholds, tier, env_tag); flags win over it.
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// When the report was generated: default the latest snapshot's taken_at (so reports
         /// reproduce byte for byte); `now` for the clock; or an RFC 3339 timestamp.
         #[arg(long)]
@@ -416,11 +420,22 @@ fn run(cli: Cli) -> Result<Done, Error> {
             thresholds,
             tier,
             env_tag,
+            config,
             generated_at,
             rules,
             common,
         } => {
             pool(common.threads)?;
+            let cfg = config
+                .as_deref()
+                .map(report::quarterly::read_config)
+                .transpose()?
+                .unwrap_or_default();
+            let thresholds = thresholds
+                .or(cfg.thresholds)
+                .unwrap_or_else(|| "-40,-20".into());
+            let tier = tier.or(cfg.tier);
+            let env_tag = env_tag.or(cfg.env_tag).unwrap_or_else(|| "env".into());
             let thresholds = report::quarterly::Thresholds::parse(&thresholds)
                 .ok_or_else(|| Error::Usage(format!("--thresholds `{thresholds}`: expected two percentages, green first, like -40,-20")))?;
             let tier = tier

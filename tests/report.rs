@@ -287,3 +287,54 @@ fn periods_in_given_order_or_by_taken_at() {
     );
     assert_eq!(labels(&by_time), ["earlier", "later"]);
 }
+
+#[test]
+fn thresholds_from_a_config_file_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("toxgraph.toml");
+    std::fs::write(
+        &cfg,
+        "[report]\nthresholds = \"-50,-25\"\ntier = \"regulated\"\n",
+    )
+    .unwrap();
+    let demo = "fixtures/demo/estate.jsonl";
+    let (code, out, err) = run(
+        &[
+            "report",
+            demo,
+            "--config",
+            cfg.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["thresholds"]["green"].as_i64(), v["tier"].as_str()),
+        (Some(-500), Some("regulated"))
+    );
+    let (_, out, _) = run(
+        &[
+            "report",
+            demo,
+            "--config",
+            cfg.to_str().unwrap(),
+            "--thresholds",
+            "-30,-10",
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["thresholds"]["green"].as_i64(), Some(-300));
+    std::fs::write(&cfg, "[report]\nthreshold = \"-50,-25\"\n").unwrap();
+    let (code, _, err) = run(&["report", demo, "--config", cfg.to_str().unwrap()], None);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("unknown field `threshold`") && err.contains("toxgraph.toml:2:1"),
+        "{err}"
+    );
+}

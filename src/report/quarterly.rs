@@ -159,6 +159,41 @@ impl Tier {
     }
 }
 
+/// The `[report]` table of a config file (`--config toxgraph.toml`); flags given on the
+/// command line win over it.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    /// `"-40,-20"`: green at or below the first, amber up to the second.
+    pub thresholds: Option<String>,
+    pub tier: Option<String>,
+    pub env_tag: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    report: ReportConfig,
+}
+
+/// Reads a config file; problems point at the line with a caret.
+pub fn read_config(path: &std::path::Path) -> crate::Result<ReportConfig> {
+    let text = std::fs::read_to_string(path).map_err(|source| crate::Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let file: ConfigFile = toml::from_str(&text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        crate::diag::Diagnostic::error(path.display().to_string(), e.message().trim().to_string())
+            .at_span(&text, span.start, span.end)
+            .expected(
+                "[report] with thresholds = \"-40,-20\", tier = \"enterprise\", env_tag = \"env\"",
+            )
+    })?;
+    Ok(file.report)
+}
+
 #[derive(Debug, Clone)]
 pub struct ReportOptions {
     pub thresholds: Thresholds,
