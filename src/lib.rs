@@ -8,6 +8,7 @@ pub mod atomic;
 pub mod diag;
 pub mod engine;
 pub mod error;
+pub mod gate;
 pub mod generate;
 pub mod graph;
 pub mod ids;

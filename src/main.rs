@@ -108,6 +108,46 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Write the baseline of a snapshot: the accepted combinations, sorted by fingerprint.
+    Baseline {
+        snapshot: PathBuf,
+        /// Where to write it (atomically).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Keep first-seen dates from the existing baseline at --output.
+        #[arg(long)]
+        update: bool,
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Fail (exit 1) when a snapshot has toxic combinations that the baseline (or --before) does not.
+    Gate {
+        /// The snapshot to check (or use --after).
+        snapshot: Option<PathBuf>,
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        /// Compare two snapshots directly: new = in --after, not in --before.
+        #[arg(long)]
+        before: Option<PathBuf>,
+        #[arg(long)]
+        after: Option<PathBuf>,
+        /// Lowest severity that fails the gate.
+        #[arg(long, default_value = "high")]
+        fail_on: String,
+        /// Risk acceptances (TOML), each with an expiry.
+        #[arg(long)]
+        exceptions: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = GateFormat::Text)]
+        format: GateFormat,
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Re-hash a report and every input its manifest names: exit 0 when all match, 1 otherwise.
     Verify { report: PathBuf },
     /// Convert exports into a native snapshot.
@@ -193,6 +233,14 @@ enum ReportFormat {
     Csv,
     Md,
     Html,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum GateFormat {
+    Text,
+    Json,
+    Sarif,
+    Junit,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -513,6 +561,114 @@ fn run(cli: Cli) -> Result<Done, Error> {
                     code: 0,
                 }),
             }
+        }
+        Cmd::Baseline {
+            snapshot,
+            output,
+            update,
+            rules,
+            common,
+        } => {
+            pool(common.threads)?;
+            let pack = pack(rules.as_deref())?;
+            let est = estate(&snapshot, &common)?;
+            let outcome = scan::run(&est.graph, &pack, &Filter::default());
+            let previous = if update && output.exists() {
+                Some(toxgraph::gate::Baseline::read(&output)?)
+            } else {
+                None
+            };
+            let b = toxgraph::gate::Baseline::from_scan(
+                &est.graph,
+                &pack,
+                &outcome.combinations,
+                previous.as_ref(),
+            );
+            Ok(Done {
+                text: b.to_json(),
+                output: Some(output),
+                code: 0,
+            })
+        }
+        Cmd::Gate {
+            snapshot,
+            baseline,
+            before,
+            after,
+            fail_on,
+            exceptions,
+            format,
+            output,
+            rules,
+            common,
+        } => {
+            pool(common.threads)?;
+            let fail_on = ingest::Level::parse(&fail_on).ok_or_else(|| {
+                Error::Usage(format!(
+                    "--fail-on `{fail_on}`: expected low, medium, high or critical"
+                ))
+            })?;
+            let pack = pack(rules.as_deref())?;
+            let target = match (snapshot, &after) {
+                (Some(s), None) => s,
+                (None, Some(a)) => a.clone(),
+                _ => {
+                    return Err(Error::Usage(
+                        "give the snapshot to check, or --before and --after".into(),
+                    ))
+                }
+            };
+            let accepted = match (&baseline, &before) {
+                (Some(b), None) => toxgraph::gate::Baseline::read(b)?,
+                (None, Some(b)) => {
+                    let est = estate(b, &common)?;
+                    let out = scan::run(&est.graph, &pack, &Filter::default());
+                    toxgraph::gate::Baseline::from_scan(&est.graph, &pack, &out.combinations, None)
+                }
+                _ => {
+                    return Err(Error::Usage(
+                        "give exactly one of --baseline FILE and --before SNAPSHOT".into(),
+                    ))
+                }
+            };
+            let exceptions = exceptions
+                .as_deref()
+                .map(toxgraph::gate::load_exceptions)
+                .transpose()?
+                .unwrap_or_default();
+            let est = estate(&target, &common)?;
+            let outcome = scan::run(&est.graph, &pack, &Filter::default());
+            let verdict = toxgraph::gate::evaluate(
+                &est.graph,
+                &pack,
+                &outcome.combinations,
+                &accepted,
+                &exceptions,
+                fail_on,
+            );
+            let text = match format {
+                GateFormat::Text => toxgraph::gate::text(&verdict),
+                GateFormat::Json => toxgraph::gate::json(&verdict),
+                GateFormat::Sarif => {
+                    toxgraph::gate::sarif::sarif(&verdict, &pack, &target.display().to_string())
+                }
+                GateFormat::Junit => toxgraph::gate::junit(&verdict),
+            };
+            if output.is_some() && format != GateFormat::Text {
+                eprint!(
+                    "{}",
+                    toxgraph::gate::text(&verdict)
+                        .lines()
+                        .last()
+                        .map(|l| format!("{l}\n"))
+                        .unwrap_or_default()
+                );
+            }
+            Ok(Done {
+                text,
+                output,
+                code: u8::from(verdict.failed),
+            })
         }
         Cmd::Verify { report } => {
             let mismatches = toxgraph::lineage::verify(&report)?;

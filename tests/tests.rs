@@ -6,6 +6,7 @@ mod azure;
 mod cli;
 mod determinism;
 mod engine_props;
+mod gate;
 mod malformed;
 mod report;
 mod rule_fixtures;

@@ -462,6 +462,7 @@ pub fn build(mut snap: Snapshot, opts: &BuildOptions) -> Built {
             props,
             sensitivity,
             findings: (0, 0),
+            origin: p.def_line,
         });
     }
 
@@ -575,6 +576,7 @@ pub fn build(mut snap: Snapshot, opts: &BuildOptions) -> Built {
         edge_rank,
         owner_key: opts.owner_key.clone(),
         strings,
+        files: snap.files.clone(),
     };
     Built { graph, warnings }
 }

@@ -114,6 +114,9 @@ pub struct NodeData {
     pub sensitivity: Option<Sym>,
     /// Range into [`Graph::findings`].
     pub findings: (u32, u32),
+    /// Where the node is defined (the later line, when several define it): SARIF points
+    /// code-scanning results at it.
+    pub origin: Option<crate::ingest::Origin>,
 }
 
 /// Ports and protocol of an `exposes` or `reaches` edge.
@@ -174,6 +177,8 @@ pub struct Graph {
     pub owner_key: String,
     /// Kinds, tag keys and tag values.
     pub strings: Interner,
+    /// The source files, indexed by [`crate::ingest::Origin::file`].
+    pub files: Vec<String>,
 }
 
 impl Graph {
