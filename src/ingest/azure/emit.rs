@@ -1272,6 +1272,24 @@ fn paas_exposure(cx: &mut Ctx, by_id: &IndexMap<String, &Entry>) {
     }
 }
 
+/// The optional network fields shared by `exposure` and `reach` records.
+fn net_fields(
+    v: &mut Value,
+    ports: Option<Vec<Value>>,
+    protocol: &Option<String>,
+    via: &Option<String>,
+) {
+    if let Some(p) = ports {
+        v["ports"] = Value::Array(p);
+    }
+    if let Some(x) = protocol {
+        v["protocol"] = Value::String(x.clone());
+    }
+    if let Some(x) = via {
+        v["via"] = Value::String(x.clone());
+    }
+}
+
 /// Native JSON Lines for a snapshot (used by `import azure -o`).
 pub(crate) fn to_jsonl(snap: &Snapshot) -> String {
     use serde_json::json;
@@ -1373,15 +1391,7 @@ pub(crate) fn to_jsonl(snap: &Snapshot) -> String {
                 via,
             } => {
                 let mut v = json!({"type": "exposure", "resource": resource, "from": from});
-                if let Some(p) = ports(p) {
-                    v["ports"] = json!(p);
-                }
-                if let Some(x) = protocol {
-                    v["protocol"] = json!(x);
-                }
-                if let Some(x) = via {
-                    v["via"] = json!(x);
-                }
+                net_fields(&mut v, ports(p), protocol, via);
                 v
             }
             Record::Reach {
@@ -1392,15 +1402,7 @@ pub(crate) fn to_jsonl(snap: &Snapshot) -> String {
                 via,
             } => {
                 let mut v = json!({"type": "reach", "from": from, "to": to});
-                if let Some(p) = ports(p) {
-                    v["ports"] = json!(p);
-                }
-                if let Some(x) = protocol {
-                    v["protocol"] = json!(x);
-                }
-                if let Some(x) = via {
-                    v["via"] = json!(x);
-                }
+                net_fields(&mut v, ports(p), protocol, via);
                 v
             }
             Record::Finding(f) => {
