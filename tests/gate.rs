@@ -300,11 +300,26 @@ fn sarif_and_junit_outputs() {
     let after = estate(dir.path(), "after.jsonl", true, true);
     let (code, sarif, _) = gate(&["--before", &before, "--after", &after, "--format", "sarif"]);
     assert_eq!(code, 1);
-    // The SARIF object model generated from the official 2.1.0 schema reads it.
+    let v: Value = serde_json::from_str(&sarif).unwrap();
+    // Valid against the official SARIF 2.1.0 JSON Schema (OASIS), which the serde-sarif
+    // package ships; and its object model, generated from that schema, reads it.
+    // The published schema's `language` patterns have a stray `]` (an erratum that the
+    // schema's own meta-schema rejects); they are replaced by the intended pattern, the
+    // rest of the schema is used as published.
+    let text = std::fs::read_to_string(sarif_schema()).unwrap();
+    let bad = r#""^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$""#;
+    assert!(text.contains(bad));
+    let schema: Value =
+        serde_json::from_str(&text.replace(bad, r#""^[a-zA-Z]{2}(-[a-zA-Z]{2})?$""#)).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the SARIF schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&v)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
     let parsed: serde_sarif::sarif::Sarif =
         serde_json::from_str(&sarif).expect("valid SARIF 2.1.0");
     assert_eq!(parsed.runs.len(), 1);
-    let v: Value = serde_json::from_str(&sarif).unwrap();
     assert_eq!(v["version"], "2.1.0");
     let rules = v["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap();
     assert!(
@@ -339,4 +354,28 @@ fn sarif_and_junit_outputs() {
     }
     let (_, junit, _) = gate(&["--before", &before, "--after", &after, "--format", "junit"]);
     assert!(junit.starts_with("<?xml") && junit.contains("failures=\"1\"") && junit.contains("<failure message=\"Storage account holding sensitive data is open to the internet\""), "{junit}");
+}
+
+/// The official SARIF 2.1.0 schema, as shipped inside the serde-sarif package in the cargo
+/// registry (a dev-dependency, so it is always fetched before the tests run).
+fn sarif_schema() -> std::path::PathBuf {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cargo")
+        });
+    let src = home.join("registry").join("src");
+    for index in std::fs::read_dir(&src).unwrap() {
+        for pkg in std::fs::read_dir(index.unwrap().path()).unwrap() {
+            let p = pkg.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("serde-sarif-0.8") && p.join("src/schema.json").is_file() {
+                return p.join("src/schema.json");
+            }
+        }
+    }
+    panic!(
+        "the SARIF schema from serde-sarif is not in {}",
+        src.display()
+    );
 }

@@ -57,6 +57,11 @@ pub fn sarif(o: &GateOutcome, pack: &RulePack, scanned: &str) -> String {
             let (lvl, _) = level(i.severity);
             let rule_index = pack.rules.iter().position(|r| r.id == i.rule).unwrap_or(0);
             let (file, line) = i.location.clone().unwrap_or_else(|| (scanned.to_string(), 1));
+            // Entry and target, once each (they are the same resource for some rules).
+            let mut logical = vec![json!({"fullyQualifiedName": i.entry, "kind": "resource"})];
+            if !i.target.eq_ignore_ascii_case(&i.entry) {
+                logical.push(json!({"fullyQualifiedName": i.target, "kind": "resource"}));
+            }
             json!({
                 "ruleId": i.rule,
                 "ruleIndex": rule_index,
@@ -67,10 +72,7 @@ pub fn sarif(o: &GateOutcome, pack: &RulePack, scanned: &str) -> String {
                         "artifactLocation": {"uri": file.replace('\\', "/")},
                         "region": {"startLine": line.max(1)},
                     },
-                    "logicalLocations": [
-                        {"fullyQualifiedName": i.entry, "kind": "resource"},
-                        {"fullyQualifiedName": i.target, "kind": "resource"},
-                    ],
+                    "logicalLocations": logical,
                 }],
                 "partialFingerprints": {"toxgraphFingerprint/v1": i.fingerprint},
                 "properties": {"owner": i.owner, "entry": i.entry, "target": i.target},
