@@ -4,6 +4,7 @@
 //! formula cells, Markdown escapes pipes and backticks.
 
 use super::quarterly::{Report, Row, Status};
+use super::text::md_escape as md;
 use std::fmt::Write;
 
 /// Owners shown one by one in the HTML page; the rest are grouped (CSV and JSON list all).
@@ -153,14 +154,6 @@ pub fn csv(rep: &Report) -> String {
         }
     }
     o
-}
-
-fn md(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace('`', "\\`")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// The Markdown report.

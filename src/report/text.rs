@@ -213,8 +213,12 @@ fn combo_text(o: &mut String, c: &ComboDoc) {
     let _ = writeln!(o, "      {}", walk_line(&c.walk));
 }
 
-fn md_escape(s: &str) -> String {
-    s.replace('|', "\\|")
+/// Markdown-escapes estate-supplied text: pipes would split table cells, backticks open
+/// code spans, angle brackets could open HTML.
+pub(crate) fn md_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace('`', "\\`")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
