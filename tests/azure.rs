@@ -320,3 +320,10 @@ fn bad_exports_name_the_file_and_record() {
         "{err}"
     );
 }
+
+#[test]
+fn demo_tenant_exports_give_the_native_demos_combinations() {
+    let (code, out, err) = run(&["scan", "fixtures/azure/demo-tenant", "--format", "json"], None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(combination_lines(&out), expected_lines(&fixture("demo/expected.tsv")));
+}
