@@ -323,7 +323,97 @@ fn bad_exports_name_the_file_and_record() {
 
 #[test]
 fn demo_tenant_exports_give_the_native_demos_combinations() {
-    let (code, out, err) = run(&["scan", "fixtures/azure/demo-tenant", "--format", "json"], None);
+    let (code, out, err) = run(
+        &["scan", "fixtures/azure/demo-tenant", "--format", "json"],
+        None,
+    );
     assert_eq!(code, 0, "{err}");
-    assert_eq!(combination_lines(&out), expected_lines(&fixture("demo/expected.tsv")));
+    assert_eq!(
+        combination_lines(&out),
+        expected_lines(&fixture("demo/expected.tsv"))
+    );
+}
+
+/// Regressions found building the demo tenant: deleted principals are not service
+/// principals, `az`'s roleDefinitionName resolves a GUID missing from the exports, private
+/// endpoints do not open connections, and peering is not transitive.
+#[test]
+fn importer_regressions_from_the_demo_tenant() {
+    let s = "/subscriptions/00000000-0000-4000-8000-000000000001";
+    let assignments = format!(
+        r#"[{{"principalId": "deleted-1", "principalType": "Unknown", "roleDefinitionId": "{s}/providers/Microsoft.Authorization/roleDefinitions/8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "scope": "{s}"}},
+            {{"principalId": "sp-1", "principalType": "ServicePrincipal", "roleDefinitionId": "{s}/providers/Microsoft.Authorization/roleDefinitions/39bc4728-0917-49c7-9d2c-d95423bc2eb4", "roleDefinitionName": "Security Reader", "scope": "{s}"}}]"#
+    );
+    let vnet = |name: &str, prefix: &str, peer: Option<&str>| {
+        let peering = peer.map_or(String::new(), |p| format!(r#", "virtualNetworkPeerings": [{{"properties": {{"remoteVirtualNetwork": {{"id": "{s}/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/{p}"}}, "peeringState": "Connected"}}}}]"#));
+        format!(
+            r#"{{"id": "{s}/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/{name}", "type": "Microsoft.Network/virtualNetworks", "properties": {{"subnets": [{{"id": "{s}/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/{name}/subnets/default", "properties": {{"addressPrefix": "{prefix}"}}}}]{peering}}}}}"#
+        )
+    };
+    let nic = |name: &str, net: &str, ip: &str, vm: bool| {
+        let owner = if vm {
+            format!(
+                r#", "virtualMachine": {{"id": "{s}/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/{name}"}}"#
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            r#"{{"id": "{s}/resourceGroups/g/providers/Microsoft.Network/networkInterfaces/nic-{name}", "type": "Microsoft.Network/networkInterfaces", "properties": {{"ipConfigurations": [{{"properties": {{"privateIPAddress": "{ip}", "subnet": {{"id": "{s}/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/{net}/subnets/default"}}}}}}]{owner}}}}}"#
+        )
+    };
+    let pe = format!(
+        r#"{{"id": "{s}/resourceGroups/g/providers/Microsoft.Network/privateEndpoints/pe-kv", "type": "Microsoft.Network/privateEndpoints", "properties": {{"privateLinkServiceConnections": [{{"properties": {{"privateLinkServiceId": "{s}/resourceGroups/g/providers/Microsoft.KeyVault/vaults/kv"}}}}], "networkInterfaces": [{{"id": "{s}/resourceGroups/g/providers/Microsoft.Network/networkInterfaces/nic-pe"}}]}}}}"#
+    );
+    let resources = format!(
+        "[{}, {}, {}, {}, {}, {}, {}]",
+        vnet("hub", "10.0.0.0/16", Some("spoke1")),
+        vnet("spoke1", "10.1.0.0/16", Some("spoke2")),
+        vnet("spoke2", "10.2.0.0/16", None),
+        nic("vm-hub", "hub", "10.0.0.4", true),
+        nic("vm-s2", "spoke2", "10.2.0.4", true),
+        nic("pe", "hub", "10.0.0.5", false),
+        pe
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("assignments.json"), assignments).unwrap();
+    std::fs::write(dir.path().join("resources.json"), resources).unwrap();
+    let opts = ImportOptions {
+        taken_at: Some("2026-09-30T00:00:00Z".into()),
+        ..Default::default()
+    };
+    let (snap, _) =
+        azure::import_dir(dir.path(), &opts).expect("a name resolves the unexported GUID");
+    let identity = |id: &str| {
+        snap.records
+            .iter()
+            .any(|r| matches!(r, Record::Define(d) if d.id == id))
+    };
+    assert!(
+        !identity("deleted-1"),
+        "a deleted principal is not defined as a service principal"
+    );
+    assert!(identity("sp-1"));
+    assert!(snap
+        .records
+        .iter()
+        .any(|r| matches!(r, Record::RoleAssignment { role, .. } if role == "Security Reader")));
+    let reaches: Vec<(String, String)> = snap
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Reach { from, to, .. } => Some((
+                from.rsplit('/').next().unwrap().to_string(),
+                to.rsplit('/').next().unwrap().to_string(),
+            )),
+            _ => None,
+        })
+        .collect();
+    // vm-hub reaches the key vault through its private endpoint; the endpoint reaches
+    // nothing; hub and spoke2 are both peered with spoke1 only, so they do not pair.
+    assert_eq!(
+        reaches,
+        vec![("vm-hub".to_string(), "kv".to_string())],
+        "{reaches:?}"
+    );
 }

@@ -115,6 +115,7 @@ pub(crate) fn emit(model: &Model, opts: &ImportOptions, files: &[String]) -> Emi
     }
     let mut principals: BTreeMap<String, Principal> = BTreeMap::new();
     let metadata = assessment_metadata(model);
+    let known_roles = known_role_guids(model);
 
     for e in &model.entries {
         match e.kind {
@@ -122,7 +123,7 @@ pub(crate) fn emit(model: &Model, opts: &ImportOptions, files: &[String]) -> Emi
                 container(&mut cx, e, &by_id)
             }
             Kind::Resource => resource(&mut cx, e, &by_id, opts, &mut principals),
-            Kind::RoleAssignment => assignment(&mut cx, e, &mut principals),
+            Kind::RoleAssignment => assignment(&mut cx, e, &mut principals, &known_roles),
             Kind::RoleDefinition => role_definition(&mut cx, e),
             Kind::Assessment | Kind::RecommendationRow => assessment(&mut cx, e, &metadata),
             Kind::Alert => alert(&mut cx, e),
@@ -133,7 +134,6 @@ pub(crate) fn emit(model: &Model, opts: &ImportOptions, files: &[String]) -> Emi
         }
     }
     network(&mut cx, model, &by_id);
-    unresolved_roles(&mut cx, model);
     for (id, p) in principals {
         cx.push(
             Record::Define(Definition {
@@ -314,12 +314,32 @@ fn principal<'a>(
     p
 }
 
-fn assignment(cx: &mut Ctx, e: &Entry, principals: &mut BTreeMap<String, Principal>) {
+fn assignment(
+    cx: &mut Ctx,
+    e: &Entry,
+    principals: &mut BTreeMap<String, Principal>,
+    known_roles: &BTreeSet<String>,
+) {
     let v = &e.value;
-    let (Some(pid), Some(role)) = (
-        prop_str(v, "principalId"),
-        prop_str(v, "roleDefinitionId").or_else(|| prop_str(v, "roleDefinitionName")),
-    ) else {
+    let by_id = prop_str(v, "roleDefinitionId");
+    let by_name = prop_str(v, "roleDefinitionName");
+    // A GUID neither built in nor exported is resolved by the name `az` puts beside it;
+    // without one the exports are incomplete, and that is reported.
+    let role = match (by_id, by_name) {
+        (Some(id), name) => match crate::ids::role_guid(id) {
+            Some(g) if !known_roles.contains(&g) => match name {
+                Some(n) => Some(n),
+                None => {
+                    // Kept (with --keep-going) so the graph still shows who was assigned what.
+                    cx.problem(e.origin, format!("role definition `{g}` matches no role definition in the exports and no built-in role, so the assignment grants nothing (export the definitions with `az role definition list`)"));
+                    Some(id)
+                }
+            },
+            _ => Some(id),
+        },
+        (None, name) => name,
+    };
+    let (Some(pid), Some(role)) = (prop_str(v, "principalId"), role) else {
         cx.warn(
             e.origin,
             "role assignment without principalId or roleDefinitionId; skipped".into(),
@@ -344,16 +364,21 @@ fn assignment(cx: &mut Ctx, e: &Entry, principals: &mut BTreeMap<String, Princip
         cx.warn(e.origin, "role assignment without a scope; skipped".into());
         return;
     };
+    // A deleted principal shows as `Unknown`: it is kept as a referenced-only identity of
+    // unknown kind rather than guessed to be a service principal.
     let kind = match prop_str(v, "principalType")
         .map(str::to_ascii_lowercase)
         .as_deref()
     {
-        Some("user") => "user",
-        Some("group") | Some("foreigngroup") => "group",
-        _ => "service_principal",
+        Some("user") => Some("user"),
+        Some("group") | Some("foreigngroup") => Some("group"),
+        Some("serviceprincipal") | Some("managedidentity") | None => Some("service_principal"),
+        Some(_) => None,
     };
     let name = prop_str(v, "principalName").map(str::to_string);
-    principal(principals, pid, kind, name, e.origin);
+    if let Some(kind) = kind {
+        principal(principals, pid, kind, name, e.origin);
+    }
     cx.push(
         Record::RoleAssignment {
             principal: pid.to_string(),
@@ -366,9 +391,8 @@ fn assignment(cx: &mut Ctx, e: &Entry, principals: &mut BTreeMap<String, Princip
     cx.used(e.origin);
 }
 
-/// An assignment whose role definition GUID is neither in the exports nor a built-in role
-/// grants nothing; the exports are incomplete, so it is reported.
-fn unresolved_roles(cx: &mut Ctx, model: &Model) {
+/// Role definition GUIDs that resolve: built in, or exported.
+fn known_role_guids(model: &Model) -> BTreeSet<String> {
     let mut known: BTreeSet<String> = crate::graph::roles::BUILTIN
         .iter()
         .map(|(_, g, _)| g.to_string())
@@ -384,20 +408,7 @@ fn unresolved_roles(cx: &mut Ctx, model: &Model) {
             }
         }
     }
-    for e in model
-        .entries
-        .iter()
-        .filter(|e| e.kind == Kind::RoleAssignment)
-    {
-        let Some(r) = prop_str(&e.value, "roleDefinitionId") else {
-            continue;
-        };
-        if let Some(g) = crate::ids::role_guid(r) {
-            if !known.contains(&g) {
-                cx.problem(e.origin, format!("role definition `{g}` matches no role definition in the exports and no built-in role, so the assignment grants nothing (export the definitions with `az role definition list`)"));
-            }
-        }
-    }
+    known
 }
 
 fn role_definition(cx: &mut Ctx, e: &Entry) {
@@ -781,6 +792,8 @@ struct Endpoint {
     standard_sku: bool,
     /// Can be reached through its NSGs (false: only sends).
     receives: bool,
+    /// Opens connections (false for private endpoints, which only receive).
+    sends: bool,
     origin: Origin,
 }
 
@@ -934,6 +947,7 @@ fn endpoints(by_id: &IndexMap<String, &Entry>, net: &Net) -> Vec<Endpoint> {
                     public: public_nics.contains(&fid),
                     standard_sku: false,
                     receives: true,
+                    sends: true,
                     origin: e.origin,
                 };
                 for c in at(v, &["properties", "ipConfigurations"])
@@ -954,6 +968,7 @@ fn endpoints(by_id: &IndexMap<String, &Entry>, net: &Net) -> Vec<Endpoint> {
                     }
                 }
                 let pe = str_at(v, &["properties", "privateEndpoint", "id"]).map(fold);
+                ep.sends = pe.is_none() && !net.service_of_pe.contains_key(&fid);
                 ep.owner = str_at(v, &["properties", "virtualMachine", "id"])
                     .map(str::to_string)
                     .or_else(|| net.vm_of_nic.get(&fid).cloned())
@@ -974,21 +989,24 @@ fn endpoints(by_id: &IndexMap<String, &Entry>, net: &Net) -> Vec<Endpoint> {
                 );
                 for c in cfgs.and_then(Value::as_array).into_iter().flatten() {
                     let ipcs = at(c, &["properties", "ipConfigurations"]).and_then(Value::as_array);
+                    let subnets: Vec<String> = ipcs
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|i| str_at(i, &["properties", "subnet", "id"]).map(fold))
+                        .collect();
                     out.push(Endpoint {
                         owner: id.to_string(),
                         nic: None,
-                        ip: None,
-                        subnets: ipcs
-                            .into_iter()
-                            .flatten()
-                            .filter_map(|i| str_at(i, &["properties", "subnet", "id"]).map(fold))
-                            .collect(),
+                        // Instances have no address in the export: their subnet stands for them.
+                        ip: subnets.first().and_then(|s| subnet_addr(s)),
+                        subnets,
                         nsg: str_at(c, &["properties", "networkSecurityGroup", "id"]).map(fold),
                         public: ipcs.into_iter().flatten().any(|i| {
                             at(i, &["properties", "publicIPAddressConfiguration"]).is_some()
                         }),
                         standard_sku: false,
                         receives: true,
+                        sends: true,
                         origin: e.origin,
                     });
                 }
@@ -1021,6 +1039,7 @@ fn endpoints(by_id: &IndexMap<String, &Entry>, net: &Net) -> Vec<Endpoint> {
                         public: false,
                         standard_sku: false,
                         receives: false,
+                        sends: true,
                         origin: e.origin,
                     });
                 }
@@ -1127,40 +1146,35 @@ fn network(cx: &mut Ctx, model: &Model, by_id: &IndexMap<String, &Entry>) {
     }
     paas_exposure(cx, by_id);
 
-    // Lateral reach inside one network (a virtual network and those peered with it).
-    let mut parent: BTreeMap<String, String> = BTreeMap::new();
-    fn root(parent: &BTreeMap<String, String>, x: &str) -> String {
-        let mut cur = x.to_string();
-        while let Some(p) = parent.get(&cur).filter(|p| **p != cur) {
-            cur = p.clone();
-        }
-        cur
-    }
-    for (a, b) in &net.peers {
-        let (ra, rb) = (root(&parent, a), root(&parent, b));
-        if ra != rb {
-            let (lo, hi) = if ra < rb { (ra, rb) } else { (rb, ra) };
-            parent.insert(hi, lo);
-        }
-    }
+    // Lateral reach: from each endpoint to those in its own virtual network and in the
+    // networks directly peered with it (peering is not transitive in Azure).
     let vnet_of = |subnet: &str| subnet.find("/subnets/").map(|i| subnet[..i].to_string());
-    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut by_vnet: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, ep) in eps.iter().enumerate() {
         if let Some(v) = ep.subnets.first().and_then(|s| vnet_of(s)) {
-            groups.entry(root(&parent, &v)).or_default().push(i);
+            by_vnet.entry(v).or_default().push(i);
         }
     }
-    for (network, members) in groups {
-        if members.len() > MAX_NICS_PER_NETWORK {
-            let o = eps[members[0]].origin;
-            cx.warn(o, format!("network `{network}` has {} endpoints; lateral reach inside it is not computed (more than {MAX_NICS_PER_NETWORK})", members.len()));
+    let mut peers_of: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (a, b) in &net.peers {
+        peers_of.entry(a).or_default().insert(b);
+        peers_of.entry(b).or_default().insert(a);
+    }
+    let mut pairs: BTreeMap<(String, String), (Vec<PortRange>, Origin)> = BTreeMap::new();
+    for (vnet, sources) in &by_vnet {
+        let mut dests: Vec<usize> = sources.clone();
+        for p in peers_of.get(vnet.as_str()).into_iter().flatten() {
+            dests.extend(by_vnet.get(*p).into_iter().flatten());
+        }
+        if sources.len() * dests.len() > MAX_NICS_PER_NETWORK * MAX_NICS_PER_NETWORK {
+            let o = eps[sources[0]].origin;
+            cx.warn(o, format!("network `{vnet}` has {} endpoints reaching {}; lateral reach from it is not computed", sources.len(), dests.len()));
             continue;
         }
-        let mut pairs: BTreeMap<(String, String), (Vec<PortRange>, Origin)> = BTreeMap::new();
-        for &a in &members {
-            for &b in &members {
+        for &a in sources {
+            for &b in &dests {
                 let (src, dst) = (&eps[a], &eps[b]);
-                if !dst.receives || src.owner.eq_ignore_ascii_case(&dst.owner) {
+                if !src.sends || !dst.receives || src.owner.eq_ignore_ascii_case(&dst.owner) {
                     continue;
                 }
                 let ports = open_ports(dst, Source::VirtualNetwork(src.ip));
@@ -1173,18 +1187,18 @@ fn network(cx: &mut Ctx, model: &Model, by_id: &IndexMap<String, &Entry>) {
                 entry.0 = nsg::normalise([entry.0.clone(), ports].concat());
             }
         }
-        for ((from, to), (ports, origin)) in pairs {
-            cx.push(
-                Record::Reach {
-                    from,
-                    to,
-                    ports: port_list(&ports),
-                    protocol: Some("tcp".into()),
-                    via: Some("vnet".into()),
-                },
-                origin,
-            );
-        }
+    }
+    for ((from, to), (ports, origin)) in pairs {
+        cx.push(
+            Record::Reach {
+                from,
+                to,
+                ports: port_list(&ports),
+                protocol: Some("tcp".into()),
+                via: Some("vnet".into()),
+            },
+            origin,
+        );
     }
 }
 
