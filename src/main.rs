@@ -41,6 +41,9 @@ enum Cmd {
         /// Rule folder (default: the shipped pack).
         #[arg(long)]
         rules: Option<PathBuf>,
+        /// List at most this many combinations (counts still cover all; the output says so).
+        #[arg(long)]
+        max_combinations: Option<usize>,
     },
     /// Run one path pattern against a snapshot and print every match with its walk.
     Query {
@@ -357,6 +360,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
             format,
             output,
             rules,
+            max_combinations,
         } => {
             pool(common.threads)?;
             let pack = pack(rules.as_deref())?;
@@ -373,13 +377,19 @@ fn run(cli: Cli) -> Result<Done, Error> {
                     );
                 }
             }
-            let doc = report::scan_doc(
+            let mut doc = report::scan_doc(
                 &snapshot.display().to_string(),
                 &est.graph,
                 &pack,
                 &outcome.combinations,
                 &est.warnings,
             );
+            if let Some(max) = max_combinations {
+                doc.cap(max);
+                if let Some(n) = &doc.notice {
+                    eprintln!("note: {n}");
+                }
+            }
             Ok(Done {
                 text: render(&doc, format, common.verbose),
                 output,

@@ -246,3 +246,54 @@ fn no_orphan_snapshots() {
         assert!(used.contains(&name.as_str()), "orphan snapshot {name}");
     }
 }
+
+#[test]
+fn max_combinations_cuts_the_listing_and_says_so() {
+    let (code, json, err) = run(
+        &[
+            "scan",
+            "fixtures/demo/estate.jsonl",
+            "--format",
+            "json",
+            "--max-combinations",
+            "3",
+        ],
+        None,
+    );
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["combinations"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        v["counts"]["combinations"], 20,
+        "counts cover every combination"
+    );
+    assert!(v["notice"].as_str().unwrap().contains("first 3 of 20"));
+    assert!(
+        err.contains("note: listing cut to the first 3 of 20"),
+        "{err}"
+    );
+    let (_, jl, _) = run(
+        &[
+            "scan",
+            "fixtures/demo/estate.jsonl",
+            "--format",
+            "jsonl",
+            "--max-combinations",
+            "3",
+        ],
+        None,
+    );
+    assert_eq!(jl.lines().count(), 3);
+    let (_, all, _) = run(
+        &[
+            "scan",
+            "fixtures/demo/estate.jsonl",
+            "--format",
+            "json",
+            "--max-combinations",
+            "50",
+        ],
+        None,
+    );
+    assert!(!all.contains("\"notice\""));
+}

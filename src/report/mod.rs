@@ -36,6 +36,23 @@ pub struct ScanDoc {
     pub by_owner: Vec<OwnerCount>,
     pub combinations: Vec<ComboDoc>,
     pub warnings: Vec<WarningDoc>,
+    /// Set when the listing was cut by `--max-combinations`: never a silent truncation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
+}
+
+impl ScanDoc {
+    /// Keeps the first `max` combinations of the listing (counts still cover all of them)
+    /// and says so.
+    pub fn cap(&mut self, max: usize) {
+        let total = self.combinations.len();
+        if total > max {
+            self.combinations.truncate(max);
+            self.notice = Some(format!(
+                "listing cut to the first {max} of {total} combinations by --max-combinations; counts cover all {total}"
+            ));
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -272,6 +289,7 @@ pub fn scan_doc(
         by_owner,
         combinations: combo_docs,
         warnings: warning_docs,
+        notice: None,
     }
 }
 

@@ -159,6 +159,9 @@ pub fn table(doc: &ScanDoc, verbose: bool) -> String {
         plural(c.combinations, "toxic combination"),
         plural(c.toxic_resources, "toxic resource")
     );
+    if let Some(n) = &doc.notice {
+        let _ = writeln!(o, "Note: {n}.");
+    }
     o.push_str(&warnings_text(doc, verbose));
     o
 }
