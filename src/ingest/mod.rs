@@ -4,6 +4,7 @@
 pub mod azure;
 pub mod native;
 pub mod record;
+pub mod write;
 
 pub use native::ReadOptions;
 pub use record::*;

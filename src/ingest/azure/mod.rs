@@ -257,5 +257,5 @@ pub fn effective_allowed(
 /// Writes a snapshot's records as native JSON Lines, so an import can be kept, diffed and
 /// scanned later like any native snapshot.
 pub fn to_jsonl(snap: &Snapshot) -> String {
-    emit::to_jsonl(snap)
+    super::write::to_jsonl(snap)
 }
