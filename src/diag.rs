@@ -117,6 +117,16 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// A serde_json error's message without the " at line L column C" it appends: the
+/// position is shown by the diagnostic itself.
+pub fn json_message(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg,
+    }
+}
+
 /// Cuts `line` to at most `max` bytes around byte column `col` (1-based), returning the
 /// cut and the column within it.
 fn window(line: &str, col: usize, max: usize) -> (String, usize) {

@@ -55,12 +55,21 @@ pub fn load_period(
     read: ingest::ReadOptions,
     build: &graph::BuildOptions,
 ) -> Result<(report::quarterly::Period, lineage::InputLineage)> {
-    let (sha256, size) = if path.is_dir() {
-        (String::from("(folder)"), 0)
+    // A snapshot file is read once: hashed for lineage and parsed from the same bytes.
+    let (snap, sha256, size) = if path.is_dir() {
+        (ingest::load(path, read)?, String::from("(folder)"), 0)
     } else {
-        lineage::hash_file(path)?
+        let bytes = std::fs::read(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let (sha, size) = (lineage::sha256(&bytes), bytes.len() as u64);
+        (
+            ingest::native::parse_file_bytes(path, bytes, read)?,
+            sha,
+            size,
+        )
     };
-    let snap = ingest::load(path, read)?;
     let records = snap.record_counts();
     let built = graph::build(snap, build);
     let outcome = scan::run(&built.graph, pack, &engine::Filter::default());

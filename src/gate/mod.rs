@@ -95,10 +95,7 @@ impl Baseline {
         let file = path.display().to_string();
         let b: Baseline = serde_json::from_str(&text).map_err(|e| {
             let line = e.line().max(1);
-            let msg = e.to_string();
-            let msg = msg
-                .rfind(" at line ")
-                .map_or(msg.clone(), |i| msg[..i].to_string());
+            let msg = crate::diag::json_message(&e);
             Diagnostic::error(file.clone(), format!("malformed baseline: {msg}"))
                 .at_line(
                     line,
@@ -341,13 +338,7 @@ pub fn json(o: &GateOutcome) -> String {
     s
 }
 
-fn xml(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
-}
+use crate::report::quarterly_out::esc as xml;
 
 /// JUnit XML for Azure DevOps test results: one test case per new combination.
 pub fn junit(o: &GateOutcome) -> String {

@@ -30,6 +30,12 @@ pub fn read_file(path: &Path, opts: ReadOptions) -> Result<Snapshot> {
         path: path.to_path_buf(),
         source,
     })?;
+    parse_file_bytes(path, bytes, opts)
+}
+
+/// Parses a snapshot file's bytes as read from disk (gzip-compressed when the name ends in
+/// `.gz`), for callers that also need the bytes themselves, such as lineage hashing.
+pub fn parse_file_bytes(path: &Path, bytes: Vec<u8>, opts: ReadOptions) -> Result<Snapshot> {
     let name = path.display().to_string();
     let bytes = if name.ends_with(".gz") {
         gunzip(&bytes).map_err(|source| Error::Read {
@@ -250,12 +256,7 @@ fn parse_line(raw: &[u8], file: &str) -> Outcome {
 
 /// Turns a serde_json error into a diagnostic with the column it reports.
 fn json_error(file: &str, line: &str, e: &serde_json::Error) -> Diagnostic {
-    let msg = e.to_string();
-    // serde_json appends " at line L column C"; the position is shown separately.
-    let msg = match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg,
-    };
+    let msg = crate::diag::json_message(e);
     let (message, expected) = match e.classify() {
         serde_json::error::Category::Eof => (
             format!("the line ends before its JSON value does ({msg}); is the file truncated?"),

@@ -43,6 +43,17 @@ impl<'a> Obj<'a> {
     fn list(&mut self, k: &str, v: &[String]) {
         self.raw(k, &serde_json::to_string(v).unwrap_or_default());
     }
+    /// The optional network fields of `exposure` and `reach` records.
+    fn net(
+        &mut self,
+        ports: &Option<Vec<PortRange>>,
+        protocol: &Option<String>,
+        via: &Option<String>,
+    ) {
+        self.ports(ports);
+        self.opt("protocol", protocol);
+        self.opt("via", via);
+    }
     fn ports(&mut self, ports: &Option<Vec<PortRange>>) {
         let Some(ps) = ports else { return };
         let items: Vec<String> = ps
@@ -146,9 +157,7 @@ pub fn to_jsonl(snap: &Snapshot) -> String {
                 let mut o = Obj::new(&mut out, "exposure");
                 o.str("resource", resource);
                 o.str("from", from);
-                o.ports(ports);
-                o.opt("protocol", protocol);
-                o.opt("via", via);
+                o.net(ports, protocol, via);
                 o.end();
             }
             Record::Reach {
@@ -161,9 +170,7 @@ pub fn to_jsonl(snap: &Snapshot) -> String {
                 let mut o = Obj::new(&mut out, "reach");
                 o.str("from", from);
                 o.str("to", to);
-                o.ports(ports);
-                o.opt("protocol", protocol);
-                o.opt("via", via);
+                o.net(ports, protocol, via);
                 o.end();
             }
             Record::Finding(f) => {

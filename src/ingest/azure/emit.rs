@@ -26,7 +26,7 @@ pub(crate) struct Emitted {
 const MAX_NICS_PER_NETWORK: usize = 2000;
 
 fn fold(s: &str) -> String {
-    s.trim().to_ascii_lowercase()
+    crate::ids::fold(s.trim())
 }
 
 /// An identity seen in the exports.

@@ -7,7 +7,7 @@
 //! (`Search-AzGraph`, `az ... list`), single objects, and CSV with a header row (Log
 //! Analytics exports).
 
-use crate::diag::Diagnostic;
+use crate::diag::{json_message, Diagnostic};
 use serde_json::Value;
 use std::path::Path;
 
@@ -110,7 +110,7 @@ fn json_lines(name: &str, text: &str) -> Result<Vec<Value>, Box<Diagnostic>> {
         }
         let v: Value = serde_json::from_str(line).map_err(|e| {
             Box::new(
-                Diagnostic::error(name, format!("invalid JSON: {}", strip_position(&e)))
+                Diagnostic::error(name, format!("invalid JSON: {}", json_message(&e)))
                     .at_line(i + 1, e.column().max(1), line)
                     .expected("one JSON object per line"),
             )
@@ -118,14 +118,6 @@ fn json_lines(name: &str, text: &str) -> Result<Vec<Value>, Box<Diagnostic>> {
         out.push(v);
     }
     Ok(out)
-}
-
-fn strip_position(e: &serde_json::Error) -> String {
-    let m = e.to_string();
-    match m.rfind(" at line ") {
-        Some(i) => m[..i].to_string(),
-        None => m,
-    }
 }
 
 fn json_error(name: &str, text: &str, e: &serde_json::Error) -> Diagnostic {
@@ -136,7 +128,7 @@ fn json_error(name: &str, text: &str, e: &serde_json::Error) -> Diagnostic {
     } else {
         ""
     };
-    Diagnostic::error(name, format!("invalid JSON: {}{hint}", strip_position(e)))
+    Diagnostic::error(name, format!("invalid JSON: {}{hint}", json_message(e)))
         .at_line(line, e.column().max(1), line_text)
         .expected("strict JSON (quoted keys, no trailing commas)")
 }
