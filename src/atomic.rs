@@ -6,6 +6,12 @@ use std::io::Write;
 use std::path::Path;
 
 pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_parts(path, &[bytes])
+}
+
+/// Writes the pieces one after the other, as one file: large outputs are made in
+/// parallel pieces and never joined in memory.
+pub fn write_parts(path: &Path, parts: &[&[u8]]) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -21,7 +27,9 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     };
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
+        for p in parts {
+            f.write_all(p)?;
+        }
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();

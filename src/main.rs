@@ -263,6 +263,8 @@ enum Format {
 /// What a command produced: text for stdout or a file, and the exit code it implies.
 struct Done {
     text: String,
+    /// Written after `text`: large outputs made in parallel pieces, not joined in memory.
+    parts: Vec<String>,
     output: Option<PathBuf>,
     code: u8,
 }
@@ -272,16 +274,19 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(done) => {
             if let Some(path) = &done.output {
-                if let Err(e) = toxgraph::atomic::write(path, done.text.as_bytes()) {
+                let pieces: Vec<&[u8]> = std::iter::once(done.text.as_bytes())
+                    .chain(done.parts.iter().map(|p| p.as_bytes()))
+                    .collect();
+                if let Err(e) = toxgraph::atomic::write_parts(path, &pieces) {
                     eprintln!("error: {e}");
                     return ExitCode::from(2);
                 }
             } else {
                 let mut out = std::io::stdout().lock();
-                if let Err(e) = out
-                    .write_all(done.text.as_bytes())
-                    .and_then(|_| out.flush())
-                {
+                let written = std::iter::once(&done.text)
+                    .chain(&done.parts)
+                    .try_for_each(|p| out.write_all(p.as_bytes()));
+                if let Err(e) = written.and_then(|_| out.flush()) {
                     // `toxgraph scan | head` is success.
                     if e.kind() != std::io::ErrorKind::BrokenPipe {
                         eprintln!("error: cannot write to standard output: {e}");
@@ -394,6 +399,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 text: render(&doc, format, common.verbose),
                 output,
                 code: 0,
+                parts: Vec::new(),
             })
         }
         Cmd::Query {
@@ -444,6 +450,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 text,
                 output,
                 code: 0,
+                parts: Vec::new(),
             })
         }
         Cmd::Generate {
@@ -468,6 +475,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 text,
                 output: None,
                 code: 0,
+                parts: Vec::new(),
             })
         }
         Cmd::Report {
@@ -563,12 +571,14 @@ fn run(cli: Cli) -> Result<Done, Error> {
                         text: format!("wrote {} and {}\n", path.display(), m.display()),
                         output: None,
                         code: 0,
+                        parts: Vec::new(),
                     })
                 }
                 None => Ok(Done {
                     text,
                     output: None,
                     code: 0,
+                    parts: Vec::new(),
                 }),
             }
         }
@@ -598,6 +608,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 text: b.to_json(),
                 output: Some(output),
                 code: 0,
+                parts: Vec::new(),
             })
         }
         Cmd::Gate {
@@ -678,6 +689,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 text,
                 output,
                 code: u8::from(verdict.failed),
+                parts: Vec::new(),
             })
         }
         Cmd::Verify { report } => {
@@ -690,6 +702,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                     ),
                     output: None,
                     code: 0,
+                    parts: Vec::new(),
                 })
             } else {
                 let mut text = String::new();
@@ -703,6 +716,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                     text,
                     output: None,
                     code: 1,
+                    parts: Vec::new(),
                 })
             }
         }
@@ -744,10 +758,14 @@ fn run(cli: Cli) -> Result<Done, Error> {
                     report::plural(snap.warnings.len(), "warning")
                 );
             }
+            // The records are written in parallel pieces and the model freed meanwhile.
+            let parts = ingest::write::to_jsonl_parts(&snap);
+            std::thread::spawn(move || drop(snap));
             Ok(Done {
-                text: ingest::azure::to_jsonl(&snap),
+                text: String::new(),
                 output,
                 code: 0,
+                parts,
             })
         }
         Cmd::Rules { cmd } => match cmd {
@@ -755,6 +773,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 text: report::rules_list(&pack(rules.as_deref())?),
                 output: None,
                 code: 0,
+                parts: Vec::new(),
             }),
             RulesCmd::Check { paths } => {
                 let mut problems = Vec::new();
@@ -771,6 +790,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                         text: format!("{} ok\n", report::plural(n, "rule")),
                         output: None,
                         code: 0,
+                        parts: Vec::new(),
                     })
                 } else {
                     Err(Error::Invalid(problems))
@@ -785,6 +805,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                     text: report::rule_doc(r),
                     output: None,
                     code: 0,
+                    parts: Vec::new(),
                 })
             }
         },

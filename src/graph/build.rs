@@ -7,7 +7,6 @@ use crate::diag::Diagnostic;
 use crate::ids::{self, Shape};
 use crate::ingest::{is_internet_source, DefType, Definition, Origin, Record, Snapshot};
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 
 /// Choices the format leaves to the user.
 #[derive(Debug, Clone)]
@@ -112,47 +111,6 @@ impl<'a> Builder<'a> {
     }
 }
 
-fn hash_of<T: Hash>(t: &T) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    t.hash(&mut h);
-    h.finish()
-}
-
-/// A key for spotting exact duplicates of relation records and findings.
-fn relation_hash(r: &Record) -> Option<u64> {
-    Some(match r {
-        Record::Define(_) => return None,
-        Record::Membership { group, member } => hash_of(&(0u8, group, member)),
-        Record::Role {
-            name,
-            id,
-            privileged,
-            actions,
-        } => hash_of(&(1u8, name, id, privileged, actions)),
-        Record::RoleAssignment {
-            principal,
-            role,
-            scope,
-            condition,
-        } => hash_of(&(2u8, principal, role, scope, condition)),
-        Record::Exposure {
-            resource,
-            from,
-            ports,
-            protocol,
-            via,
-        } => hash_of(&(3u8, resource, from, ports, protocol, via)),
-        Record::Reach {
-            from,
-            to,
-            ports,
-            protocol,
-            via,
-        } => hash_of(&(4u8, from, to, ports, protocol, via)),
-        Record::Finding(f) => hash_of(&(5u8, f)),
-    })
-}
-
 /// Builds the graph. Never fails: every oddity in the data is a warning.
 pub fn build(mut snap: Snapshot, opts: &BuildOptions) -> Built {
     // Definitions are moved out of the records as they are merged, not copied.
@@ -188,7 +146,7 @@ pub fn build(mut snap: Snapshot, opts: &BuildOptions) -> Built {
             continue;
         }
         let rec = &records[i];
-        if let Some(h) = relation_hash(rec) {
+        if let Some(h) = rec.relation_hash() {
             let bucket = seen.entry(h).or_default();
             if let Some(&j) = bucket.iter().find(|&&j| records[j] == *rec) {
                 skip[i] = true;

@@ -176,3 +176,49 @@ pub fn is_internet_source(from: &str) -> bool {
         .iter()
         .any(|s| f.eq_ignore_ascii_case(s))
 }
+
+fn hash_of<T: std::hash::Hash>(t: &T) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    t.hash(&mut h);
+    h.finish()
+}
+
+impl Record {
+    /// A hash of a relation record or finding, for spotting exact duplicates without
+    /// keeping a second copy of every record; `None` for definitions, which are merged
+    /// field by field instead.
+    pub fn relation_hash(&self) -> Option<u64> {
+        Some(match self {
+            Record::Define(_) => return None,
+            Record::Membership { group, member } => hash_of(&(0u8, group, member)),
+            Record::Role {
+                name,
+                id,
+                privileged,
+                actions,
+            } => hash_of(&(1u8, name, id, privileged, actions)),
+            Record::RoleAssignment {
+                principal,
+                role,
+                scope,
+                condition,
+            } => hash_of(&(2u8, principal, role, scope, condition)),
+            Record::Exposure {
+                resource,
+                from,
+                ports,
+                protocol,
+                via,
+            } => hash_of(&(3u8, resource, from, ports, protocol, via)),
+            Record::Reach {
+                from,
+                to,
+                ports,
+                protocol,
+                via,
+            } => hash_of(&(4u8, from, to, ports, protocol, via)),
+            Record::Finding(f) => hash_of(&(5u8, f)),
+        })
+    }
+}

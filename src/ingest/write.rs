@@ -28,8 +28,15 @@ impl<'a> Obj<'a> {
     }
     fn str(&mut self, k: &str, v: &str) {
         self.key(k);
-        self.out
-            .push_str(&serde_json::to_string(v).unwrap_or_default());
+        // Ids, names and titles rarely need escaping: they are copied as they are.
+        if v.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+            self.out
+                .push_str(&serde_json::to_string(v).unwrap_or_default());
+        } else {
+            self.out.push('"');
+            self.out.push_str(v);
+            self.out.push('"');
+        }
     }
     fn opt(&mut self, k: &str, v: &Option<String>) {
         if let Some(v) = v {
@@ -75,15 +82,34 @@ impl<'a> Obj<'a> {
 
 /// The snapshot as native JSON Lines: the header, then every record.
 pub fn to_jsonl(snap: &Snapshot) -> String {
-    let mut out = String::with_capacity(snap.records.len() * 200);
+    to_jsonl_parts(snap).concat()
+}
+
+/// The same text in pieces, made in parallel and in order, so the text is the same for
+/// any thread count; writing them one after the other spares joining them in memory.
+pub fn to_jsonl_parts(snap: &Snapshot) -> Vec<String> {
+    use rayon::prelude::*;
+    let mut head = String::new();
     let m = &snap.meta;
-    let mut h = Obj::new(&mut out, "snapshot");
+    let mut h = Obj::new(&mut head, "snapshot");
     h.str("taken_at", &m.taken_at);
     h.opt("label", &m.label);
     h.opt("tenant", &m.tenant);
     h.opt("source", &m.source);
     h.end();
-    for r in &snap.records {
+    let mut parts = vec![head];
+    parts.par_extend(snap.records.par_chunks(4096).map(|rs| {
+        let mut out = String::with_capacity(rs.len() * 256);
+        for r in rs {
+            record(&mut out, r);
+        }
+        out
+    }));
+    parts
+}
+
+fn record(out: &mut String, r: &Record) {
+    {
         match r {
             Record::Define(d) => {
                 let ty = match d.def_type {
@@ -91,7 +117,7 @@ pub fn to_jsonl(snap: &Snapshot) -> String {
                     DefType::Resource => "resource",
                     DefType::Identity => "identity",
                 };
-                let mut o = Obj::new(&mut out, ty);
+                let mut o = Obj::new(out, ty);
                 o.str("id", &d.id);
                 o.opt("kind", &d.kind);
                 o.opt("name", &d.name);
@@ -112,7 +138,7 @@ pub fn to_jsonl(snap: &Snapshot) -> String {
                 o.end();
             }
             Record::Membership { group, member } => {
-                let mut o = Obj::new(&mut out, "membership");
+                let mut o = Obj::new(out, "membership");
                 o.str("group", group);
                 o.str("member", member);
                 o.end();
@@ -123,7 +149,7 @@ pub fn to_jsonl(snap: &Snapshot) -> String {
                 privileged,
                 actions,
             } => {
-                let mut o = Obj::new(&mut out, "role");
+                let mut o = Obj::new(out, "role");
                 o.str("name", name);
                 o.opt("id", id);
                 if let Some(p) = privileged {
@@ -140,7 +166,7 @@ pub fn to_jsonl(snap: &Snapshot) -> String {
                 scope,
                 condition,
             } => {
-                let mut o = Obj::new(&mut out, "role_assignment");
+                let mut o = Obj::new(out, "role_assignment");
                 o.str("principal", principal);
                 o.str("role", role);
                 o.str("scope", scope);
@@ -154,7 +180,7 @@ pub fn to_jsonl(snap: &Snapshot) -> String {
                 protocol,
                 via,
             } => {
-                let mut o = Obj::new(&mut out, "exposure");
+                let mut o = Obj::new(out, "exposure");
                 o.str("resource", resource);
                 o.str("from", from);
                 o.net(ports, protocol, via);
@@ -167,14 +193,14 @@ pub fn to_jsonl(snap: &Snapshot) -> String {
                 protocol,
                 via,
             } => {
-                let mut o = Obj::new(&mut out, "reach");
+                let mut o = Obj::new(out, "reach");
                 o.str("from", from);
                 o.str("to", to);
                 o.net(ports, protocol, via);
                 o.end();
             }
             Record::Finding(f) => {
-                let mut o = Obj::new(&mut out, "finding");
+                let mut o = Obj::new(out, "finding");
                 o.str("id", &f.id);
                 o.str("resource", &f.resource);
                 o.str(
@@ -201,7 +227,6 @@ pub fn to_jsonl(snap: &Snapshot) -> String {
             }
         }
     }
-    out
 }
 
 #[cfg(test)]

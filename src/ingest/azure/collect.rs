@@ -1,21 +1,28 @@
 //! Sorting export items into a typed model, by what each item is (its ARM `type`, or the
 //! fields that identify `az` CLI, Defender export and Log Analytics shapes).
 
+use super::emit::{make_alone, Made};
 use super::{ImportReport, Item, Skipped};
 use crate::ingest::Origin;
 use serde_json::Value;
 
 /// Case-insensitive field lookup: Resource Graph, ARM, exports and Log Analytics spell
 /// the same field `properties`, `Properties` or `PROPERTIES`.
+/// Objects in exports hold a handful of keys, so one pass over them beats hashing the key:
+/// an exact match wins, else the first that differs only in case.
 pub(crate) fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     let obj = v.as_object()?;
-    obj.get(key)
-        .or_else(|| {
-            obj.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(key))
-                .map(|(_, v)| v)
-        })
-        .filter(|v| !v.is_null())
+    let mut folded = None;
+    for (k, val) in obj {
+        if k == key {
+            folded = Some(val);
+            break;
+        }
+        if folded.is_none() && k.len() == key.len() && k.eq_ignore_ascii_case(key) {
+            folded = Some(val);
+        }
+    }
+    folded.filter(|v| !v.is_null())
 }
 
 /// A nested field, `path` segments looked up case-insensitively.
@@ -63,7 +70,34 @@ pub(crate) enum Kind {
 pub(crate) struct Entry {
     pub origin: Origin,
     pub kind: Kind,
+    /// `Null` once the item's finding is made.
     pub value: Value,
+    pub made: Option<Made>,
+}
+
+/// An item as sorted right after parsing.
+pub(crate) enum Sorted {
+    Entry(Kind, Value),
+    /// A finding made from the item alone; its tree is gone.
+    Made(Kind, Made),
+    Skip(String),
+}
+
+/// Classifies an item and, where it needs nothing from other items, makes its finding at
+/// once: called on each item as it is parsed, in parallel.
+pub(crate) fn sort(mut v: Value) -> Sorted {
+    match classify(&v) {
+        Err(reason) => Sorted::Skip(reason),
+        Ok(kind) => {
+            if matches!(kind, Kind::Alert | Kind::RecommendationRow) {
+                decode_nested(&mut v);
+            }
+            match make_alone(kind, &v) {
+                Some(m) => Sorted::Made(kind, m),
+                None => Sorted::Entry(kind, v),
+            }
+        }
+    }
 }
 
 /// The items of every file, classified, in file and item order.
@@ -141,27 +175,29 @@ fn classify(v: &Value) -> Result<Kind, String> {
 
 pub(crate) fn collect(items: Vec<Item>, files: &[String], report: &mut ImportReport) -> Model {
     let mut entries = Vec::with_capacity(items.len());
-    for mut it in items {
-        match classify(&it.value) {
-            Ok(kind) => entries.push(Entry {
-                value: {
-                    if matches!(kind, Kind::Alert | Kind::RecommendationRow) {
-                        decode_nested(&mut it.value);
-                    }
-                    it.value
-                },
-                origin: Origin {
-                    file: it.file,
-                    line: it.index,
-                },
-                kind,
-            }),
-            Err(reason) => report.skipped.push(Skipped {
-                file: files.get(it.file as usize).cloned().unwrap_or_default(),
-                item: it.index as usize,
-                reason,
-            }),
-        }
+    for it in items {
+        let origin = Origin {
+            file: it.file,
+            line: it.index,
+        };
+        let (kind, value, made) = match it.value {
+            Sorted::Entry(kind, value) => (kind, value, None),
+            Sorted::Made(kind, made) => (kind, Value::Null, Some(made)),
+            Sorted::Skip(reason) => {
+                report.skipped.push(Skipped {
+                    file: files.get(it.file as usize).cloned().unwrap_or_default(),
+                    item: it.index as usize,
+                    reason,
+                });
+                continue;
+            }
+        };
+        entries.push(Entry {
+            origin,
+            kind,
+            value,
+            made,
+        });
     }
     Model { entries }
 }

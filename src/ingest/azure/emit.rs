@@ -8,6 +8,7 @@ use super::ImportOptions;
 use crate::diag::Diagnostic;
 use crate::ingest::{DefType, Definition, Finding, FindingClass, Level, Origin, PortRange, Record};
 use indexmap::IndexMap;
+use rayon::prelude::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
@@ -89,11 +90,13 @@ impl Ctx<'_> {
     }
 }
 
-pub(crate) fn emit(model: &Model, opts: &ImportOptions, files: &[String]) -> Emitted {
+pub(crate) fn emit(model: &mut Model, opts: &ImportOptions, files: &[String]) -> Emitted {
+    let already: Vec<Option<Made>> = model.entries.iter_mut().map(|e| e.made.take()).collect();
+    let model = &*model;
     let mut cx = Ctx {
         files,
         keep_going: opts.keep_going,
-        out: Vec::new(),
+        out: Vec::with_capacity(model.entries.len() + model.entries.len() / 2),
         errors: Vec::new(),
         warnings: Vec::new(),
         used: vec![0; files.len()],
@@ -115,7 +118,22 @@ pub(crate) fn emit(model: &Model, opts: &ImportOptions, files: &[String]) -> Emi
     let metadata = assessment_metadata(model);
     let known_roles = known_role_guids(model);
 
-    for e in &model.entries {
+    let mut made: Vec<Option<Made>> = model
+        .entries
+        .par_iter()
+        .zip(already)
+        .map(|(e, m)| match e.kind {
+            _ if m.is_some() => m,
+            Kind::Assessment | Kind::RecommendationRow => Some(assessment(&e.value, &metadata)),
+            Kind::Alert => Some(alert(&e.value)),
+            _ => None,
+        })
+        .collect();
+    for (i, e) in model.entries.iter().enumerate() {
+        if let Some(m) = made[i].take() {
+            cx.take(m, e.origin);
+            continue;
+        }
         match e.kind {
             Kind::Subscription | Kind::ResourceGroup | Kind::ManagementGroup => {
                 container(&mut cx, e, &by_id)
@@ -123,8 +141,7 @@ pub(crate) fn emit(model: &Model, opts: &ImportOptions, files: &[String]) -> Emi
             Kind::Resource => resource(&mut cx, e, &by_id, opts, &mut principals),
             Kind::RoleAssignment => assignment(&mut cx, e, &mut principals, &known_roles),
             Kind::RoleDefinition => role_definition(&mut cx, e),
-            Kind::Assessment | Kind::RecommendationRow => assessment(&mut cx, e, &metadata),
-            Kind::Alert => alert(&mut cx, e),
+            Kind::Assessment | Kind::RecommendationRow | Kind::Alert => {}
             Kind::AssessmentMetadata => cx.used(e.origin),
             Kind::EffectiveNsg => {}
             Kind::Principal => directory_object(&mut cx, e, &mut principals),
@@ -499,6 +516,30 @@ fn hound(cx: &mut Ctx, e: &Entry, principals: &mut BTreeMap<String, Principal>) 
     }
 }
 
+/// A finding made from one assessment or alert, apart from the others: they are the bulk
+/// of an export, so they are made in parallel and taken in item order.
+#[derive(Default)]
+pub(crate) struct Made {
+    finding: Option<Finding>,
+    /// A warning about the item (with or without a finding).
+    note: Option<String>,
+    /// The moment the item speaks of, for the snapshot's `taken_at`.
+    time: Option<String>,
+}
+
+impl Ctx<'_> {
+    fn take(&mut self, made: Made, o: Origin) {
+        if let Some(n) = made.note {
+            self.warn(o, n);
+        }
+        if let Some(f) = made.finding {
+            self.seen_time(made.time.as_deref());
+            self.push(Record::Finding(f), o);
+            self.used(o);
+        }
+    }
+}
+
 fn level(s: &str) -> Option<Level> {
     match s.trim().to_ascii_lowercase().as_str() {
         "informational" | "info" => Some(Level::Low),
@@ -520,8 +561,32 @@ fn raw_props(v: &Value) -> Option<String> {
     Some(v.to_string())
 }
 
-fn assessment(cx: &mut Ctx, e: &Entry, metadata: &HashMap<String, &Value>) {
-    let v = &e.value;
+/// The finding of an item that needs nothing from other items (every alert; an assessment
+/// that carries its own title, severity and category), made as soon as the item is
+/// parsed so its tree need not be kept; `None` for an assessment that needs metadata.
+pub(crate) fn make_alone(kind: Kind, v: &Value) -> Option<Made> {
+    match kind {
+        Kind::Alert => Some(alert(v)),
+        Kind::Assessment | Kind::RecommendationRow => {
+            let own_title = prop_str(v, "displayName")
+                .or_else(|| str_at(v, &["properties", "metadata", "displayName"]))
+                .or_else(|| get(v, "RecommendationDisplayName").and_then(Value::as_str))
+                .or_else(|| get(v, "RecommendationName").and_then(Value::as_str));
+            let own_severity = str_at(v, &["properties", "metadata", "severity"])
+                .or_else(|| get(v, "RecommendationSeverity").and_then(Value::as_str));
+            let own_category = at(v, &["properties", "metadata", "categories"])
+                .and_then(Value::as_array)
+                .is_some_and(|c| !c.is_empty())
+                || get(v, "Category").is_some();
+            (own_title.is_some() && own_severity.is_some() && own_category)
+                .then(|| assessment(v, &HashMap::new()))
+        }
+        _ => None,
+    }
+}
+
+fn assessment(v: &Value, metadata: &HashMap<String, &Value>) -> Made {
+    let mut made = Made::default();
     let id = str_at(v, &["id"])
         .or_else(|| get(v, "RecommendationId").and_then(Value::as_str))
         .map(str::to_string);
@@ -543,11 +608,8 @@ fn assessment(cx: &mut Ctx, e: &Entry, metadata: &HashMap<String, &Value>) {
             })
         });
     let (Some(id), Some(resource)) = (id, resource) else {
-        cx.warn(
-            e.origin,
-            "assessment without an id or the resource it assesses; skipped".into(),
-        );
-        return;
+        made.note = Some("assessment without an id or the resource it assesses; skipped".into());
+        return made;
     };
     let title = prop_str(v, "displayName")
         .or_else(|| str_at(v, &["properties", "metadata", "displayName"]))
@@ -562,7 +624,7 @@ fn assessment(cx: &mut Ctx, e: &Entry, metadata: &HashMap<String, &Value>) {
     let severity = match sev_text.and_then(level) {
         Some(l) => l,
         None => {
-            cx.warn(e.origin, format!("assessment `{title}` has no severity (no assessment metadata in the exports); taken as low"));
+            made.note = Some(format!("assessment `{title}` has no severity (no assessment metadata in the exports); taken as low"));
             Level::Low
         }
     };
@@ -585,25 +647,22 @@ fn assessment(cx: &mut Ctx, e: &Entry, metadata: &HashMap<String, &Value>) {
     let last = str_at(v, &["properties", "status", "statusChangeDate"])
         .or_else(|| get(v, "TimeGenerated").and_then(Value::as_str))
         .map(str::to_string);
-    cx.seen_time(last.as_deref());
-    cx.push(
-        Record::Finding(Finding {
-            id,
-            resource,
-            class: FindingClass::Recommendation,
-            title,
-            severity,
-            state: state.into(),
-            category,
-            techniques: Vec::new(),
-            first_seen: first,
-            last_seen: last,
-            source_id: key,
-            props: raw_props(v),
-        }),
-        e.origin,
-    );
-    cx.used(e.origin);
+    made.time = last.clone();
+    made.finding = Some(Finding {
+        id,
+        resource,
+        class: FindingClass::Recommendation,
+        title,
+        severity,
+        state: state.into(),
+        category,
+        techniques: Vec::new(),
+        first_seen: first,
+        last_seen: last,
+        source_id: key,
+        props: raw_props(v),
+    });
+    made
 }
 
 fn techniques(v: &Value) -> Vec<String> {
@@ -625,8 +684,8 @@ fn techniques(v: &Value) -> Vec<String> {
     out.into_iter().collect()
 }
 
-fn alert(cx: &mut Ctx, e: &Entry) {
-    let v = &e.value;
+fn alert(v: &Value) -> Made {
+    let mut made = Made::default();
     let resource = at(v, &["properties", "resourceIdentifiers"])
         .or_else(|| get(v, "ResourceIdentifiers"))
         .and_then(Value::as_array)
@@ -640,11 +699,8 @@ fn alert(cx: &mut Ctx, e: &Entry) {
         .or_else(|| get(v, "SystemAlertId").and_then(Value::as_str))
         .map(str::to_string);
     let (Some(id), Some(resource)) = (id, resource) else {
-        cx.warn(
-            e.origin,
-            "alert without an id or an Azure resource it concerns; skipped".into(),
-        );
-        return;
+        made.note = Some("alert without an id or an Azure resource it concerns; skipped".into());
+        return made;
     };
     let title = prop_str(v, "alertDisplayName")
         .or_else(|| get(v, "AlertDisplayName").and_then(Value::as_str))
@@ -667,25 +723,22 @@ fn alert(cx: &mut Ctx, e: &Entry) {
         .or_else(|| prop_str(v, "timeGeneratedUtc"))
         .or_else(|| get(v, "TimeGenerated").and_then(Value::as_str))
         .map(str::to_string);
-    cx.seen_time(start.as_deref());
-    cx.push(
-        Record::Finding(Finding {
-            id,
-            resource,
-            class: FindingClass::Alert,
-            title,
-            severity,
-            state: state.into(),
-            category: prop_str(v, "intent").map(str::to_string),
-            techniques: techniques(v),
-            first_seen: start,
-            last_seen: None,
-            source_id: prop_str(v, "alertType").map(str::to_string),
-            props: raw_props(v),
-        }),
-        e.origin,
-    );
-    cx.used(e.origin);
+    made.time = start.clone();
+    made.finding = Some(Finding {
+        id,
+        resource,
+        class: FindingClass::Alert,
+        title,
+        severity,
+        state: state.into(),
+        category: prop_str(v, "intent").map(str::to_string),
+        techniques: techniques(v),
+        first_seen: start,
+        last_seen: None,
+        source_id: prop_str(v, "alertType").map(str::to_string),
+        props: raw_props(v),
+    });
+    made
 }
 
 /// NSG rules of one NSG object (custom and default rules), and the rules that could not

@@ -68,14 +68,14 @@ pub struct Skipped {
 }
 
 /// A file read from disk and parsed, or why not.
-type FileOutcome = std::io::Result<std::result::Result<shape::Read, Box<Diagnostic>>>;
+type FileOutcome =
+    std::io::Result<std::result::Result<shape::Read<collect::Sorted>, Box<Diagnostic>>>;
 
 /// One item of one file, kept with its origin.
-#[derive(Debug, Clone)]
 pub(crate) struct Item {
     pub file: u32,
     pub index: u32,
-    pub value: serde_json::Value,
+    pub value: collect::Sorted,
 }
 
 /// Reads every export file under `dir` (recursively, in name order) into a snapshot.
@@ -97,7 +97,7 @@ pub fn import_dir(dir: &Path, opts: &ImportOptions) -> Result<(Snapshot, ImportR
             if !shape::looks_like_data(path) {
                 return (name, None);
             }
-            let read = std::fs::read(path).map(|bytes| shape::read(&name, &bytes));
+            let read = std::fs::read(path).map(|bytes| shape::read(&name, &bytes, &collect::sort));
             (name, Some(read))
         })
         .collect();
@@ -162,9 +162,11 @@ pub fn import_dir(dir: &Path, opts: &ImportOptions) -> Result<(Snapshot, ImportR
     if !errors.is_empty() {
         return Err(Error::Invalid(errors));
     }
-
-    let model = collect::collect(items, &files, &mut report);
-    let emitted = emit::emit(&model, opts, &files);
+    let mut model = collect::collect(items, &files, &mut report);
+    let emitted = emit::emit(&mut model, opts, &files);
+    // Freeing hundreds of thousands of parsed items takes a while; it need not hold up
+    // the import.
+    std::thread::spawn(move || drop(model));
     if !emitted.errors.is_empty() {
         return Err(Error::Invalid(emitted.errors));
     }
@@ -186,14 +188,7 @@ pub fn import_dir(dir: &Path, opts: &ImportOptions) -> Result<(Snapshot, ImportR
         });
     // The same assignment or membership often appears in several exports (a resource
     // group listing repeats inherited assignments); one record is kept.
-    let mut seen = std::collections::HashSet::new();
-    let (records, origins): (Vec<Record>, Vec<Origin>) = emitted
-        .records
-        .into_iter()
-        .filter(|(r, _)| {
-            matches!(r, Record::Define(_) | Record::Finding(_)) || seen.insert(format!("{r:?}"))
-        })
-        .unzip();
+    let (records, origins) = dedup_relations(emitted.records);
     let snap = Snapshot {
         meta: Meta {
             taken_at,
@@ -208,6 +203,28 @@ pub fn import_dir(dir: &Path, opts: &ImportOptions) -> Result<(Snapshot, ImportR
         unknown_types: 0,
     };
     Ok((snap, report))
+}
+
+/// Drops repeated relation records (definitions and findings are merged downstream, with
+/// their own warnings), keeping the first of each.
+fn dedup_relations(emitted: Vec<(Record, Origin)>) -> (Vec<Record>, Vec<Origin>) {
+    let mut seen: std::collections::HashMap<u64, Vec<usize>> = Default::default();
+    let mut records: Vec<Record> = Vec::with_capacity(emitted.len());
+    let mut origins = Vec::with_capacity(emitted.len());
+    for (r, o) in emitted {
+        if !matches!(r, Record::Define(_) | Record::Finding(_)) {
+            if let Some(h) = r.relation_hash() {
+                let bucket = seen.entry(h).or_default();
+                if bucket.iter().any(|&j| records[j] == r) {
+                    continue;
+                }
+                bucket.push(records.len());
+            }
+        }
+        records.push(r);
+        origins.push(o);
+    }
+    (records, origins)
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {

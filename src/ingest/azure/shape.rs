@@ -11,9 +11,9 @@ use crate::diag::{json_message, Diagnostic};
 use serde_json::Value;
 use std::path::Path;
 
-pub(crate) struct Read {
+pub(crate) struct Read<T> {
     pub shape: &'static str,
-    pub items: Vec<Value>,
+    pub items: Vec<T>,
     /// Whether the page promises a further page (`None`: the shape does not page).
     pub more: Option<bool>,
 }
@@ -62,7 +62,41 @@ impl Paging {
     }
 }
 
-pub(crate) fn read(name: &str, bytes: &[u8]) -> Result<Read, Box<Diagnostic>> {
+/// Reads a file's items, handing each to `each` as soon as it is parsed (in parallel where
+/// the shape allows), so what the caller keeps of an item can be far smaller than its tree.
+pub(crate) fn read<T: Send>(
+    name: &str,
+    bytes: &[u8],
+    each: &(dyn Fn(Value) -> T + Sync),
+) -> Result<Read<T>, Box<Diagnostic>> {
+    let whole = read_values(name, bytes, each)?;
+    Ok(Read {
+        shape: whole.shape,
+        items: whole
+            .items
+            .into_iter()
+            .map(|item| match item {
+                Step::Value(v) => each(v),
+                Step::Done(t) => t,
+            })
+            .collect(),
+        more: whole.more,
+    })
+}
+
+/// An item still to be passed through the caller's function, or already passed.
+enum Step<T> {
+    Value(Value),
+    Done(T),
+}
+
+type Parsed<T> = Read<Step<T>>;
+
+fn read_values<T: Send>(
+    name: &str,
+    bytes: &[u8],
+    each: &(dyn Fn(Value) -> T + Sync),
+) -> Result<Parsed<T>, Box<Diagnostic>> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         Box::new(
             Diagnostic::error(name, format!("not UTF-8 text (byte {})", e.valid_up_to()))
@@ -73,9 +107,12 @@ pub(crate) fn read(name: &str, bytes: &[u8]) -> Result<Read, Box<Diagnostic>> {
     if name.to_ascii_lowercase().ends_with(".csv") {
         return csv_rows(name, text).map(|items| Read {
             shape: "csv",
-            items,
+            items: items.into_iter().map(Step::Value).collect(),
             more: None,
         });
+    }
+    if let Some(read) = split_items(text, each) {
+        return Ok(read);
     }
     let value: Value = match serde_json::from_str(text) {
         Ok(v) => v,
@@ -85,14 +122,75 @@ pub(crate) fn read(name: &str, bytes: &[u8]) -> Result<Read, Box<Diagnostic>> {
         {
             return json_lines(name, text).map(|items| Read {
                 shape: "json-lines",
-                items,
+                items: items.into_iter().map(Step::Value).collect(),
                 more: None,
             });
         }
         Err(e) => return Err(Box::new(json_error(name, text, &e))),
     };
     let (shape, items, more) = unwrap(value);
-    Ok(Read { shape, items, more })
+    Ok(Read {
+        shape,
+        items: items.into_iter().map(Step::Value).collect(),
+        more,
+    })
+}
+
+/// The common large shapes (plain arrays, Resource Graph pages, ARM lists, AzureHound) are
+/// first read with their items left as raw text, then the items parsed in parallel: a
+/// single export file can hold most of an estate, and parsing it whole into one tree would
+/// keep one core busy while the others wait. `None` when the text is not one of these
+/// shapes or is not valid JSON: the caller then parses it whole, which also gives the
+/// error message its position.
+fn split_items<T: Send>(text: &str, each: &(dyn Fn(Value) -> T + Sync)) -> Option<Parsed<T>> {
+    use serde_json::value::RawValue;
+    let (shape, raw_items, more): (&'static str, Vec<&RawValue>, Option<bool>) =
+        match text.trim_start().as_bytes().first()? {
+            b'[' => ("array", serde_json::from_str(text).ok()?, None),
+            b'{' => {
+                let map: indexmap::IndexMap<std::borrow::Cow<str>, &RawValue> =
+                    serde_json::from_str(text).ok()?;
+                let array = |k: &str| {
+                    map.get(k)
+                        .filter(|r| r.get().trim_start().starts_with('['))
+                        .and_then(|r| serde_json::from_str::<Vec<&RawValue>>(r.get()).ok())
+                };
+                let present = |k: &str| {
+                    map.get(k)
+                        .is_some_and(|r| !matches!(r.get().trim(), "null" | "\"\""))
+                };
+                if map.contains_key("responses") {
+                    return None;
+                }
+                let is_hound = map
+                    .get("meta")
+                    .and_then(|m| serde_json::from_str::<Value>(m.get()).ok())
+                    .and_then(|m| m.get("type").and_then(Value::as_str).map(str::to_string))
+                    .is_some_and(|t| t.eq_ignore_ascii_case("azure"));
+                if let Some(items) = array("data") {
+                    if is_hound {
+                        ("azurehound", items, None)
+                    } else {
+                        let token = ["skip_token", "$skipToken", "skipToken"]
+                            .iter()
+                            .any(|k| present(k));
+                        ("resource-graph", items, Some(token))
+                    }
+                } else if let Some(items) = array("value") {
+                    ("arm-list", items, Some(present("nextLink")))
+                } else {
+                    return None;
+                }
+            }
+            _ => return None,
+        };
+    use rayon::prelude::*;
+    let items = raw_items
+        .par_iter()
+        .map(|r| serde_json::from_str::<Value>(r.get()).map(|v| Step::Done(each(v))))
+        .collect::<Result<Vec<_>, _>>()
+        .ok()?;
+    Some(Read { shape, items, more })
 }
 
 fn looks_like_lines(text: &str) -> bool {
@@ -351,14 +449,14 @@ mod tests {
         let mut p = Paging::default();
         p.note(
             "a.json",
-            read("a.json", br#"{"data": [], "skip_token": "x"}"#)
+            read("a.json", br#"{"data": [], "skip_token": "x"}"#, &|v| v)
                 .unwrap()
                 .more,
         );
         assert_eq!(p.problems().len(), 1);
         p.note(
             "b.json",
-            read("b.json", br#"{"data": [], "skip_token": null}"#)
+            read("b.json", br#"{"data": [], "skip_token": null}"#, &|v| v)
                 .unwrap()
                 .more,
         );
