@@ -72,14 +72,14 @@ pub(crate) struct Entry {
     pub kind: Kind,
     /// `Null` once the item's finding is made.
     pub value: Value,
-    pub made: Option<Made>,
+    pub made: Option<Box<Made>>,
 }
 
 /// An item as sorted right after parsing.
 pub(crate) enum Sorted {
     Entry(Kind, Value),
     /// A finding made from the item alone; its tree is gone.
-    Made(Kind, Made),
+    Made(Kind, Box<Made>),
     Skip(String),
 }
 
@@ -93,7 +93,7 @@ pub(crate) fn sort(mut v: Value) -> Sorted {
                 decode_nested(&mut v);
             }
             match make_alone(kind, &v) {
-                Some(m) => Sorted::Made(kind, m),
+                Some(m) => Sorted::Made(kind, Box::new(m)),
                 None => Sorted::Entry(kind, v),
             }
         }

@@ -91,7 +91,11 @@ impl Ctx<'_> {
 }
 
 pub(crate) fn emit(model: &mut Model, opts: &ImportOptions, files: &[String]) -> Emitted {
-    let already: Vec<Option<Made>> = model.entries.iter_mut().map(|e| e.made.take()).collect();
+    let already: Vec<Option<Made>> = model
+        .entries
+        .iter_mut()
+        .map(|e| e.made.take().map(|m| *m))
+        .collect();
     let model = &*model;
     let mut cx = Ctx {
         files,
