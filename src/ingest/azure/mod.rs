@@ -207,23 +207,30 @@ pub fn import_dir(dir: &Path, opts: &ImportOptions) -> Result<(Snapshot, ImportR
 
 /// Drops repeated relation records (definitions and findings are merged downstream, with
 /// their own warnings), keeping the first of each.
-fn dedup_relations(emitted: Vec<(Record, Origin)>) -> (Vec<Record>, Vec<Origin>) {
+fn dedup_relations(mut emitted: Vec<(Record, Origin)>) -> (Vec<Record>, Vec<Origin>) {
     let mut seen: std::collections::HashMap<u64, Vec<usize>> = Default::default();
-    let mut records: Vec<Record> = Vec::with_capacity(emitted.len());
-    let mut origins = Vec::with_capacity(emitted.len());
-    for (r, o) in emitted {
-        if !matches!(r, Record::Define(_) | Record::Finding(_)) {
-            if let Some(h) = r.relation_hash() {
+    // Kept in place: the records are the bulk of an import's memory.
+    let mut kept = 0;
+    for i in 0..emitted.len() {
+        let r = &emitted[i].0;
+        let repeated = !matches!(r, Record::Define(_) | Record::Finding(_))
+            && r.relation_hash().is_some_and(|h| {
                 let bucket = seen.entry(h).or_default();
-                if bucket.iter().any(|&j| records[j] == r) {
-                    continue;
+                let dup = bucket.iter().any(|&j| emitted[j].0 == *r);
+                if !dup {
+                    bucket.push(kept);
                 }
-                bucket.push(records.len());
-            }
+                dup
+            });
+        if !repeated {
+            emitted.swap(kept, i);
+            kept += 1;
         }
-        records.push(r);
-        origins.push(o);
     }
+    emitted.truncate(kept);
+    let origins = emitted.iter().map(|(_, o)| *o).collect();
+    // Reuses the allocation of `emitted`.
+    let records = emitted.into_iter().map(|(r, _)| r).collect();
     (records, origins)
 }
 
