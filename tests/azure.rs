@@ -211,9 +211,11 @@ fn handmade_shapes_give_their_combinations() {
     );
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["counts"]["warnings"], 0, "{}", v["warnings"]);
+    // One AzureHound membership, and four members in `az ad group member list` output (one
+    // of them the same membership, kept once; a device is no member).
     assert_eq!(
-        v["counts"]["edges_by_kind"]["member_of"], 1,
-        "AzureHound group membership"
+        v["counts"]["edges_by_kind"]["member_of"], 4,
+        "AzureHound and az group memberships"
     );
     // Exposure follows the NSG: 443 allowed from Internet, 22 denied.
     let tc001 = &v["combinations"][0]["walk"][1];
@@ -415,5 +417,174 @@ fn importer_regressions_from_the_demo_tenant() {
         reaches,
         vec![("vm-hub".to_string(), "kv".to_string())],
         "{reaches:?}"
+    );
+}
+
+fn handmade(file: &str) -> PathBuf {
+    fixture("azure/handmade").join(file)
+}
+
+/// Imports these files (fixture paths, or names with their text) from one folder, with
+/// `taken_at` given so no timestamp warning is needed.
+fn import_files(
+    fixtures: &[PathBuf],
+    inline: &[(&str, &str)],
+    keep_going: bool,
+) -> (toxgraph::ingest::Snapshot, azure::ImportReport) {
+    let dir = tempfile::tempdir().unwrap();
+    for f in fixtures {
+        std::fs::copy(f, dir.path().join(f.file_name().unwrap())).unwrap();
+    }
+    for (name, text) in inline {
+        let p = dir.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    let opts = ImportOptions {
+        keep_going,
+        taken_at: Some("2026-09-30T00:00:00Z".into()),
+        ..Default::default()
+    };
+    azure::import_dir(dir.path(), &opts).unwrap()
+}
+
+fn memberships(snap: &toxgraph::ingest::Snapshot) -> Vec<(String, String)> {
+    let mut m: Vec<(String, String)> = snap
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Membership { group, member } => {
+                Some((group.to_ascii_lowercase(), member.to_ascii_lowercase()))
+            }
+            _ => None,
+        })
+        .collect();
+    m.sort();
+    m
+}
+
+/// The kind each defined identity has, by lowercased id.
+fn identity_kinds(snap: &toxgraph::ingest::Snapshot) -> std::collections::BTreeMap<String, String> {
+    snap.records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Define(d) if d.def_type == toxgraph::ingest::DefType::Identity => Some((
+                d.id.to_ascii_lowercase(),
+                d.kind.clone().unwrap_or_default(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+const GROUP: &str = "dddddddd-0000-4000-8000-000000000004";
+
+#[test]
+fn group_member_list_named_by_its_group_gives_memberships() {
+    let file = handmade(&format!("group-members-{GROUP}.json"));
+    let (snap, report) = import_files(&[file], &[], false);
+    assert_eq!(
+        memberships(&snap),
+        vec![
+            (GROUP.into(), "5a5a5a5a-0000-4000-8000-000000000008".into()),
+            (GROUP.into(), "c0c0c0c0-0000-4000-8000-000000000007".into()),
+            (GROUP.into(), "e1e1e1e1-0000-4000-8000-000000000006".into()),
+            (GROUP.into(), "eeeeeeee-0000-4000-8000-000000000005".into()),
+        ]
+    );
+    let kinds = identity_kinds(&snap);
+    let kind = |id: &str| kinds.get(id).map(String::as_str);
+    assert_eq!(kind(GROUP), Some("group"), "the group the file names");
+    assert_eq!(kind("eeeeeeee-0000-4000-8000-000000000005"), Some("user"));
+    assert_eq!(kind("e1e1e1e1-0000-4000-8000-000000000006"), Some("user"));
+    assert_eq!(kind("c0c0c0c0-0000-4000-8000-000000000007"), Some("group"));
+    assert_eq!(
+        kind("5a5a5a5a-0000-4000-8000-000000000008"),
+        Some("service_principal")
+    );
+    // The device is neither a member nor an identity, and the report says why.
+    assert_eq!(kind("d3d3d3d3-0000-4000-8000-000000000009"), None);
+    assert!(
+        report
+            .skipped
+            .iter()
+            .any(|s| s.item == 5 && s.reason.contains("#microsoft.graph.device")),
+        "{:?}",
+        report.skipped
+    );
+    assert_eq!(
+        report.files[0].shape,
+        format!("array, group members of {GROUP} (group id from the file name)")
+    );
+    assert_eq!((report.files[0].items, report.files[0].used), (5, 4));
+}
+
+#[test]
+fn directory_objects_without_a_guid_in_their_path_are_principals_only() {
+    let text = std::fs::read_to_string(handmade(&format!("group-members-{GROUP}.json"))).unwrap();
+    let (snap, report) = import_files(&[], &[("users/members.json", &text)], false);
+    assert!(memberships(&snap).is_empty(), "{:?}", snap.records);
+    assert_eq!(identity_kinds(&snap).len(), 4, "the four principals");
+    assert_eq!(report.files[0].shape, "array");
+}
+
+#[test]
+fn group_id_from_the_folder_name_and_a_groups_own_object() {
+    let g = "0a0a0a0a-0000-4000-8000-00000000000a";
+    let members = r##"[{"@odata.type": "#microsoft.graph.servicePrincipal", "id": "0b0b0b0b-0000-4000-8000-00000000000b", "displayName": "id-func-orders", "servicePrincipalType": "ManagedIdentity"}]"##;
+    // `az ad group show` saved under the same convention: the group itself, not a member.
+    let own = format!(
+        r##"{{"@odata.type": "#microsoft.graph.group", "id": "{g}", "displayName": "grp-ops", "securityEnabled": true}}"##
+    );
+    let (snap, report) = import_files(
+        &[],
+        &[
+            (&format!("{g}/members.json"), members),
+            (&format!("groups/group-{g}.json"), &own),
+        ],
+        false,
+    );
+    assert_eq!(
+        memberships(&snap),
+        vec![(g.into(), "0b0b0b0b-0000-4000-8000-00000000000b".into())]
+    );
+    let kinds = identity_kinds(&snap);
+    assert_eq!(kinds[g], "group");
+    assert_eq!(
+        kinds["0b0b0b0b-0000-4000-8000-00000000000b"], "managed_identity",
+        "servicePrincipalType ManagedIdentity"
+    );
+    let shapes: Vec<&str> = report.files.iter().map(|f| f.shape.as_str()).collect();
+    assert!(
+        shapes.contains(
+            &format!("array, group members of {g} (group id from the folder name)").as_str()
+        ),
+        "{shapes:?}"
+    );
+}
+
+#[test]
+fn explain_skipped_says_where_the_group_id_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("group-members-{GROUP}.json");
+    std::fs::copy(handmade(&name), dir.path().join(&name)).unwrap();
+    let (code, _, err) = run(
+        &[
+            "import",
+            "azure",
+            "--from",
+            dir.path().to_str().unwrap(),
+            "--taken-at",
+            "2026-09-30T00:00:00Z",
+            "--explain-skipped",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!(
+            "{name}  [array, group members of {GROUP} (group id from the file name)]  5 items, 4 used"
+        )),
+        "{err}"
     );
 }

@@ -2,7 +2,7 @@
 //! and assignments, exposure computed from NSGs and public endpoints, reach inside virtual
 //! networks, and Defender findings with every source field kept in `props`.
 
-use super::collect::{at, get, prop, prop_str, str_at, Entry, Kind, Model};
+use super::collect::{at, directory_kind, get, prop, prop_str, str_at, Entry, Kind, Model};
 use super::nsg::{self, Source};
 use super::ImportOptions;
 use crate::diag::Diagnostic;
@@ -128,6 +128,7 @@ pub(crate) fn emit(model: &Model, opts: &ImportOptions, files: &[String]) -> Emi
             Kind::AssessmentMetadata => cx.used(e.origin),
             Kind::EffectiveNsg => {}
             Kind::Principal => directory_object(&mut cx, e, &mut principals),
+            Kind::GroupMember => group_member(&mut cx, e, model, &mut principals),
             Kind::Hound => hound(&mut cx, e, &mut principals),
         }
     }
@@ -438,22 +439,42 @@ fn role_definition(cx: &mut Ctx, e: &Entry) {
 
 fn directory_object(cx: &mut Ctx, e: &Entry, principals: &mut BTreeMap<String, Principal>) {
     let v = &e.value;
-    let Some(id) = str_at(v, &["id"]) else { return };
-    let t = str_at(v, &["@odata.type"])
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let kind = if t.ends_with("user") {
-        "user"
-    } else if t.ends_with("group") {
-        "group"
-    } else {
-        "service_principal"
+    let (Some(id), Some(kind)) = (str_at(v, &["id"]), directory_kind(v)) else {
+        return;
     };
     let name = str_at(v, &["displayName"])
         .or_else(|| str_at(v, &["userPrincipalName"]))
         .map(str::to_string);
     principal(principals, id, kind, name, e.origin);
     cx.used(e.origin);
+}
+
+/// A member listed by `az ad group member list`, whose group the file's path names. The
+/// group's own object (`az ad group show` saved under the same name) is not its member.
+fn group_member(
+    cx: &mut Ctx,
+    e: &Entry,
+    model: &Model,
+    principals: &mut BTreeMap<String, Principal>,
+) {
+    let Some(group) = model.member_group.get(&e.origin.file) else {
+        return directory_object(cx, e, principals);
+    };
+    directory_object(cx, e, principals);
+    let Some(member) = str_at(&e.value, &["id"]) else {
+        return;
+    };
+    if fold(member) == fold(group) {
+        return;
+    }
+    principal(principals, group, "group", None, e.origin);
+    cx.push(
+        Record::Membership {
+            group: group.clone(),
+            member: member.to_string(),
+        },
+        e.origin,
+    );
 }
 
 /// AzureHound items: principals and group memberships (other kinds are reported skipped).
