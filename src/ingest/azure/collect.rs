@@ -1,6 +1,7 @@
 //! Sorting export items into a typed model, by what each item is (its ARM `type`, or the
 //! fields that identify `az` CLI, Defender export and Log Analytics shapes).
 
+use super::hound::{self, Unwrapped};
 use super::{ImportReport, Item, Skipped};
 use crate::ingest::Origin;
 use serde_json::Value;
@@ -69,6 +70,9 @@ pub(crate) struct Entry {
     pub origin: Origin,
     pub kind: Kind,
     pub value: Value,
+    /// From AzureHound output, whose ARM objects lack some fields (a key vault's
+    /// `publicNetworkAccess`), so an ARM export of the same object is preferred.
+    pub hound: bool,
 }
 
 /// The items of every file, classified, in file and item order.
@@ -92,10 +96,16 @@ pub(crate) fn directory_kind(v: &Value) -> Option<&'static str> {
 }
 
 /// Managed identities are service principals to Microsoft Graph; their
-/// `servicePrincipalType` tells them apart.
+/// `servicePrincipalType` tells them apart (AzureHound's enum spells it `ManagedIdentities`,
+/// Graph `ManagedIdentity`).
 pub(crate) fn principal_kind_of_sp(v: &Value) -> &'static str {
     match str_at(v, &["servicePrincipalType"]) {
-        Some(t) if t.eq_ignore_ascii_case("ManagedIdentity") => "managed_identity",
+        Some(t)
+            if t.eq_ignore_ascii_case("ManagedIdentity")
+                || t.eq_ignore_ascii_case("ManagedIdentities") =>
+        {
+            "managed_identity"
+        }
         _ => "service_principal",
     }
 }
@@ -212,6 +222,21 @@ pub(crate) fn collect(items: Vec<Item>, files: &[String], report: &mut ImportRep
             line: it.index,
         };
         let sorted = match classify(&it.value) {
+            Ok(Kind::Hound) => match hound::unwrap(it.value) {
+                // An ARM object AzureHound wraps reads as the ARM export of it would.
+                Ok(Unwrapped::Arm(v)) => match classify(&v) {
+                    Ok(
+                        k @ (Kind::Resource
+                        | Kind::Subscription
+                        | Kind::ResourceGroup
+                        | Kind::ManagementGroup),
+                    ) => Ok((k, v, true)),
+                    Ok(_) => Err("an AzureHound item whose data is not an Azure resource".into()),
+                    Err(reason) => Err(format!("AzureHound data: {reason}")),
+                },
+                Ok(Unwrapped::Hound(v)) => Ok((Kind::Hound, v, true)),
+                Err(reason) => Err(reason),
+            },
             Ok(Kind::Principal) => {
                 let group = groups
                     .entry(it.file)
@@ -228,24 +253,25 @@ pub(crate) fn collect(items: Vec<Item>, files: &[String], report: &mut ImportRep
                             }
                             g
                         });
-                        Ok((Kind::GroupMember, it.value))
+                        Ok((Kind::GroupMember, it.value, false))
                     }
-                    None => Ok((Kind::Principal, it.value)),
+                    None => Ok((Kind::Principal, it.value, false)),
                 }
             }
             Ok(kind) => {
                 if matches!(kind, Kind::Alert | Kind::RecommendationRow) {
                     decode_nested(&mut it.value);
                 }
-                Ok((kind, it.value))
+                Ok((kind, it.value, false))
             }
             Err(reason) => Err(reason),
         };
         match sorted {
-            Ok((kind, value)) => entries.push(Entry {
+            Ok((kind, value, hound)) => entries.push(Entry {
                 origin,
                 kind,
                 value,
+                hound,
             }),
             Err(reason) => report.skipped.push(Skipped {
                 file: files.get(it.file as usize).cloned().unwrap_or_default(),
