@@ -564,6 +564,24 @@ fn group_id_from_the_folder_name_and_a_groups_own_object() {
 }
 
 #[test]
+fn a_directory_object_without_a_text_id_is_a_warning_naming_file_and_record() {
+    let text = r##"[{"@odata.type": "#microsoft.graph.user", "id": 42}, {"@odata.type": "#microsoft.graph.user", "id": "u-1"}]"##;
+    let (snap, _) = import_files(&[], &[(&format!("members-{GROUP}.json"), text)], false);
+    assert_eq!(memberships(&snap), vec![(GROUP.into(), "u-1".into())]);
+    let warnings: Vec<String> = snap
+        .warnings
+        .iter()
+        .map(|w| format!("{}: {}", w.file.rsplit('/').next().unwrap(), w.message))
+        .collect();
+    assert_eq!(
+        warnings,
+        vec![format!(
+            "members-{GROUP}.json: record 1: directory object without a text `id`; skipped"
+        )]
+    );
+}
+
+#[test]
 fn explain_skipped_says_where_the_group_id_came_from() {
     let dir = tempfile::tempdir().unwrap();
     let name = format!("group-members-{GROUP}.json");

@@ -500,6 +500,10 @@ fn role_definition(cx: &mut Ctx, e: &Entry) {
 fn directory_object(cx: &mut Ctx, e: &Entry, principals: &mut BTreeMap<String, Principal>) {
     let v = &e.value;
     let (Some(id), Some(kind)) = (str_at(v, &["id"]), directory_kind(v)) else {
+        cx.warn(
+            e.origin,
+            "directory object without a text `id`; skipped".into(),
+        );
         return;
     };
     let name = str_at(v, &["displayName"])
