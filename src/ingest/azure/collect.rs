@@ -2,9 +2,12 @@
 //! fields that identify `az` CLI, Defender export and Log Analytics shapes).
 
 use super::emit::{make_alone, Made};
+use super::hound::{self, Unwrapped};
 use super::{ImportReport, Item, Skipped};
 use crate::ingest::Origin;
 use serde_json::Value;
+use std::collections::HashMap;
+use std::path::Path;
 
 /// Case-insensitive field lookup: Resource Graph, ARM, exports and Log Analytics spell
 /// the same field `properties`, `Properties` or `PROPERTIES`.
@@ -65,6 +68,9 @@ pub(crate) enum Kind {
     Hound,
     /// A directory object (`az ad ... list`): a user, group or service principal.
     Principal,
+    /// A directory object in `az ad group member list` output, whose group is named by
+    /// the file's path (see [`Model::member_group`]).
+    GroupMember,
 }
 
 pub(crate) struct Entry {
@@ -73,6 +79,9 @@ pub(crate) struct Entry {
     /// `Null` once the item's finding is made.
     pub value: Value,
     pub made: Option<Box<Made>>,
+    /// From AzureHound output, whose ARM objects lack some fields (a key vault's
+    /// `publicNetworkAccess`), so an ARM export of the same object is preferred.
+    pub hound: bool,
 }
 
 /// An item as sorted right after parsing.
@@ -103,6 +112,64 @@ pub(crate) fn sort(mut v: Value) -> Sorted {
 /// The items of every file, classified, in file and item order.
 pub(crate) struct Model {
     pub entries: Vec<Entry>,
+    /// The group each file of group members lists, by file index: `az ad group member
+    /// list` output names no group, so the id is read from the file's path.
+    pub member_group: HashMap<u32, String>,
+}
+
+/// The principal kind a directory object's `@odata.type` names, if it is one that can be
+/// given roles (devices, contacts and app registrations cannot).
+pub(crate) fn directory_kind(v: &Value) -> Option<&'static str> {
+    let t = str_at(v, &["@odata.type"])?.trim().to_ascii_lowercase();
+    match t.strip_prefix('#').unwrap_or(&t) {
+        "microsoft.graph.user" => Some("user"),
+        "microsoft.graph.group" => Some("group"),
+        "microsoft.graph.serviceprincipal" => Some(principal_kind_of_sp(v)),
+        _ => None,
+    }
+}
+
+/// Managed identities are service principals to Microsoft Graph; their
+/// `servicePrincipalType` tells them apart (AzureHound's enum spells it `ManagedIdentities`,
+/// Graph `ManagedIdentity`).
+pub(crate) fn principal_kind_of_sp(v: &Value) -> &'static str {
+    match str_at(v, &["servicePrincipalType"]) {
+        Some(t)
+            if t.eq_ignore_ascii_case("ManagedIdentity")
+                || t.eq_ignore_ascii_case("ManagedIdentities") =>
+        {
+            "managed_identity"
+        }
+        _ => "service_principal",
+    }
+}
+
+/// The last GUID in `s` that stands on its own (not inside a longer run of letters or
+/// digits).
+fn last_guid(s: &str) -> Option<&str> {
+    let b = s.as_bytes();
+    let alnum = |i: Option<&u8>| i.is_some_and(|c| c.is_ascii_alphanumeric());
+    (0..b.len().saturating_sub(35)).rev().find_map(|i| {
+        let w = b.get(i..i + 36)?;
+        let whole = !alnum(i.checked_sub(1).and_then(|j| b.get(j))) && !alnum(b.get(i + 36));
+        // A window of ASCII bytes starts and ends on character boundaries.
+        (whole && crate::ids::is_guid(std::str::from_utf8(w).ok()?)).then(|| &s[i..i + 36])
+    })
+}
+
+/// The group a file of group members belongs to: the last GUID in the file's name, else
+/// in its folder's name; with where it was found, for `--explain-skipped`.
+pub(crate) fn group_of_path(path: &str) -> Option<(String, &'static str)> {
+    let p = Path::new(path);
+    let name = |q: Option<&Path>| {
+        q.and_then(Path::file_name)
+            .and_then(|n| n.to_str())
+            .and_then(last_guid)
+            .map(str::to_string)
+    };
+    name(Some(p))
+        .map(|g| (g, "file name"))
+        .or_else(|| name(p.parent()).map(|g| (g, "folder name")))
 }
 
 fn classify(v: &Value) -> Result<Kind, String> {
@@ -162,7 +229,13 @@ fn classify(v: &Value) -> Result<Kind, String> {
         return Ok(Kind::RecommendationRow);
     }
     if get(v, "@odata.type").is_some() && get(v, "id").is_some() {
-        return Ok(Kind::Principal);
+        return match directory_kind(v) {
+            Some(_) => Ok(Kind::Principal),
+            None => Err(format!(
+                "a directory object of type `{}`: not a user, group or service principal, so it holds no Azure role",
+                str_at(v, &["@odata.type"]).unwrap_or("")
+            )),
+        };
     }
     if get(v, "securityRules").is_some() {
         return Err(
@@ -175,31 +248,73 @@ fn classify(v: &Value) -> Result<Kind, String> {
 
 pub(crate) fn collect(items: Vec<Item>, files: &[String], report: &mut ImportReport) -> Model {
     let mut entries = Vec::with_capacity(items.len());
+    let mut groups: HashMap<u32, Option<(String, &'static str)>> = HashMap::new();
+    let mut member_group = HashMap::new();
     for it in items {
         let origin = Origin {
             file: it.file,
             line: it.index,
         };
-        let (kind, value, made) = match it.value {
-            Sorted::Entry(kind, value) => (kind, value, None),
-            Sorted::Made(kind, made) => (kind, Value::Null, Some(made)),
-            Sorted::Skip(reason) => {
-                report.skipped.push(Skipped {
-                    file: files.get(it.file as usize).cloned().unwrap_or_default(),
-                    item: it.index as usize,
-                    reason,
-                });
-                continue;
+        let sorted = match it.value {
+            Sorted::Skip(reason) => Err(reason),
+            Sorted::Made(kind, made) => Ok((kind, Value::Null, Some(made), false)),
+            Sorted::Entry(Kind::Hound, value) => match hound::unwrap(value) {
+                // An ARM object AzureHound wraps reads as the ARM export of it would.
+                Ok(Unwrapped::Arm(v)) => match classify(&v) {
+                    Ok(
+                        k @ (Kind::Resource
+                        | Kind::Subscription
+                        | Kind::ResourceGroup
+                        | Kind::ManagementGroup),
+                    ) => Ok((k, v, None, true)),
+                    Ok(_) => Err("an AzureHound item whose data is not an Azure resource".into()),
+                    Err(reason) => Err(format!("AzureHound data: {reason}")),
+                },
+                Ok(Unwrapped::Hound(v)) => Ok((Kind::Hound, v, None, true)),
+                Err(reason) => Err(reason),
+            },
+            Sorted::Entry(Kind::Principal, value) => {
+                let group = groups
+                    .entry(it.file)
+                    .or_insert_with(|| files.get(it.file as usize).and_then(|f| group_of_path(f)))
+                    .clone();
+                match group {
+                    Some((g, from)) => {
+                        member_group.entry(it.file).or_insert_with(|| {
+                            if let Some(fr) = report.files.get_mut(it.file as usize) {
+                                fr.shape = format!(
+                                    "{}, group members of {g} (group id from the {from})",
+                                    fr.shape
+                                );
+                            }
+                            g
+                        });
+                        Ok((Kind::GroupMember, value, None, false))
+                    }
+                    None => Ok((Kind::Principal, value, None, false)),
+                }
             }
+            Sorted::Entry(kind, value) => Ok((kind, value, None, false)),
         };
-        entries.push(Entry {
-            origin,
-            kind,
-            value,
-            made,
-        });
+        match sorted {
+            Ok((kind, value, made, hound)) => entries.push(Entry {
+                origin,
+                kind,
+                value,
+                made,
+                hound,
+            }),
+            Err(reason) => report.skipped.push(Skipped {
+                file: files.get(it.file as usize).cloned().unwrap_or_default(),
+                item: it.index as usize,
+                reason,
+            }),
+        }
     }
-    Model { entries }
+    Model {
+        entries,
+        member_group,
+    }
 }
 
 /// Log Analytics rows carry nested fields (`Entities`, `ExtendedProperties`, `Properties`,
@@ -216,5 +331,61 @@ fn decode_nested(v: &mut Value) {
                 *val = parsed;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const G: &str = "0f3c2a1b-9d8e-4c7b-a6f5-e4d3c2b1a098";
+
+    #[test]
+    fn group_id_is_the_last_guid_of_the_file_name_else_of_its_folder() {
+        let other = "11111111-2222-3333-4444-555555555555";
+        assert_eq!(
+            group_of_path(&format!("exports/{other}/group-members-{G}.json")),
+            Some((G.to_string(), "file name"))
+        );
+        assert_eq!(
+            group_of_path(&format!("exports/tenant-{other}-members-{G}.json")),
+            Some((G.to_string(), "file name"))
+        );
+        assert_eq!(
+            group_of_path(&format!("exports/groups/{G}/members.json")),
+            Some((G.to_string(), "folder name"))
+        );
+        // Only the parent folder counts, and a GUID inside a longer run is no GUID.
+        assert_eq!(group_of_path(&format!("{G}/entra/users.json")), None);
+        assert_eq!(group_of_path(&format!("members-{G}0.json")), None);
+        assert_eq!(group_of_path("users.json"), None);
+        assert_eq!(
+            group_of_path(&format!("membres-équipe-{G}.json")),
+            Some((G.to_string(), "file name"))
+        );
+    }
+
+    #[test]
+    fn directory_kinds() {
+        let kind = |v: serde_json::Value| directory_kind(&v);
+        assert_eq!(
+            kind(serde_json::json!({"@odata.type": "#microsoft.graph.user"})),
+            Some("user")
+        );
+        assert_eq!(
+            kind(
+                serde_json::json!({"@odata.type": "#microsoft.graph.servicePrincipal", "servicePrincipalType": "ManagedIdentity"})
+            ),
+            Some("managed_identity")
+        );
+        assert_eq!(
+            kind(serde_json::json!({"@odata.type": "#microsoft.graph.servicePrincipal"})),
+            Some("service_principal")
+        );
+        assert_eq!(
+            kind(serde_json::json!({"@odata.type": "#microsoft.graph.device"})),
+            None
+        );
+        assert_eq!(kind(serde_json::json!({"@odata.type": 3})), None);
     }
 }

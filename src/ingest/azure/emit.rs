@@ -2,7 +2,7 @@
 //! and assignments, exposure computed from NSGs and public endpoints, reach inside virtual
 //! networks, and Defender findings with every source field kept in `props`.
 
-use super::collect::{at, get, prop, prop_str, str_at, Entry, Kind, Model};
+use super::collect::{at, directory_kind, get, prop, prop_str, str_at, Entry, Kind, Model};
 use super::nsg::{self, Source};
 use super::ImportOptions;
 use crate::diag::Diagnostic;
@@ -26,19 +26,25 @@ pub(crate) struct Emitted {
 /// More NICs than this in one network and pairwise reach is not computed (with a warning).
 const MAX_NICS_PER_NETWORK: usize = 2000;
 
-fn fold(s: &str) -> String {
+pub(crate) fn fold(s: &str) -> String {
     crate::ids::fold(s.trim())
 }
 
 /// An identity seen in the exports.
-struct Principal {
+pub(crate) struct Principal {
+    /// As spelled in the exports (the smallest spelling when they differ in case, so the
+    /// output does not depend on file order).
+    id: String,
     kind: &'static str,
+    /// The kind was assumed (a role assignment that names no principal type), so any
+    /// export that says what the principal is wins.
+    guessed: bool,
     name: Option<String>,
     attached: BTreeSet<String>,
     origin: Origin,
 }
 
-struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     files: &'a [String],
     keep_going: bool,
     out: Vec<(Record, Origin)>,
@@ -46,14 +52,14 @@ struct Ctx<'a> {
     warnings: Vec<Diagnostic>,
     used: Vec<usize>,
     latest: Option<String>,
-    tenants: BTreeSet<String>,
+    pub(crate) tenants: BTreeSet<String>,
 }
 
 impl Ctx<'_> {
-    fn push(&mut self, r: Record, o: Origin) {
+    pub(crate) fn push(&mut self, r: Record, o: Origin) {
         self.out.push((r, o));
     }
-    fn used(&mut self, o: Origin) {
+    pub(crate) fn used(&mut self, o: Origin) {
         if let Some(u) = self.used.get_mut(o.file as usize) {
             *u += 1;
         }
@@ -71,7 +77,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn warn(&mut self, o: Origin, msg: String) {
+    pub(crate) fn warn(&mut self, o: Origin, msg: String) {
         let mut d = Diagnostic::error(
             self.files.get(o.file as usize).cloned().unwrap_or_default(),
             format!("record {}: {msg}", o.line),
@@ -108,11 +114,19 @@ pub(crate) fn emit(model: &mut Model, opts: &ImportOptions, files: &[String]) ->
         tenants: BTreeSet::new(),
     };
     // First occurrence of each ARM id wins: the same resource often appears in several
-    // exports (Resource Graph and REST), which is not a conflict.
+    // exports (Resource Graph and REST), which is not a conflict. ARM exports come before
+    // AzureHound's copies, which lack some fields.
     let mut by_id: IndexMap<String, &Entry> = IndexMap::new();
-    for e in &model.entries {
+    for e in model.entries.iter().filter(|e| !e.hound) {
         if let Some(id) = str_at(&e.value, &["id"]) {
             by_id.entry(fold(id)).or_insert(e);
+        }
+    }
+    for e in &model.entries {
+        if e.hound {
+            if let Some(id) = str_at(&e.value, &["id"]) {
+                by_id.entry(fold(id)).or_insert(e);
+            }
         }
         if let Some(t) = prop_str(&e.value, "tenantId") {
             cx.tenants.insert(t.to_ascii_lowercase());
@@ -121,6 +135,7 @@ pub(crate) fn emit(model: &mut Model, opts: &ImportOptions, files: &[String]) ->
     let mut principals: BTreeMap<String, Principal> = BTreeMap::new();
     let metadata = assessment_metadata(model);
     let known_roles = known_role_guids(model);
+    let parents = super::hound::parents(model);
 
     let mut made: Vec<Option<Made>> = model
         .entries
@@ -140,24 +155,30 @@ pub(crate) fn emit(model: &mut Model, opts: &ImportOptions, files: &[String]) ->
         }
         match e.kind {
             Kind::Subscription | Kind::ResourceGroup | Kind::ManagementGroup => {
-                container(&mut cx, e, &by_id)
+                container(&mut cx, e, &by_id, &parents)
             }
             Kind::Resource => resource(&mut cx, e, &by_id, opts, &mut principals),
-            Kind::RoleAssignment => assignment(&mut cx, e, &mut principals, &known_roles),
+            Kind::RoleAssignment => {
+                if assignment(&mut cx, &e.value, e.origin, &mut principals, &known_roles) {
+                    cx.used(e.origin);
+                }
+            }
             Kind::RoleDefinition => role_definition(&mut cx, e),
             Kind::Assessment | Kind::RecommendationRow | Kind::Alert => {}
             Kind::AssessmentMetadata => cx.used(e.origin),
             Kind::EffectiveNsg => {}
             Kind::Principal => directory_object(&mut cx, e, &mut principals),
-            Kind::Hound => hound(&mut cx, e, &mut principals),
+            Kind::GroupMember => group_member(&mut cx, e, model, &mut principals),
+            Kind::Hound => super::hound::emit(&mut cx, e, &mut principals, &known_roles),
         }
     }
+    super::hound::descendant_scopes(&mut cx, model, &by_id, &parents);
     network(&mut cx, model, &by_id);
-    for (id, p) in principals {
+    for p in principals.into_values() {
         cx.push(
             Record::Define(Definition {
                 def_type: DefType::Identity,
-                id,
+                id: p.id,
                 kind: Some(p.kind.to_string()),
                 name: p.name.clone(),
                 parent: None,
@@ -188,9 +209,20 @@ fn tags_of(v: &Value) -> Option<Vec<(String, String)>> {
     Some(t)
 }
 
-fn container(cx: &mut Ctx, e: &Entry, _by_id: &IndexMap<String, &Entry>) {
+fn container(
+    cx: &mut Ctx,
+    e: &Entry,
+    by_id: &IndexMap<String, &Entry>,
+    hound_parents: &HashMap<String, String>,
+) {
     let v = &e.value;
     let Some(id) = str_at(v, &["id"]) else { return };
+    if by_id
+        .get(&fold(id))
+        .is_some_and(|first| !std::ptr::eq(*first, e))
+    {
+        return; // already defined from an earlier export
+    }
     let (kind, parent) = match e.kind {
         Kind::Subscription => {
             let chain =
@@ -207,6 +239,7 @@ fn container(cx: &mut Ctx, e: &Entry, _by_id: &IndexMap<String, &Entry>) {
             str_at(v, &["properties", "details", "parent", "id"]).map(str::to_string),
         ),
     };
+    let parent = parent.or_else(|| hound_parents.get(&fold(id)).cloned());
     let name = prop_str(v, "displayName")
         .or_else(|| str_at(v, &["name"]))
         .map(str::to_string);
@@ -310,19 +343,42 @@ fn resource(
     }
 }
 
-fn principal<'a>(
+/// The principal of this id (ids are compared case-insensitively: AzureHound upper-cases
+/// them, `az` does not), created with this kind if new.
+pub(crate) fn principal<'a>(
     map: &'a mut BTreeMap<String, Principal>,
     id: &str,
     kind: &'static str,
     name: Option<String>,
     origin: Origin,
 ) -> &'a mut Principal {
-    let p = map.entry(id.trim().to_string()).or_insert(Principal {
+    known_principal(map, id, kind, false, name, origin)
+}
+
+fn known_principal<'a>(
+    map: &'a mut BTreeMap<String, Principal>,
+    id: &str,
+    kind: &'static str,
+    guessed: bool,
+    name: Option<String>,
+    origin: Origin,
+) -> &'a mut Principal {
+    let id = id.trim();
+    let p = map.entry(fold(id)).or_insert(Principal {
+        id: id.to_string(),
         kind,
+        guessed,
         name: None,
         attached: BTreeSet::new(),
         origin,
     });
+    if id < p.id.as_str() {
+        p.id = id.to_string();
+    }
+    if p.guessed && !guessed {
+        p.kind = kind;
+        p.guessed = false;
+    }
     // A managed identity is a service principal to RBAC; the more specific kind wins.
     if p.kind == "service_principal" && kind == "managed_identity" {
         p.kind = kind;
@@ -333,13 +389,15 @@ fn principal<'a>(
     p
 }
 
-fn assignment(
+/// One role assignment (ARM, an `az role assignment list` row, or the ARM object inside an
+/// AzureHound item); whether it gave a record.
+pub(crate) fn assignment(
     cx: &mut Ctx,
-    e: &Entry,
+    v: &Value,
+    origin: Origin,
     principals: &mut BTreeMap<String, Principal>,
     known_roles: &BTreeSet<String>,
-) {
-    let v = &e.value;
+) -> bool {
     let by_id = prop_str(v, "roleDefinitionId");
     let by_name = prop_str(v, "roleDefinitionName");
     // A GUID neither built in nor exported is resolved by the name `az` puts beside it;
@@ -350,7 +408,7 @@ fn assignment(
                 Some(n) => Some(n),
                 None => {
                     // Kept (with --keep-going) so the graph still shows who was assigned what.
-                    cx.problem(e.origin, format!("role definition `{g}` matches no role definition in the exports and no built-in role, so the assignment grants nothing (export the definitions with `az role definition list`)"));
+                    cx.problem(origin, format!("role definition `{g}` matches no role definition in the exports and no built-in role, so the assignment grants nothing (export the definitions with `az role definition list`)"));
                     Some(id)
                 }
             },
@@ -360,10 +418,10 @@ fn assignment(
     };
     let (Some(pid), Some(role)) = (prop_str(v, "principalId"), role) else {
         cx.warn(
-            e.origin,
+            origin,
             "role assignment without principalId or roleDefinitionId; skipped".into(),
         );
-        return;
+        return false;
     };
     let scope = prop_str(v, "scope").map(str::to_string).or_else(|| {
         str_at(v, &["id"]).and_then(|id| {
@@ -380,23 +438,26 @@ fn assignment(
         })
     });
     let Some(scope) = scope else {
-        cx.warn(e.origin, "role assignment without a scope; skipped".into());
-        return;
+        cx.warn(origin, "role assignment without a scope; skipped".into());
+        return false;
     };
     // A deleted principal shows as `Unknown`: it is kept as a referenced-only identity of
     // unknown kind rather than guessed to be a service principal.
+    // Without a principal type (AzureHound keeps none) a service principal is assumed,
+    // until another export says what the principal is.
     let kind = match prop_str(v, "principalType")
         .map(str::to_ascii_lowercase)
         .as_deref()
     {
-        Some("user") => Some("user"),
-        Some("group") | Some("foreigngroup") => Some("group"),
-        Some("serviceprincipal") | Some("managedidentity") | None => Some("service_principal"),
+        Some("user") => Some(("user", false)),
+        Some("group") | Some("foreigngroup") => Some(("group", false)),
+        Some("serviceprincipal") | Some("managedidentity") => Some(("service_principal", false)),
+        None => Some(("service_principal", true)),
         Some(_) => None,
     };
     let name = prop_str(v, "principalName").map(str::to_string);
-    if let Some(kind) = kind {
-        principal(principals, pid, kind, name, e.origin);
+    if let Some((kind, guessed)) = kind {
+        known_principal(principals, pid, kind, guessed, name, origin);
     }
     cx.push(
         Record::RoleAssignment {
@@ -405,9 +466,9 @@ fn assignment(
             scope,
             condition: prop_str(v, "condition").map(str::to_string),
         },
-        e.origin,
+        origin,
     );
-    cx.used(e.origin);
+    true
 }
 
 /// Role definition GUIDs that resolve: built in, or exported.
@@ -459,16 +520,12 @@ fn role_definition(cx: &mut Ctx, e: &Entry) {
 
 fn directory_object(cx: &mut Ctx, e: &Entry, principals: &mut BTreeMap<String, Principal>) {
     let v = &e.value;
-    let Some(id) = str_at(v, &["id"]) else { return };
-    let t = str_at(v, &["@odata.type"])
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let kind = if t.ends_with("user") {
-        "user"
-    } else if t.ends_with("group") {
-        "group"
-    } else {
-        "service_principal"
+    let (Some(id), Some(kind)) = (str_at(v, &["id"]), directory_kind(v)) else {
+        cx.warn(
+            e.origin,
+            "directory object without a text `id`; skipped".into(),
+        );
+        return;
     };
     let name = str_at(v, &["displayName"])
         .or_else(|| str_at(v, &["userPrincipalName"]))
@@ -477,47 +534,32 @@ fn directory_object(cx: &mut Ctx, e: &Entry, principals: &mut BTreeMap<String, P
     cx.used(e.origin);
 }
 
-/// AzureHound items: principals and group memberships (other kinds are reported skipped).
-fn hound(cx: &mut Ctx, e: &Entry, principals: &mut BTreeMap<String, Principal>) {
-    let v = &e.value;
-    let kind = str_at(v, &["kind"]).unwrap_or("");
-    let Some(data) = get(v, "data") else { return };
-    match kind {
-        "AZUser" | "AZGroup" | "AZServicePrincipal" => {
-            let Some(id) = str_at(data, &["id"]) else {
-                return;
-            };
-            let k = match kind {
-                "AZUser" => "user",
-                "AZGroup" => "group",
-                _ => "service_principal",
-            };
-            let name = str_at(data, &["displayName"]).map(str::to_string);
-            principal(principals, id, k, name, e.origin);
-            cx.used(e.origin);
-        }
-        "AZGroupMember" => {
-            let Some(members) = get(data, "members").and_then(Value::as_array) else {
-                return;
-            };
-            for m in members {
-                let group = str_at(m, &["groupId"]).or_else(|| str_at(data, &["groupId"]));
-                let member = str_at(m, &["member", "id"]);
-                if let (Some(g), Some(mid)) = (group, member) {
-                    principal(principals, g, "group", None, e.origin);
-                    cx.push(
-                        Record::Membership {
-                            group: g.to_string(),
-                            member: mid.to_string(),
-                        },
-                        e.origin,
-                    );
-                }
-            }
-            cx.used(e.origin);
-        }
-        other => cx.warn(e.origin, format!("AzureHound kind `{other}` is not read")),
+/// A member listed by `az ad group member list`, whose group the file's path names. The
+/// group's own object (`az ad group show` saved under the same name) is not its member.
+fn group_member(
+    cx: &mut Ctx,
+    e: &Entry,
+    model: &Model,
+    principals: &mut BTreeMap<String, Principal>,
+) {
+    let Some(group) = model.member_group.get(&e.origin.file) else {
+        return directory_object(cx, e, principals);
+    };
+    directory_object(cx, e, principals);
+    let Some(member) = str_at(&e.value, &["id"]) else {
+        return;
+    };
+    if fold(member) == fold(group) {
+        return;
     }
+    principal(principals, group, "group", None, e.origin);
+    cx.push(
+        Record::Membership {
+            group: group.clone(),
+            member: member.to_string(),
+        },
+        e.origin,
+    );
 }
 
 /// A finding made from one assessment or alert, apart from the others: they are the bulk

@@ -9,6 +9,7 @@
 
 mod collect;
 mod emit;
+mod hound;
 pub mod nsg;
 pub mod roles;
 mod shape;
