@@ -137,27 +137,41 @@ pub(crate) fn emit(model: &mut Model, opts: &ImportOptions, files: &[String]) ->
     let known_roles = known_role_guids(model);
     let parents = super::hound::parents(model);
 
-    let mut made: Vec<Option<Made>> = model
+    // What one item makes on its own is made in parallel, and taken in item order below.
+    let mut made: Vec<Pre> = model
         .entries
         .par_iter()
         .zip(already)
-        .map(|(e, m)| match e.kind {
-            _ if m.is_some() => m,
-            Kind::Assessment | Kind::RecommendationRow => Some(assessment(&e.value, &metadata)),
-            Kind::Alert => Some(alert(&e.value)),
-            _ => None,
+        .map(|(e, m)| match (e.kind, m) {
+            (_, Some(m)) => Pre::Finding(m),
+            (Kind::Assessment | Kind::RecommendationRow, _) => {
+                Pre::Finding(assessment(&e.value, &metadata))
+            }
+            (Kind::Alert, _) => Pre::Finding(alert(&e.value)),
+            (Kind::Resource, _) => match resource_definition(e, &by_id, opts) {
+                Some(d) => Pre::Resource(Box::new(d)),
+                None => Pre::Nothing,
+            },
+            _ => Pre::Nothing,
         })
         .collect();
     for (i, e) in model.entries.iter().enumerate() {
-        if let Some(m) = made[i].take() {
-            cx.take(m, e.origin);
-            continue;
+        match std::mem::replace(&mut made[i], Pre::Nothing) {
+            Pre::Finding(m) => {
+                cx.take(m, e.origin);
+                continue;
+            }
+            Pre::Resource(d) => {
+                resource(&mut cx, e, *d, &by_id, &mut principals);
+                continue;
+            }
+            Pre::Nothing => {}
         }
         match e.kind {
             Kind::Subscription | Kind::ResourceGroup | Kind::ManagementGroup => {
                 container(&mut cx, e, &by_id, &parents)
             }
-            Kind::Resource => resource(&mut cx, e, &by_id, opts, &mut principals),
+            Kind::Resource => {} // an earlier export defined it
             Kind::RoleAssignment => {
                 if assignment(&mut cx, &e.value, e.origin, &mut principals, &known_roles) {
                     cx.used(e.origin);
@@ -259,20 +273,20 @@ fn container(
     cx.used(e.origin);
 }
 
-fn resource(
-    cx: &mut Ctx,
+/// A resource's definition, or `None` where an earlier export already defined it. Needs
+/// nothing but the item, so resources are defined in parallel.
+fn resource_definition(
     e: &Entry,
     by_id: &IndexMap<String, &Entry>,
     opts: &ImportOptions,
-    principals: &mut BTreeMap<String, Principal>,
-) {
+) -> Option<Definition> {
     let v = &e.value;
-    let Some(id) = str_at(v, &["id"]) else { return };
+    let id = str_at(v, &["id"])?;
     if by_id
         .get(&fold(id))
         .is_some_and(|first| !std::ptr::eq(*first, e))
     {
-        return; // already emitted from an earlier export
+        return None;
     }
     let kind = str_at(v, &["type"]).unwrap_or("unknown").to_string();
     let tags = tags_of(v);
@@ -294,19 +308,30 @@ fn resource(
         }
     }
     let props = serde_json::value::RawValue::from_string(Value::Object(props).to_string()).ok();
-    cx.push(
-        Record::Define(Definition {
-            def_type: DefType::Resource,
-            id: id.to_string(),
-            kind: Some(kind.clone()),
-            name: str_at(v, &["name"]).map(str::to_string),
-            parent: None,
-            tags,
-            props,
-            attached_to: None,
-        }),
-        e.origin,
-    );
+    Some(Definition {
+        def_type: DefType::Resource,
+        id: id.to_string(),
+        kind: Some(kind),
+        name: str_at(v, &["name"]).map(str::to_string),
+        parent: None,
+        tags,
+        props,
+        attached_to: None,
+    })
+}
+
+/// Defines a resource and the managed identities it runs as.
+fn resource(
+    cx: &mut Ctx,
+    e: &Entry,
+    def: Definition,
+    by_id: &IndexMap<String, &Entry>,
+    principals: &mut BTreeMap<String, Principal>,
+) {
+    let v = &e.value;
+    let id = def.id.clone();
+    let kind = def.kind.clone().unwrap_or_default();
+    cx.push(Record::Define(def), e.origin);
     cx.used(e.origin);
 
     // Managed identities the resource runs as.
@@ -564,6 +589,13 @@ fn group_member(
 
 /// A finding made from one assessment or alert, apart from the others: they are the bulk
 /// of an export, so they are made in parallel and taken in item order.
+/// What an item made on its own, before the items are taken in order.
+enum Pre {
+    Finding(Made),
+    Resource(Box<Definition>),
+    Nothing,
+}
+
 #[derive(Default)]
 pub(crate) struct Made {
     finding: Option<Finding>,
