@@ -97,11 +97,7 @@ impl Ctx<'_> {
 }
 
 pub(crate) fn emit(model: &mut Model, opts: &ImportOptions, files: &[String]) -> Emitted {
-    let already: Vec<Option<Made>> = model
-        .entries
-        .iter_mut()
-        .map(|e| e.made.take().map(|m| *m))
-        .collect();
+    let already: Vec<Option<Box<Made>>> = model.entries.iter_mut().map(|e| e.made.take()).collect();
     let model = &*model;
     let mut cx = Ctx {
         files,
@@ -145,9 +141,9 @@ pub(crate) fn emit(model: &mut Model, opts: &ImportOptions, files: &[String]) ->
         .map(|(e, m)| match (e.kind, m) {
             (_, Some(m)) => Pre::Finding(m),
             (Kind::Assessment | Kind::RecommendationRow, _) => {
-                Pre::Finding(assessment(&e.value, &metadata))
+                Pre::Finding(Box::new(assessment(&e.value, &metadata)))
             }
-            (Kind::Alert, _) => Pre::Finding(alert(&e.value)),
+            (Kind::Alert, _) => Pre::Finding(Box::new(alert(&e.value))),
             (Kind::Resource, _) => match resource_definition(e, &by_id, opts) {
                 Some(d) => Pre::Resource(Box::new(d)),
                 None => Pre::Nothing,
@@ -158,7 +154,7 @@ pub(crate) fn emit(model: &mut Model, opts: &ImportOptions, files: &[String]) ->
     for (i, e) in model.entries.iter().enumerate() {
         match std::mem::replace(&mut made[i], Pre::Nothing) {
             Pre::Finding(m) => {
-                cx.take(m, e.origin);
+                cx.take(*m, e.origin);
                 continue;
             }
             Pre::Resource(d) => {
@@ -591,7 +587,7 @@ fn group_member(
 /// of an export, so they are made in parallel and taken in item order.
 /// What an item made on its own, before the items are taken in order.
 enum Pre {
-    Finding(Made),
+    Finding(Box<Made>),
     Resource(Box<Definition>),
     Nothing,
 }
