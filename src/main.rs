@@ -343,6 +343,12 @@ fn estate(path: &Path, c: &Common) -> Result<toxgraph::Estate, Error> {
     Ok(e)
 }
 
+/// One `--stats` line, in the form of the load phases, so that scripts can subtract the
+/// graph build from a command's wall time and compare evaluation alone.
+fn phase(name: &str, since: std::time::Instant) {
+    eprintln!("{name}: {:.3}s", since.elapsed().as_secs_f64());
+}
+
 fn render(doc: &report::ScanDoc, format: Format, verbose: bool) -> String {
     match format {
         Format::Table => report::table(doc, verbose),
@@ -365,8 +371,10 @@ fn run(cli: Cli) -> Result<Done, Error> {
             pool(common.threads)?;
             let pack = pack(rules.as_deref())?;
             let est = estate(&snapshot, &common)?;
+            let t0 = std::time::Instant::now();
             let outcome = scan::run(&est.graph, &pack, &Filter::default());
             if common.stats {
+                phase("evaluate", t0);
                 for t in &outcome.timings {
                     eprintln!(
                         "  {}: {:.3}s, {} entries, {} combinations",
@@ -377,6 +385,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                     );
                 }
             }
+            let t0 = std::time::Instant::now();
             let mut doc = report::scan_doc(
                 &snapshot.display().to_string(),
                 &est.graph,
@@ -390,8 +399,12 @@ fn run(cli: Cli) -> Result<Done, Error> {
                     eprintln!("note: {n}");
                 }
             }
+            let text = render(&doc, format, common.verbose);
+            if common.stats {
+                phase("report", t0);
+            }
             Ok(Done {
-                text: render(&doc, format, common.verbose),
+                text,
                 output,
                 code: 0,
             })
@@ -428,7 +441,12 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 rules: vec![rule],
                 sources: vec![],
             };
+            let t0 = std::time::Instant::now();
             let outcome = scan::run(g, &pack, &filter);
+            if common.stats {
+                phase("evaluate", t0);
+            }
+            let t0 = std::time::Instant::now();
             let doc = report::scan_doc(
                 &snapshot.display().to_string(),
                 g,
@@ -440,6 +458,9 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 Format::Table => report::query_text(&doc, common.verbose),
                 f => render(&doc, f, common.verbose),
             };
+            if common.stats {
+                phase("report", t0);
+            }
             Ok(Done {
                 text,
                 output,
