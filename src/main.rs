@@ -63,13 +63,22 @@ enum Cmd {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-    /// Write a realistic generated estate as two quarterly snapshots (q1.jsonl, q2.jsonl).
+    /// Write a realistic generated estate as two quarterly snapshots (q1.jsonl, q2.jsonl),
+    /// or with --shape one adversarial snapshot (adversarial-SHAPE.jsonl).
     Generate {
         /// Number of resources in the first quarter.
-        #[arg(long, default_value_t = 10_000)]
+        #[arg(long, default_value_t = 10_000, conflicts_with = "shape")]
         resources: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// An adversarial shape instead of the realistic estate.
+        #[arg(long, value_enum)]
+        shape: Option<ShapeArg>,
+        /// The shape's size: clique resources [5000], deep-groups nesting depth [10000],
+        /// group-cycle groups [100000], mg-wide resources [500000], pairs entries and as many
+        /// stores [3200].
+        #[arg(long, requires = "shape")]
+        size: Option<usize>,
         /// Folder to write into (created if missing).
         #[arg(short, long)]
         output: PathBuf,
@@ -250,6 +259,33 @@ enum GateFormat {
 enum Order {
     Given,
     TakenAt,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ShapeArg {
+    /// Every pair of resources joined by `reaches`.
+    Clique,
+    /// Groups nested in a chain.
+    DeepGroups,
+    /// Groups in one membership cycle.
+    GroupCycle,
+    /// One management group above every resource, with a role at it.
+    MgWide,
+    /// Every exposed entry with every sensitive store.
+    Pairs,
+}
+
+impl ShapeArg {
+    fn shape(self) -> toxgraph::generate::adversarial::Shape {
+        use toxgraph::generate::adversarial::Shape;
+        match self {
+            ShapeArg::Clique => Shape::Clique,
+            ShapeArg::DeepGroups => Shape::DeepGroups,
+            ShapeArg::GroupCycle => Shape::GroupCycle,
+            ShapeArg::MgWide => Shape::MgWide,
+            ShapeArg::Pairs => Shape::Pairs,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -470,17 +506,35 @@ fn run(cli: Cli) -> Result<Done, Error> {
         Cmd::Generate {
             resources,
             seed,
+            shape,
+            size,
             output,
         } => {
-            if resources == 0 {
-                return Err(Error::Usage("--resources must be at least 1".into()));
-            }
-            let opts = toxgraph::generate::GenerateOptions { resources, seed };
-            let summary =
-                toxgraph::generate::generate(&opts, &output).map_err(|source| Error::Write {
-                    path: output.clone(),
-                    source,
-                })?;
+            let written = match shape.map(ShapeArg::shape) {
+                Some(shape) => {
+                    let size = size.unwrap_or(shape.default_size());
+                    if size < shape.min_size() {
+                        return Err(Error::Usage(format!(
+                            "--size for {} ({}) must be at least {}",
+                            shape.name(),
+                            shape.size_means(),
+                            shape.min_size()
+                        )));
+                    }
+                    toxgraph::generate::adversarial::generate_shape(shape, size, seed, &output)
+                }
+                None => {
+                    if resources == 0 {
+                        return Err(Error::Usage("--resources must be at least 1".into()));
+                    }
+                    let opts = toxgraph::generate::GenerateOptions { resources, seed };
+                    toxgraph::generate::generate(&opts, &output)
+                }
+            };
+            let summary = written.map_err(|source| Error::Write {
+                path: output.clone(),
+                source,
+            })?;
             let mut text = String::new();
             for (f, n) in summary.files.iter().zip(&summary.records) {
                 text.push_str(&format!("{}: {n} records\n", f.display()));
