@@ -63,13 +63,22 @@ enum Cmd {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-    /// Write a realistic generated estate as two quarterly snapshots (q1.jsonl, q2.jsonl).
+    /// Write a realistic generated estate as two quarterly snapshots (q1.jsonl, q2.jsonl),
+    /// or with --shape one adversarial snapshot (adversarial-SHAPE.jsonl).
     Generate {
         /// Number of resources in the first quarter.
-        #[arg(long, default_value_t = 10_000)]
+        #[arg(long, default_value_t = 10_000, conflicts_with = "shape")]
         resources: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// An adversarial shape instead of the realistic estate.
+        #[arg(long, value_enum)]
+        shape: Option<ShapeArg>,
+        /// The shape's size: clique resources [5000], deep-groups nesting depth [10000],
+        /// group-cycle groups [100000], mg-wide resources [500000], pairs entries and as many
+        /// stores [3200].
+        #[arg(long, requires = "shape")]
+        size: Option<usize>,
         /// Folder to write into (created if missing).
         #[arg(short, long)]
         output: PathBuf,
@@ -253,6 +262,33 @@ enum Order {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ShapeArg {
+    /// Every pair of resources joined by `reaches`.
+    Clique,
+    /// Groups nested in a chain.
+    DeepGroups,
+    /// Groups in one membership cycle.
+    GroupCycle,
+    /// One management group above every resource, with a role at it.
+    MgWide,
+    /// Every exposed entry with every sensitive store.
+    Pairs,
+}
+
+impl ShapeArg {
+    fn shape(self) -> toxgraph::generate::adversarial::Shape {
+        use toxgraph::generate::adversarial::Shape;
+        match self {
+            ShapeArg::Clique => Shape::Clique,
+            ShapeArg::DeepGroups => Shape::DeepGroups,
+            ShapeArg::GroupCycle => Shape::GroupCycle,
+            ShapeArg::MgWide => Shape::MgWide,
+            ShapeArg::Pairs => Shape::Pairs,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum Format {
     Table,
     Json,
@@ -348,6 +384,12 @@ fn estate(path: &Path, c: &Common) -> Result<toxgraph::Estate, Error> {
     Ok(e)
 }
 
+/// One `--stats` line, in the form of the load phases, so that scripts can subtract the
+/// graph build from a command's wall time and compare evaluation alone.
+fn phase(name: &str, since: std::time::Instant) {
+    eprintln!("{name}: {:.3}s", since.elapsed().as_secs_f64());
+}
+
 fn render(doc: &report::ScanDoc, format: Format, verbose: bool) -> String {
     match format {
         Format::Table => report::table(doc, verbose),
@@ -370,8 +412,10 @@ fn run(cli: Cli) -> Result<Done, Error> {
             pool(common.threads)?;
             let pack = pack(rules.as_deref())?;
             let est = estate(&snapshot, &common)?;
+            let t0 = std::time::Instant::now();
             let outcome = scan::run(&est.graph, &pack, &Filter::default());
             if common.stats {
+                phase("evaluate", t0);
                 for t in &outcome.timings {
                     eprintln!(
                         "  {}: {:.3}s, {} entries, {} combinations",
@@ -382,6 +426,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                     );
                 }
             }
+            let t0 = std::time::Instant::now();
             let mut doc = report::scan_doc(
                 &snapshot.display().to_string(),
                 &est.graph,
@@ -395,8 +440,12 @@ fn run(cli: Cli) -> Result<Done, Error> {
                     eprintln!("note: {n}");
                 }
             }
+            let text = render(&doc, format, common.verbose);
+            if common.stats {
+                phase("report", t0);
+            }
             Ok(Done {
-                text: render(&doc, format, common.verbose),
+                text,
                 output,
                 code: 0,
                 parts: Vec::new(),
@@ -434,7 +483,12 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 rules: vec![rule],
                 sources: vec![],
             };
+            let t0 = std::time::Instant::now();
             let outcome = scan::run(g, &pack, &filter);
+            if common.stats {
+                phase("evaluate", t0);
+            }
+            let t0 = std::time::Instant::now();
             let doc = report::scan_doc(
                 &snapshot.display().to_string(),
                 g,
@@ -446,6 +500,9 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 Format::Table => report::query_text(&doc, common.verbose),
                 f => render(&doc, f, common.verbose),
             };
+            if common.stats {
+                phase("report", t0);
+            }
             Ok(Done {
                 text,
                 output,
@@ -456,17 +513,35 @@ fn run(cli: Cli) -> Result<Done, Error> {
         Cmd::Generate {
             resources,
             seed,
+            shape,
+            size,
             output,
         } => {
-            if resources == 0 {
-                return Err(Error::Usage("--resources must be at least 1".into()));
-            }
-            let opts = toxgraph::generate::GenerateOptions { resources, seed };
-            let summary =
-                toxgraph::generate::generate(&opts, &output).map_err(|source| Error::Write {
-                    path: output.clone(),
-                    source,
-                })?;
+            let written = match shape.map(ShapeArg::shape) {
+                Some(shape) => {
+                    let size = size.unwrap_or(shape.default_size());
+                    if size < shape.min_size() {
+                        return Err(Error::Usage(format!(
+                            "--size for {} ({}) must be at least {}",
+                            shape.name(),
+                            shape.size_means(),
+                            shape.min_size()
+                        )));
+                    }
+                    toxgraph::generate::adversarial::generate_shape(shape, size, seed, &output)
+                }
+                None => {
+                    if resources == 0 {
+                        return Err(Error::Usage("--resources must be at least 1".into()));
+                    }
+                    let opts = toxgraph::generate::GenerateOptions { resources, seed };
+                    toxgraph::generate::generate(&opts, &output)
+                }
+            };
+            let summary = written.map_err(|source| Error::Write {
+                path: output.clone(),
+                source,
+            })?;
             let mut text = String::new();
             for (f, n) in summary.files.iter().zip(&summary.records) {
                 text.push_str(&format!("{}: {n} records\n", f.display()));

@@ -297,3 +297,65 @@ fn max_combinations_cuts_the_listing_and_says_so() {
     );
     assert!(!all.contains("\"notice\""));
 }
+
+#[test]
+fn generate_an_adversarial_shape_and_scan_it_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (code, out, err) = run(
+        &["generate", "--shape", "pairs", "--size", "40", "-o", d],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("adversarial-pairs.jsonl: 204 records"),
+        "{out}"
+    );
+    let file = dir.path().join("adversarial-pairs.jsonl");
+    let json = dir.path().join("scan.json");
+    let (code, _, err) = run(
+        &[
+            "scan",
+            file.to_str().unwrap(),
+            "--format",
+            "json",
+            "-o",
+            json.to_str().unwrap(),
+            "--max-combinations",
+            "100",
+            "--stats",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    for phase in ["read+parse:", "build:", "evaluate:", "report:"] {
+        assert!(
+            err.lines().any(|l| l.starts_with(phase)),
+            "{phase} in {err}"
+        );
+    }
+    assert!(
+        err.contains("note: listing cut to the first 100 of 1600 combinations"),
+        "{err}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["counts"]["combinations"], 1600);
+    assert_eq!(v["combinations"].as_array().unwrap().len(), 100);
+    assert!(v["notice"].is_string());
+
+    // --size belongs to --shape, --resources to the realistic estate, and sizes are checked.
+    let (code, _, err) = run(&["generate", "--size", "5", "-o", d], None);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = run(
+        &["generate", "--shape", "clique", "--resources", "5", "-o", d],
+        None,
+    );
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = run(
+        &["generate", "--shape", "clique", "--size", "2", "-o", d],
+        None,
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("must be at least 3"), "{err}");
+}

@@ -1,12 +1,15 @@
 //! A deterministic, realistic Azure-like estate for benchmarks, reports and trying the
 //! tool at scale: `toxgraph generate --resources N --seed S -o DIR` writes two snapshots a
-//! quarter apart (`q1.jsonl`, `q2.jsonl`).
+//! quarter apart (`q1.jsonl`, `q2.jsonl`). With `--shape`, [`adversarial`] writes one
+//! snapshot of a shape built to stress the analyser instead.
 //!
 //! Everything is a pure function of (seed, index), so the two quarters share one
 //! structure, both files stream to disk in one pass, and memory stays flat at any size.
 //! Q2 differs by remediation whose rate depends on the owning team, plus a few new
 //! exposures and alerts, so reduction differs by owner. The PRNG is written here (a
 //! splitmix64 hash) so output never changes with a dependency upgrade.
+
+pub mod adversarial;
 
 use crate::graph::roles::BUILTIN;
 use std::fmt::Write as _;
@@ -18,10 +21,12 @@ pub struct GenerateOptions {
     pub seed: u64,
 }
 
+#[derive(Debug)]
 pub struct GenerateSummary {
     pub files: Vec<PathBuf>,
     /// Records written per file.
     pub records: Vec<usize>,
+    /// Resources in the first (or only) file.
     pub resources: usize,
 }
 
