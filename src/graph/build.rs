@@ -5,7 +5,7 @@ use super::roles::RoleTable;
 use super::*;
 use crate::diag::Diagnostic;
 use crate::ids::{self, Shape};
-use crate::ingest::{is_internet_source, DefType, Definition, Origin, Record, Snapshot};
+use crate::ingest::{is_internet_source, DefType, Definition, Finding, Origin, Record, Snapshot};
 use std::collections::HashMap;
 
 /// Choices the format leaves to the user.
@@ -55,7 +55,7 @@ struct Proto {
 
 struct Builder<'a> {
     snap: &'a Snapshot,
-    index: IndexSet<Box<str>>,
+    index: IdSet,
     protos: Vec<Proto>,
     warnings: Vec<Diagnostic>,
     buf: String,
@@ -117,8 +117,9 @@ pub fn build(mut snap: Snapshot, opts: &BuildOptions) -> Built {
     let mut records = std::mem::take(&mut snap.records);
     let mut b = Builder {
         snap: &snap,
-        index: IndexSet::new(),
-        protos: Vec::new(),
+        // Most records define or name a node: sized once rather than grown by copying.
+        index: IdSet::with_capacity_and_hasher(records.len() + 1, Default::default()),
+        protos: Vec::with_capacity(records.len() + 1),
         warnings: Vec::new(),
         buf: String::new(),
     };
@@ -181,6 +182,8 @@ pub fn build(mut snap: Snapshot, opts: &BuildOptions) -> Built {
             _ => {}
         }
     }
+
+    drop(seen);
 
     // Pass 2: references, edges, findings.
     struct PendingEdge {
@@ -307,6 +310,29 @@ pub fn build(mut snap: Snapshot, opts: &BuildOptions) -> Built {
         }
     }
 
+    // The findings are taken out and the records freed here, before the nodes are made:
+    // at a million resources the records are the largest thing in memory.
+    let mut fs: Vec<(u32, String, usize)> = Vec::new();
+    for (i, _) in findings_by_id.values() {
+        if let Record::Finding(f) = &records[*i] {
+            if let Some(v) = b.index.get_index_of(ids::fold(f.resource.trim()).as_str()) {
+                fs.push((v as u32, ids::fold(&f.id), *i));
+            }
+        }
+    }
+    fs.sort_unstable();
+    let mut taken: Vec<(u32, Finding)> = Vec::with_capacity(fs.len());
+    for (v, _, i) in fs {
+        let placeholder = Record::Membership {
+            group: String::new(),
+            member: String::new(),
+        };
+        if let Record::Finding(f) = std::mem::replace(&mut records[i], placeholder) {
+            taken.push((v, f));
+        }
+    }
+    drop(records);
+
     // Parents: explicit or derived, transitively for referenced-only containers.
     let mut parent: Vec<Option<u32>> = Vec::new();
     let mut explicit: Vec<bool> = Vec::new();
@@ -425,24 +451,8 @@ pub fn build(mut snap: Snapshot, opts: &BuildOptions) -> Built {
     }
 
     // Findings, grouped by node, later definitions winning.
-    let mut fs: Vec<(u32, String, usize)> = Vec::new();
-    for (i, _) in findings_by_id.values() {
-        if let Record::Finding(f) = &records[*i] {
-            if let Some(v) = b.index.get_index_of(ids::fold(f.resource.trim()).as_str()) {
-                fs.push((v as u32, ids::fold(&f.id), *i));
-            }
-        }
-    }
-    fs.sort_unstable();
-    let mut findings = Vec::with_capacity(fs.len());
-    for (v, _, i) in fs {
-        let placeholder = Record::Membership {
-            group: String::new(),
-            member: String::new(),
-        };
-        let Record::Finding(f) = std::mem::replace(&mut records[i], placeholder) else {
-            continue;
-        };
+    let mut findings = Vec::with_capacity(taken.len());
+    for (v, f) in taken {
         let start = findings.len() as u32;
         let node = &mut nodes[v as usize];
         if node.findings == (0, 0) {

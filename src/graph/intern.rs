@@ -9,7 +9,7 @@ pub struct Sym(u32);
 
 #[derive(Debug, Default)]
 pub struct Interner {
-    set: IndexSet<Box<str>>,
+    set: IndexSet<Box<str>, foldhash::fast::FixedState>,
 }
 
 impl Interner {

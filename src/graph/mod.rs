@@ -16,6 +16,11 @@ use indexmap::{IndexMap, IndexSet};
 use petgraph::graph::DiGraph;
 use serde_json::value::RawValue;
 
+/// Folded ids by node index. Looked up once or more for every reference in a snapshot,
+/// millions of times at scale, so with a fast hasher: ids are the user's own data, not
+/// input from an adversary the hash must resist.
+pub type IdSet = IndexSet<Box<str>, foldhash::fast::FixedState>;
+
 /// The four kinds of node in the format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Category {
@@ -160,7 +165,7 @@ pub struct Graph {
     pub g: DiGraph<NodeWeight, EdgeWeight, u32>,
     /// Folded ids; a node's index here is its node index (an `IndexMap` whose values are
     /// the positions themselves, so they are not stored twice).
-    pub index: IndexSet<Box<str>>,
+    pub index: IdSet,
     pub nodes: Vec<NodeData>,
     pub findings: Vec<Finding>,
     pub roles: Vec<roles::RoleInfo>,
