@@ -75,6 +75,7 @@ fn benches(c: &mut Criterion) {
                 &pack,
                 &out.combinations,
                 &built.warnings,
+                None,
             );
             black_box(toxgraph::report::json(&doc))
         })

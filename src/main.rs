@@ -427,18 +427,16 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 }
             }
             let t0 = std::time::Instant::now();
-            let mut doc = report::scan_doc(
+            let doc = report::scan_doc(
                 &snapshot.display().to_string(),
                 &est.graph,
                 &pack,
                 &outcome.combinations,
                 &est.warnings,
+                max_combinations,
             );
-            if let Some(max) = max_combinations {
-                doc.cap(max);
-                if let Some(n) = &doc.notice {
-                    eprintln!("note: {n}");
-                }
+            if let Some(n) = &doc.notice {
+                eprintln!("note: {n}");
             }
             let text = render(&doc, format, common.verbose);
             if common.stats {
@@ -495,6 +493,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 &pack,
                 &outcome.combinations,
                 &est.warnings,
+                None,
             );
             let text = match format {
                 Format::Table => report::query_text(&doc, common.verbose),

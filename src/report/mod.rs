@@ -41,20 +41,6 @@ pub struct ScanDoc {
     pub notice: Option<String>,
 }
 
-impl ScanDoc {
-    /// Keeps the first `max` combinations of the listing (counts still cover all of them)
-    /// and says so.
-    pub fn cap(&mut self, max: usize) {
-        let total = self.combinations.len();
-        if total > max {
-            self.combinations.truncate(max);
-            self.notice = Some(format!(
-                "listing cut to the first {max} of {total} combinations by --max-combinations; counts cover all {total}"
-            ));
-        }
-    }
-}
-
 #[derive(Debug, Serialize)]
 pub struct Tool {
     pub name: &'static str,
@@ -196,9 +182,21 @@ pub fn scan_doc(
     pack: &RulePack,
     combos: &[Combination],
     warnings: &[Diagnostic],
+    max_listed: Option<usize>,
 ) -> ScanDoc {
     let rules = &pack.rules;
-    let combo_docs: Vec<ComboDoc> = combos
+    // Only the listed combinations are turned into documents (a walk of every step with
+    // its ids and payloads is many times the size of the combination), so a cap bounds
+    // the report's memory, not only its length; the counts below still cover all.
+    let listed = max_listed.unwrap_or(usize::MAX).min(combos.len());
+    let notice = (listed < combos.len()).then(|| {
+        format!(
+            "listing cut to the first {listed} of {} combinations by --max-combinations; counts cover all {}",
+            combos.len(),
+            combos.len()
+        )
+    });
+    let combo_docs: Vec<ComboDoc> = combos[..listed]
         .iter()
         .map(|c| {
             let r = &rules[c.rule];
@@ -289,7 +287,7 @@ pub fn scan_doc(
         by_owner,
         combinations: combo_docs,
         warnings: warning_docs,
-        notice: None,
+        notice,
     }
 }
 
