@@ -94,14 +94,15 @@ pub(crate) enum Sorted {
 
 /// Classifies an item and, where it needs nothing from other items, makes its finding at
 /// once: called on each item as it is parsed, in parallel.
-pub(crate) fn sort(mut v: Value) -> Sorted {
+pub(crate) fn sort(mut v: Value, text: Option<&str>) -> Sorted {
     match classify(&v) {
         Err(reason) => Sorted::Skip(reason),
         Ok(kind) => {
-            if matches!(kind, Kind::Alert | Kind::RecommendationRow) {
-                decode_nested(&mut v);
-            }
-            match make_alone(kind, &v) {
+            let decoded =
+                matches!(kind, Kind::Alert | Kind::RecommendationRow) && decode_nested(&mut v);
+            // Decoded rows are no longer what their text says.
+            let text = text.filter(|_| !decoded);
+            match make_alone(kind, &v, text) {
                 Some(m) => Sorted::Made(kind, Box::new(m)),
                 None => Sorted::Entry(kind, v),
             }
@@ -319,8 +320,12 @@ pub(crate) fn collect(items: Vec<Item>, files: &[String], report: &mut ImportRep
 
 /// Log Analytics rows carry nested fields (`Entities`, `ExtendedProperties`, `Properties`,
 /// `Techniques`) as JSON text inside strings; they are decoded in place.
-fn decode_nested(v: &mut Value) {
-    let Some(obj) = v.as_object_mut() else { return };
+/// Says whether anything was decoded.
+fn decode_nested(v: &mut Value) -> bool {
+    let mut decoded = false;
+    let Some(obj) = v.as_object_mut() else {
+        return false;
+    };
     for val in obj.values_mut() {
         let Some(text) = val.as_str() else { continue };
         let t = text.trim();
@@ -329,9 +334,11 @@ fn decode_nested(v: &mut Value) {
         if looks {
             if let Ok(parsed) = serde_json::from_str::<Value>(t) {
                 *val = parsed;
+                decoded = true;
             }
         }
     }
+    decoded
 }
 
 #[cfg(test)]

@@ -141,9 +141,9 @@ pub(crate) fn emit(model: &mut Model, opts: &ImportOptions, files: &[String]) ->
         .map(|(e, m)| match (e.kind, m) {
             (_, Some(m)) => Pre::Finding(m),
             (Kind::Assessment | Kind::RecommendationRow, _) => {
-                Pre::Finding(Box::new(assessment(&e.value, &metadata)))
+                Pre::Finding(Box::new(assessment(&e.value, &metadata, None)))
             }
-            (Kind::Alert, _) => Pre::Finding(Box::new(alert(&e.value))),
+            (Kind::Alert, _) => Pre::Finding(Box::new(alert(&e.value, None))),
             (Kind::Resource, _) => match resource_definition(e, &by_id, opts) {
                 Some(d) => Pre::Resource(Box::new(d)),
                 None => Pre::Nothing,
@@ -631,16 +631,44 @@ fn assessment_metadata(model: &Model) -> HashMap<String, &Value> {
         .collect()
 }
 
-fn raw_props(v: &Value) -> Option<String> {
-    Some(v.to_string())
+/// Every field of the source item, as one line of JSON: its own text where the file kept
+/// it (whitespace outside strings removed), else the parsed item written out again.
+fn raw_props(v: &Value, text: Option<&str>) -> Option<String> {
+    Some(match text {
+        Some(t) => minified(t),
+        None => v.to_string(),
+    })
+}
+
+/// JSON text without the whitespace between tokens; strings are copied as they are.
+fn minified(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_str = false;
+    let mut escaped = false;
+    for c in text.chars() {
+        if in_str {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_str = false;
+            }
+        } else if !c.is_ascii_whitespace() {
+            in_str = c == '"';
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The finding of an item that needs nothing from other items (every alert; an assessment
 /// that carries its own title, severity and category), made as soon as the item is
 /// parsed so its tree need not be kept; `None` for an assessment that needs metadata.
-pub(crate) fn make_alone(kind: Kind, v: &Value) -> Option<Made> {
+pub(crate) fn make_alone(kind: Kind, v: &Value, text: Option<&str>) -> Option<Made> {
     match kind {
-        Kind::Alert => Some(alert(v)),
+        Kind::Alert => Some(alert(v, text)),
         Kind::Assessment | Kind::RecommendationRow => {
             let own_title = prop_str(v, "displayName")
                 .or_else(|| str_at(v, &["properties", "metadata", "displayName"]))
@@ -653,13 +681,13 @@ pub(crate) fn make_alone(kind: Kind, v: &Value) -> Option<Made> {
                 .is_some_and(|c| !c.is_empty())
                 || get(v, "Category").is_some();
             (own_title.is_some() && own_severity.is_some() && own_category)
-                .then(|| assessment(v, &HashMap::new()))
+                .then(|| assessment(v, &HashMap::new(), text))
         }
         _ => None,
     }
 }
 
-fn assessment(v: &Value, metadata: &HashMap<String, &Value>) -> Made {
+fn assessment(v: &Value, metadata: &HashMap<String, &Value>, text: Option<&str>) -> Made {
     let mut made = Made::default();
     let id = str_at(v, &["id"])
         .or_else(|| get(v, "RecommendationId").and_then(Value::as_str))
@@ -734,7 +762,7 @@ fn assessment(v: &Value, metadata: &HashMap<String, &Value>) -> Made {
         first_seen: first,
         last_seen: last,
         source_id: key,
-        props: raw_props(v),
+        props: raw_props(v, text),
     });
     made
 }
@@ -758,7 +786,7 @@ fn techniques(v: &Value) -> Vec<String> {
     out.into_iter().collect()
 }
 
-fn alert(v: &Value) -> Made {
+fn alert(v: &Value, text: Option<&str>) -> Made {
     let mut made = Made::default();
     let resource = at(v, &["properties", "resourceIdentifiers"])
         .or_else(|| get(v, "ResourceIdentifiers"))
@@ -810,7 +838,7 @@ fn alert(v: &Value) -> Made {
         first_seen: start,
         last_seen: None,
         source_id: prop_str(v, "alertType").map(str::to_string),
-        props: raw_props(v),
+        props: raw_props(v, text),
     });
     made
 }
@@ -1408,5 +1436,18 @@ fn paas_exposure(cx: &mut Ctx, by_id: &IndexMap<String, &Entry>) {
             },
             e.origin,
         );
+    }
+}
+
+#[cfg(test)]
+mod text_tests {
+    #[test]
+    fn minified_keeps_strings_and_drops_layout() {
+        let text = "{\n  \"a b\": \"x \\\" y\",\n  \"c\": [ 1, 2 ],\n  \"d\": \"\\\\\"\n}";
+        let m = super::minified(text);
+        assert_eq!(m, r#"{"a b":"x \" y","c":[1,2],"d":"\\"}"#);
+        let a: serde_json::Value = serde_json::from_str(text).unwrap();
+        let b: serde_json::Value = serde_json::from_str(&m).unwrap();
+        assert_eq!(a, b);
     }
 }

@@ -63,11 +63,12 @@ impl Paging {
 }
 
 /// Reads a file's items, handing each to `each` as soon as it is parsed (in parallel where
-/// the shape allows), so what the caller keeps of an item can be far smaller than its tree.
+/// the shape allows), so what the caller keeps of an item can be far smaller than its tree;
+/// with the item's source text where the shape keeps it whole.
 pub(crate) fn read<T: Send>(
     name: &str,
     bytes: &[u8],
-    each: &(dyn Fn(Value) -> T + Sync),
+    each: &(dyn Fn(Value, Option<&str>) -> T + Sync),
 ) -> Result<Read<T>, Box<Diagnostic>> {
     let whole = read_values(name, bytes, each)?;
     Ok(Read {
@@ -76,7 +77,7 @@ pub(crate) fn read<T: Send>(
             .items
             .into_iter()
             .map(|item| match item {
-                Step::Value(v) => each(v),
+                Step::Value(v) => each(v, None),
                 Step::Done(t) => t,
             })
             .collect(),
@@ -95,7 +96,7 @@ type Parsed<T> = Read<Step<T>>;
 fn read_values<T: Send>(
     name: &str,
     bytes: &[u8],
-    each: &(dyn Fn(Value) -> T + Sync),
+    each: &(dyn Fn(Value, Option<&str>) -> T + Sync),
 ) -> Result<Parsed<T>, Box<Diagnostic>> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         Box::new(
@@ -142,7 +143,10 @@ fn read_values<T: Send>(
 /// keep one core busy while the others wait. `None` when the text is not one of these
 /// shapes or is not valid JSON: the caller then parses it whole, which also gives the
 /// error message its position.
-fn split_items<T: Send>(text: &str, each: &(dyn Fn(Value) -> T + Sync)) -> Option<Parsed<T>> {
+fn split_items<T: Send>(
+    text: &str,
+    each: &(dyn Fn(Value, Option<&str>) -> T + Sync),
+) -> Option<Parsed<T>> {
     use serde_json::value::RawValue;
     let (shape, raw_items, more): (&'static str, Vec<&RawValue>, Option<bool>) =
         match text.trim_start().as_bytes().first()? {
@@ -187,7 +191,7 @@ fn split_items<T: Send>(text: &str, each: &(dyn Fn(Value) -> T + Sync)) -> Optio
     use rayon::prelude::*;
     let items = raw_items
         .par_iter()
-        .map(|r| serde_json::from_str::<Value>(r.get()).map(|v| Step::Done(each(v))))
+        .map(|r| serde_json::from_str::<Value>(r.get()).map(|v| Step::Done(each(v, Some(r.get())))))
         .collect::<Result<Vec<_>, _>>()
         .ok()?;
     Some(Read { shape, items, more })
@@ -449,14 +453,14 @@ mod tests {
         let mut p = Paging::default();
         p.note(
             "a.json",
-            read("a.json", br#"{"data": [], "skip_token": "x"}"#, &|v| v)
+            read("a.json", br#"{"data": [], "skip_token": "x"}"#, &|v, _| v)
                 .unwrap()
                 .more,
         );
         assert_eq!(p.problems().len(), 1);
         p.note(
             "b.json",
-            read("b.json", br#"{"data": [], "skip_token": null}"#, &|v| v)
+            read("b.json", br#"{"data": [], "skip_token": null}"#, &|v, _| v)
                 .unwrap()
                 .more,
         );
