@@ -93,7 +93,10 @@ impl<'a> Builder<'a> {
     fn reference(&mut self, id: &str, hint: Hint, o: Origin, what: &str) -> u32 {
         let v = self.node(id);
         let p = &mut self.protos[v as usize];
-        min_spelling(&mut p.ref_spelling, id.trim());
+        // A defined node is shown with its defining spelling: references need not be kept.
+        if p.def.is_none() {
+            min_spelling(&mut p.ref_spelling, id.trim());
+        }
         match hint {
             Hint::Container => p.container_ref = true,
             Hint::Principal => p.principal_ref = true,
@@ -337,6 +340,7 @@ pub fn build(mut snap: Snapshot, opts: &BuildOptions) -> Built {
     let mut parent: Vec<Option<u32>> = Vec::new();
     let mut explicit: Vec<bool> = Vec::new();
     let mut v = 0usize;
+    let mut parent_buf = String::new();
     while v < b.protos.len() {
         parent.resize(b.protos.len(), None);
         explicit.resize(b.protos.len(), false);
@@ -350,7 +354,6 @@ pub fn build(mut snap: Snapshot, opts: &BuildOptions) -> Built {
             None => !p.container_ref,
         };
         if !is_identity {
-            let spelling = display_spelling(p);
             let explicit_parent = p.def.as_ref().and_then(|d| d.parent.clone());
             let o = p.def_line;
             if let Some(ep) = explicit_parent {
@@ -364,14 +367,19 @@ pub fn build(mut snap: Snapshot, opts: &BuildOptions) -> Built {
                 explicit.resize(b.protos.len(), false);
                 parent[v] = Some(pv);
                 explicit[v] = true;
-            } else if let Some(dp) = ids::derived_parent(&spelling) {
-                let pv = b.node(dp);
-                let pp = &mut b.protos[pv as usize];
-                min_spelling(&mut pp.ref_spelling, dp);
-                pp.container_ref = true;
-                if pp.def.is_none() {
-                    min_spelling(&mut pp.implied_by, &spelling);
+            } else if let Some(dp) = ids::derived_parent(spelling(p)) {
+                // Copied into a reused buffer: the node's own spelling is borrowed from
+                // `b` while `b` takes the parent.
+                parent_buf.clear();
+                parent_buf.push_str(dp);
+                let pv = b.node(&parent_buf);
+                if b.protos[pv as usize].def.is_none() {
+                    let child = spelling(&b.protos[v]).to_string();
+                    let pp = &mut b.protos[pv as usize];
+                    min_spelling(&mut pp.ref_spelling, &parent_buf);
+                    min_spelling(&mut pp.implied_by, &child);
                 }
+                b.protos[pv as usize].container_ref = true;
                 parent.resize(b.protos.len(), None);
                 explicit.resize(b.protos.len(), false);
                 parent[v] = Some(pv);
@@ -417,7 +425,12 @@ pub fn build(mut snap: Snapshot, opts: &BuildOptions) -> Built {
     let mut strings = Interner::default();
     let mut nodes: Vec<NodeData> = Vec::with_capacity(n);
     for (v, p) in b.protos.iter_mut().enumerate() {
-        let id = display_spelling(p);
+        // The spellings are not needed after this: taken, not copied.
+        let id = p
+            .def_spelling
+            .take()
+            .or_else(|| p.ref_spelling.take())
+            .unwrap_or_default();
         let (category, kind) = if v == 0 {
             (Category::Internet, "internet".to_string())
         } else {
@@ -615,11 +628,16 @@ fn define(b: &mut Builder, d: Definition, o: Origin) {
     }
 }
 
-fn display_spelling(p: &Proto) -> String {
+/// The spelling shown for a node: the smallest defining one, else the smallest reference.
+fn spelling(p: &Proto) -> &str {
     p.def_spelling
-        .clone()
-        .or_else(|| p.ref_spelling.clone())
+        .as_deref()
+        .or(p.ref_spelling.as_deref())
         .unwrap_or_default()
+}
+
+fn display_spelling(p: &Proto) -> String {
+    spelling(p).to_string()
 }
 
 /// Category and kind of a node, from its definition or, failing that, its id's shape.
