@@ -17,7 +17,7 @@ measure() { # file threads -> "wall peak_kb phases"
   wall=$(echo "$out" | awk -F': ' '/Elapsed \(wall clock\)/ {print $2}')
   peak=$(echo "$out" | awk -F': ' '/Maximum resident set size/ {print $2}')
   local phases
-  phases=$(echo "$out" | grep -E '^(read\+parse|build):' | tr '\n' ' ')
+  phases=$(echo "$out" | grep -E '^(read|parse|build|evaluate|write):' | tr '\n' ' ')
   echo "$wall|$peak|$phases"
 }
 secs() { echo "$1" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }'; }
