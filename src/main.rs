@@ -2,7 +2,7 @@
 //! codes (0 clean, 1 gate failed, 2 usage or input error). An error always wins.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use toxgraph::engine::Filter;
@@ -290,7 +290,7 @@ struct Done {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(c) = cli.cmd.common() {
-        toxgraph::phases::install(c.stats);
+        toxgraph::phases::install(c.stats, std::io::stderr().is_terminal());
     }
     match run(cli) {
         Ok(done) => {

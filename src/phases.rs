@@ -1,27 +1,39 @@
-//! Per-phase timings (`--stats`), read from the `tracing` spans the pipeline opens: `read`,
-//! `parse`, `build`, `evaluate` (one `rule` child per rule) and `write`.
+//! Per-phase timings (`--stats`) and progress bars, both read from the `tracing` spans the
+//! pipeline opens: `read`, `parse`, `build`, `evaluate` (one `rule` child per rule) and
+//! `write`.
 //!
 //! The library always opens the spans and never decides what to do with them: without a
 //! subscriber a span or event costs one atomic load, so a run without `--stats` on a
 //! non-terminal pays nothing measurable, and the timings cannot drift from the code they
 //! time.
 
+use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Metadata, Subscriber};
+use tracing::{Event, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
-/// Installs the process-wide subscriber that prints the `--stats` table on standard error.
-/// Without `stats` nothing is installed, so spans stay disabled and cost nothing.
-pub fn install(stats: bool) {
-    if !stats {
+/// Target of the events that report work done inside a phase (`done` of `of` units), for
+/// the progress bar: a phase that runs on several threads cannot carry its progress in the
+/// span itself.
+pub const PROGRESS: &str = "toxgraph::progress";
+
+/// Installs the process-wide subscriber: the `--stats` table on standard error when `stats`,
+/// progress bars on standard error when `progress`. Neither: nothing is installed, so
+/// spans stay disabled and cost nothing.
+pub fn install(stats: bool, progress: bool) {
+    if !stats && !progress {
         return;
     }
-    let subscriber = tracing_subscriber::registry().with(Stats::new(std::io::stderr()));
+    // Progress first: layers see a closing span in this order, so a bar is cleared
+    // before the timing line of its phase is printed over it.
+    let subscriber = tracing_subscriber::registry()
+        .with(progress.then(Progress::default))
+        .with(stats.then(|| Stats::new(std::io::stderr())));
     // Only fails when a subscriber is already set, and then that one keeps working.
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
@@ -46,6 +58,13 @@ struct Fields {
     index: u64,
     entries: u64,
     combinations: u64,
+    /// Size of the input to `parse`, in bytes.
+    bytes: u64,
+    /// Rules in the pack, for `evaluate`.
+    rules: u64,
+    /// Progress events: units just finished, out of how many.
+    done: u64,
+    of: u64,
 }
 
 impl Visit for Fields {
@@ -54,6 +73,10 @@ impl Visit for Fields {
             "index" => self.index = value,
             "entries" => self.entries = value,
             "combinations" => self.combinations = value,
+            "bytes" => self.bytes = value,
+            "rules" => self.rules = value,
+            "done" => self.done = value,
+            "of" => self.of = value,
             _ => {}
         }
     }
@@ -164,6 +187,106 @@ where
                 self.emit(&format!("{name}: {:.3}s\n", elapsed.as_secs_f64()));
             }
             _ => {}
+        }
+    }
+}
+
+/// The bar of the phase under way: phases run one after another, so one is enough.
+struct Shown {
+    span: Id,
+    phase: &'static str,
+    bar: ProgressBar,
+}
+
+/// Progress bars for the long phases: bytes parsed, a spinner while the graph is built (it
+/// has no natural measure), rules evaluated. Each is cleared when its phase ends, leaving
+/// nothing behind on the terminal.
+#[derive(Default)]
+pub struct Progress {
+    shown: Mutex<Option<Shown>>,
+}
+
+fn bar(len: u64, template: &str, prefix: &'static str) -> ProgressBar {
+    // The templates are constants, so the fallback is never taken; it only avoids a panic.
+    let style = ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    ProgressBar::new(len).with_style(style).with_prefix(prefix)
+}
+
+impl<S> Layer<S> for Progress
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _ctx: Context<'_, S>) {
+        if !ours(attrs.metadata()) {
+            return;
+        }
+        let mut f = Fields::default();
+        attrs.record(&mut f);
+        let (phase, bar) = match attrs.metadata().name() {
+            "parse" => (
+                "parse",
+                bar(
+                    f.bytes,
+                    "{prefix:8} [{bar:40}] {bytes}/{total_bytes}",
+                    "parse",
+                ),
+            ),
+            "build" => {
+                let style = ProgressStyle::with_template("{prefix:8} {spinner}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner());
+                let b = ProgressBar::new_spinner()
+                    .with_style(style)
+                    .with_prefix("build");
+                b.enable_steady_tick(Duration::from_millis(100));
+                ("build", b)
+            }
+            "evaluate" => (
+                "evaluate",
+                bar(
+                    f.rules,
+                    "{prefix:8} [{bar:40}] {pos}/{len} rules",
+                    "evaluate",
+                ),
+            ),
+            _ => return,
+        };
+        let mut shown = lock(&self.shown);
+        if let Some(old) = shown.take() {
+            old.bar.finish_and_clear();
+        }
+        *shown = Some(Shown {
+            span: id.clone(),
+            phase,
+            bar,
+        });
+    }
+
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        if event.metadata().target() != PROGRESS {
+            return;
+        }
+        let mut f = Fields::default();
+        event.record(&mut f);
+        let shown = lock(&self.shown);
+        if let Some(s) = shown.as_ref().filter(|s| s.phase == "parse") {
+            // A compressed file's text is longer than the file: the bar grows to it.
+            if s.bar.length() != Some(f.of) {
+                s.bar.set_length(f.of);
+            }
+            s.bar.inc(f.done);
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let mut shown = lock(&self.shown);
+        let Some(s) = shown.as_ref() else { return };
+        if s.span == id {
+            s.bar.finish_and_clear();
+            *shown = None;
+        } else if s.phase == "evaluate" && ctx.metadata(&id).is_some_and(|m| m.name() == "rule") {
+            s.bar.inc(1);
         }
     }
 }

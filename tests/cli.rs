@@ -351,6 +351,24 @@ fn stats_lists_every_phase_and_one_line_per_rule() {
 }
 
 #[test]
+fn no_progress_bar_without_a_terminal() {
+    // Standard error is a pipe here: no bar, no spinner, no cursor control.
+    let (code, _, err) = run(&["scan", "fixtures/demo/estate.jsonl"], None);
+    assert_eq!(code, 0);
+    assert_eq!(err, "", "nothing on standard error without --stats");
+    let (code, _, err) = run(&["scan", "fixtures/demo/estate.jsonl", "--stats"], None);
+    assert_eq!(code, 0);
+    for bad in ['\r', '\x1b', '[', '>', '=', '█', '░'] {
+        assert!(!err.contains(bad), "{bad:?} on standard error:\n{err}");
+    }
+    assert!(
+        err.lines()
+            .all(|l| phase_line(l.trim_start().split(", ").next().unwrap_or("")).is_some()),
+        "only timing lines:\n{err}"
+    );
+}
+
+#[test]
 fn stats_do_not_change_outputs() {
     let dir = tempfile::tempdir().unwrap();
     for format in ["table", "json", "jsonl", "md"] {

@@ -62,7 +62,11 @@ pub fn parse(bytes: &[u8], file: &str, opts: ReadOptions) -> Result<Snapshot> {
     let chunks = split_lines(bytes, rayon::current_num_threads() * 4);
     let parsed: Vec<ChunkOut> = chunks
         .par_iter()
-        .map(|&(start, end)| parse_chunk(&bytes[start..end], file))
+        .map(|&(start, end)| {
+            let out = parse_chunk(&bytes[start..end], file);
+            tracing::trace!(target: crate::phases::PROGRESS, done = end - start, of = bytes.len());
+            out
+        })
         .collect();
 
     let total: usize = parsed.iter().map(|c| c.items.len()).sum();
