@@ -14,6 +14,7 @@ pub mod graph;
 pub mod ids;
 pub mod ingest;
 pub mod lineage;
+pub mod phases;
 pub mod report;
 pub mod rules;
 pub mod scan;
@@ -26,8 +27,6 @@ use std::path::Path;
 pub struct Estate {
     pub graph: graph::Graph,
     pub warnings: Vec<diag::Diagnostic>,
-    /// How long each phase took, for `--stats`.
-    pub timings: Vec<(&'static str, std::time::Duration)>,
 }
 
 /// Load and build in one call: what every command starts with.
@@ -36,14 +35,11 @@ pub fn load_estate(
     read: ingest::ReadOptions,
     build: &graph::BuildOptions,
 ) -> Result<Estate> {
-    let t0 = std::time::Instant::now();
     let snap = ingest::load(path, read)?;
-    let t1 = std::time::Instant::now();
-    let built = graph::build(snap, build);
+    let built = tracing::info_span!("build").in_scope(|| graph::build(snap, build));
     Ok(Estate {
         graph: built.graph,
         warnings: built.warnings,
-        timings: vec![("read+parse", t1 - t0), ("build", t1.elapsed())],
     })
 }
 
@@ -59,7 +55,8 @@ pub fn load_period(
     let (snap, sha256, size) = if path.is_dir() {
         (ingest::load(path, read)?, String::from("(folder)"), 0)
     } else {
-        let bytes = std::fs::read(path).map_err(|source| Error::Read {
+        let loaded = tracing::info_span!("read").in_scope(|| std::fs::read(path));
+        let bytes = loaded.map_err(|source| Error::Read {
             path: path.to_path_buf(),
             source,
         })?;
@@ -71,7 +68,7 @@ pub fn load_period(
         )
     };
     let records = snap.record_counts();
-    let built = graph::build(snap, build);
+    let built = tracing::info_span!("build").in_scope(|| graph::build(snap, build));
     let outcome = scan::run(&built.graph, pack, &engine::Filter::default());
     let meta = built.graph.meta.clone();
     let period = report::quarterly::Period {

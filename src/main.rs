@@ -2,7 +2,7 @@
 //! codes (0 clean, 1 gate failed, 2 usage or input error). An error always wins.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use toxgraph::engine::Filter;
@@ -233,9 +233,24 @@ struct Common {
     /// Tag key that names a resource's owner.
     #[arg(long, default_value = "owner")]
     owner_tag: String,
-    /// Print per-phase timings on standard error.
+    /// Print per-phase timings on standard error (read, parse, build, evaluate with each
+    /// rule, write).
     #[arg(long)]
     stats: bool,
+}
+
+impl Cmd {
+    /// The options of the commands that load estates: the ones with phases to time.
+    fn common(&self) -> Option<&Common> {
+        match self {
+            Cmd::Scan { common, .. }
+            | Cmd::Query { common, .. }
+            | Cmd::Report { common, .. }
+            | Cmd::Baseline { common, .. }
+            | Cmd::Gate { common, .. } => Some(common),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -303,12 +318,19 @@ struct Done {
     parts: Vec<String>,
     output: Option<PathBuf>,
     code: u8,
+    /// The `write` phase, opened where the text is rendered and closed once it is written,
+    /// so its time covers both.
+    write: tracing::Span,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(c) = cli.cmd.common() {
+        toxgraph::phases::install(c.stats, std::io::stderr().is_terminal());
+    }
     match run(cli) {
         Ok(done) => {
+            let _write = done.write.enter();
             if let Some(path) = &done.output {
                 let pieces: Vec<&[u8]> = std::iter::once(done.text.as_bytes())
                     .chain(done.parts.iter().map(|p| p.as_bytes()))
@@ -367,7 +389,7 @@ fn pack(path: Option<&Path>) -> Result<rules::RulePack, Error> {
 }
 
 fn estate(path: &Path, c: &Common) -> Result<toxgraph::Estate, Error> {
-    let e = toxgraph::load_estate(
+    toxgraph::load_estate(
         path,
         ingest::ReadOptions {
             keep_going: c.keep_going,
@@ -375,19 +397,7 @@ fn estate(path: &Path, c: &Common) -> Result<toxgraph::Estate, Error> {
         &graph::BuildOptions {
             owner_key: c.owner_tag.clone(),
         },
-    )?;
-    if c.stats {
-        for (phase, d) in &e.timings {
-            eprintln!("{phase}: {:.3}s", d.as_secs_f64());
-        }
-    }
-    Ok(e)
-}
-
-/// One `--stats` line, in the form of the load phases, so that scripts can subtract the
-/// graph build from a command's wall time and compare evaluation alone.
-fn phase(name: &str, since: std::time::Instant) {
-    eprintln!("{name}: {:.3}s", since.elapsed().as_secs_f64());
+    )
 }
 
 fn render(doc: &report::ScanDoc, format: Format, verbose: bool) -> String {
@@ -412,21 +422,9 @@ fn run(cli: Cli) -> Result<Done, Error> {
             pool(common.threads)?;
             let pack = pack(rules.as_deref())?;
             let est = estate(&snapshot, &common)?;
-            let t0 = std::time::Instant::now();
             let outcome = scan::run(&est.graph, &pack, &Filter::default());
-            if common.stats {
-                phase("evaluate", t0);
-                for t in &outcome.timings {
-                    eprintln!(
-                        "  {}: {:.3}s, {} entries, {} combinations",
-                        t.rule,
-                        t.elapsed.as_secs_f64(),
-                        t.entries,
-                        t.combinations
-                    );
-                }
-            }
-            let t0 = std::time::Instant::now();
+            let write = tracing::info_span!("write");
+            let rendering = write.enter();
             let doc = report::scan_doc(
                 &snapshot.display().to_string(),
                 &est.graph,
@@ -439,14 +437,13 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 eprintln!("note: {n}");
             }
             let text = render(&doc, format, common.verbose);
-            if common.stats {
-                phase("report", t0);
-            }
+            drop(rendering);
             Ok(Done {
                 text,
                 output,
                 code: 0,
                 parts: Vec::new(),
+                write,
             })
         }
         Cmd::Query {
@@ -481,12 +478,9 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 rules: vec![rule],
                 sources: vec![],
             };
-            let t0 = std::time::Instant::now();
             let outcome = scan::run(g, &pack, &filter);
-            if common.stats {
-                phase("evaluate", t0);
-            }
-            let t0 = std::time::Instant::now();
+            let write = tracing::info_span!("write");
+            let rendering = write.enter();
             let doc = report::scan_doc(
                 &snapshot.display().to_string(),
                 g,
@@ -499,14 +493,13 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 Format::Table => report::query_text(&doc, common.verbose),
                 f => render(&doc, f, common.verbose),
             };
-            if common.stats {
-                phase("report", t0);
-            }
+            drop(rendering);
             Ok(Done {
                 text,
                 output,
                 code: 0,
                 parts: Vec::new(),
+                write,
             })
         }
         Cmd::Generate {
@@ -550,6 +543,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 output: None,
                 code: 0,
                 parts: Vec::new(),
+                write: tracing::Span::none(),
             })
         }
         Cmd::Report {
@@ -630,6 +624,8 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 (None, None) => ReportFormat::Table,
             };
             use report::quarterly_out as q;
+            let write = tracing::info_span!("write");
+            let rendering = write.enter();
             let text = match fmt {
                 ReportFormat::Table => q::terminal(&rep),
                 ReportFormat::Json => q::json(&rep),
@@ -641,19 +637,25 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 Some(path) => {
                     toxgraph::lineage::write_with_manifest(&path, text.as_bytes(), &lineage)?;
                     let m = toxgraph::lineage::manifest_path(&path);
+                    drop(rendering);
                     Ok(Done {
                         text: format!("wrote {} and {}\n", path.display(), m.display()),
                         output: None,
                         code: 0,
                         parts: Vec::new(),
+                        write,
                     })
                 }
-                None => Ok(Done {
-                    text,
-                    output: None,
-                    code: 0,
-                    parts: Vec::new(),
-                }),
+                None => {
+                    drop(rendering);
+                    Ok(Done {
+                        text,
+                        output: None,
+                        code: 0,
+                        parts: Vec::new(),
+                        write,
+                    })
+                }
             }
         }
         Cmd::Baseline {
@@ -678,11 +680,13 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 &outcome.combinations,
                 previous.as_ref(),
             );
+            let write = tracing::info_span!("write");
             Ok(Done {
-                text: b.to_json(),
+                text: write.in_scope(|| b.to_json()),
                 output: Some(output),
                 code: 0,
                 parts: Vec::new(),
+                write,
             })
         }
         Cmd::Gate {
@@ -741,14 +745,15 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 &exceptions,
                 fail_on,
             );
-            let text = match format {
+            let write = tracing::info_span!("write");
+            let text = write.in_scope(|| match format {
                 GateFormat::Text => toxgraph::gate::text(&verdict),
                 GateFormat::Json => toxgraph::gate::json(&verdict),
                 GateFormat::Sarif => {
                     toxgraph::gate::sarif::sarif(&verdict, &pack, &target.display().to_string())
                 }
                 GateFormat::Junit => toxgraph::gate::junit(&verdict),
-            };
+            });
             if output.is_some() && format != GateFormat::Text {
                 eprint!(
                     "{}",
@@ -764,6 +769,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 output,
                 code: u8::from(verdict.failed),
                 parts: Vec::new(),
+                write,
             })
         }
         Cmd::Verify { report } => {
@@ -777,6 +783,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                     output: None,
                     code: 0,
                     parts: Vec::new(),
+                    write: tracing::Span::none(),
                 })
             } else {
                 let mut text = String::new();
@@ -791,6 +798,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                     output: None,
                     code: 1,
                     parts: Vec::new(),
+                    write: tracing::Span::none(),
                 })
             }
         }
@@ -840,6 +848,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 output,
                 code: 0,
                 parts,
+                write: tracing::Span::none(),
             })
         }
         Cmd::Rules { cmd } => match cmd {
@@ -848,6 +857,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 output: None,
                 code: 0,
                 parts: Vec::new(),
+                write: tracing::Span::none(),
             }),
             RulesCmd::Check { paths } => {
                 let mut problems = Vec::new();
@@ -865,6 +875,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                         output: None,
                         code: 0,
                         parts: Vec::new(),
+                        write: tracing::Span::none(),
                     })
                 } else {
                     Err(Error::Invalid(problems))
@@ -880,6 +891,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                     output: None,
                     code: 0,
                     parts: Vec::new(),
+                    write: tracing::Span::none(),
                 })
             }
         },

@@ -6,7 +6,6 @@ use crate::graph::Graph;
 use crate::rules::{Rule, RulePack};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
-use std::time::{Duration, Instant};
 
 /// One toxic combination: (rule, entry, target) with its witness walk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,21 +18,11 @@ pub struct Combination {
     pub fingerprint: String,
 }
 
-/// Per-rule measurements, for `--stats`.
-#[derive(Debug, Clone)]
-pub struct RuleTiming {
-    pub rule: String,
-    pub elapsed: Duration,
-    pub entries: usize,
-    pub combinations: usize,
-}
-
 /// The result of evaluating a pack.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
     /// Sorted by rule id, then entry and target folded id.
     pub combinations: Vec<Combination>,
-    pub timings: Vec<RuleTiming>,
 }
 
 /// The spec's fingerprint: SHA-256 of `rule\nentry\ntarget`, ids ASCII-lowercased.
@@ -53,16 +42,17 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Evaluates every rule of `pack` (in parallel) over `g`.
 pub fn run(g: &Graph, pack: &RulePack, filter: &Filter) -> Outcome {
-    let per_rule: Vec<(Vec<Combination>, RuleTiming)> = pack
+    let span = tracing::info_span!("evaluate", rules = pack.rules.len());
+    let _entered = span.enter();
+    let per_rule: Vec<Vec<Combination>> = pack
         .rules
         .par_iter()
         .enumerate()
-        .map(|(i, r)| run_rule(g, i, r, filter))
+        .map(|(i, r)| run_rule(g, i, r, filter, &span))
         .collect();
     let mut out = Outcome::default();
-    for (mut c, t) in per_rule {
+    for mut c in per_rule {
         out.combinations.append(&mut c);
-        out.timings.push(t);
     }
     out
 }
@@ -72,8 +62,18 @@ fn run_rule(
     index: usize,
     rule: &Rule,
     filter: &Filter,
-) -> (Vec<Combination>, RuleTiming) {
-    let t0 = Instant::now();
+    evaluate: &tracing::Span,
+) -> Vec<Combination> {
+    // The parent is named: pool threads do not inherit the caller's current span.
+    let span = tracing::info_span!(
+        parent: evaluate,
+        "rule",
+        id = rule.id.as_str(),
+        index,
+        entries = tracing::field::Empty,
+        combinations = tracing::field::Empty
+    );
+    let _entered = span.enter();
     let (matches, stats) = engine::evaluate(g, &rule.pattern, filter);
     let combos: Vec<Combination> = matches
         .into_iter()
@@ -85,13 +85,9 @@ fn run_rule(
             walk: m.walk,
         })
         .collect();
-    let timing = RuleTiming {
-        rule: rule.id.clone(),
-        elapsed: t0.elapsed(),
-        entries: stats.entries,
-        combinations: combos.len(),
-    };
-    (combos, timing)
+    span.record("entries", stats.entries);
+    span.record("combinations", combos.len());
+    combos
 }
 
 #[cfg(test)]

@@ -328,7 +328,7 @@ fn generate_an_adversarial_shape_and_scan_it_capped() {
         None,
     );
     assert_eq!(code, 0, "{err}");
-    for phase in ["read+parse:", "build:", "evaluate:", "report:"] {
+    for phase in ["read:", "parse:", "build:", "evaluate:", "write:"] {
         assert!(
             err.lines().any(|l| l.starts_with(phase)),
             "{phase} in {err}"
@@ -358,4 +358,123 @@ fn generate_an_adversarial_shape_and_scan_it_capped() {
     );
     assert_eq!(code, 2);
     assert!(err.contains("must be at least 3"), "{err}");
+}
+
+/// `NAME: 0.123s` → NAME, when the seconds are well formed.
+fn phase_line(line: &str) -> Option<&str> {
+    let (name, secs) = line.split_once(": ")?;
+    let secs = secs.strip_suffix('s')?;
+    (secs.parse::<f64>().is_ok() && secs.contains('.')).then_some(name)
+}
+
+#[test]
+fn stats_lists_every_phase_and_one_line_per_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("findings.json");
+    let (code, stdout, err) = run(
+        &[
+            "scan",
+            "fixtures/demo/estate.jsonl",
+            "--format",
+            "json",
+            "-o",
+            out.to_str().unwrap(),
+            "--stats",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.is_empty(), "timings never go to standard output");
+    let pack = toxgraph::rules::shipped().unwrap();
+    let mut phases = Vec::new();
+    let mut rules = Vec::new();
+    for line in err.lines() {
+        if let Some(rule) = line.strip_prefix("  ") {
+            // `  TC001: 0.001s, 3 entries, 4 combinations`
+            let (head, counts) = rule.split_once(", ").expect(line);
+            let (entries, combinations) = counts.split_once(", ").expect(line);
+            assert!(entries.ends_with(" entries"), "{line}");
+            assert!(combinations.ends_with(" combinations"), "{line}");
+            rules.push(phase_line(head).expect(line).to_string());
+        } else {
+            phases.push(phase_line(line).expect(line).to_string());
+        }
+    }
+    assert_eq!(
+        phases,
+        ["read", "parse", "build", "evaluate", "write"],
+        "{err}"
+    );
+    let ids: Vec<String> = pack.rules.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(rules, ids, "one line per rule, in pack order:\n{err}");
+    // The rules are listed right under `evaluate`.
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(lines[3].starts_with("evaluate: ") && lines[4].starts_with("  "));
+}
+
+#[test]
+fn no_progress_bar_without_a_terminal() {
+    // Standard error is a pipe here: no bar, no spinner, no cursor control.
+    let (code, _, err) = run(&["scan", "fixtures/demo/estate.jsonl"], None);
+    assert_eq!(code, 0);
+    assert_eq!(err, "", "nothing on standard error without --stats");
+    let (code, _, err) = run(&["scan", "fixtures/demo/estate.jsonl", "--stats"], None);
+    assert_eq!(code, 0);
+    for bad in ['\r', '\x1b', '[', '>', '=', '█', '░'] {
+        assert!(!err.contains(bad), "{bad:?} on standard error:\n{err}");
+    }
+    assert!(
+        err.lines()
+            .all(|l| phase_line(l.trim_start().split(", ").next().unwrap_or("")).is_some()),
+        "only timing lines:\n{err}"
+    );
+}
+
+#[test]
+fn stats_do_not_change_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    for format in ["table", "json", "jsonl", "md"] {
+        let scan = |stats: bool, to: &str| {
+            let file = dir.path().join(to);
+            let mut args = vec![
+                "scan",
+                "fixtures/demo/estate.jsonl",
+                "--format",
+                format,
+                "--verbose",
+            ];
+            if stats {
+                args.push("--stats");
+            }
+            let (code, stdout, err) = run(&args, None);
+            assert_eq!(code, 0, "{err}");
+            args.extend(["-o", file.to_str().unwrap()]);
+            let (code, _, err) = run(&args, None);
+            assert_eq!(code, 0, "{err}");
+            (stdout, std::fs::read(&file).unwrap())
+        };
+        let (plain_out, plain_file) = scan(false, "plain");
+        let (stats_out, stats_file) = scan(true, "stats");
+        assert_eq!(plain_out, stats_out, "{format} on standard output");
+        assert_eq!(plain_file, stats_file, "{format} written with -o");
+        assert_eq!(
+            plain_out.as_bytes(),
+            plain_file,
+            "{format}: -o writes the same"
+        );
+    }
+    let query = |stats: bool| {
+        let mut args = vec![
+            "query",
+            "(internet)-[:exposes]->(e)-[:reaches*1..3]->(t)",
+            "fixtures/demo/estate.jsonl",
+        ];
+        if stats {
+            args.push("--stats");
+        }
+        run(&args, None)
+    };
+    let (plain, with_stats) = (query(false), query(true));
+    assert_eq!((plain.0, &plain.1), (0, &with_stats.1));
+    assert!(with_stats.2.contains("\n  query: "), "{}", with_stats.2);
 }

@@ -61,6 +61,8 @@ impl Snapshot {
 /// of Azure export files.
 pub fn load(path: &Path, opts: ReadOptions) -> Result<Snapshot> {
     if path.is_dir() {
+        // Export files are read while they are parsed: one phase.
+        let _span = tracing::info_span!("parse").entered();
         let import = azure::ImportOptions {
             keep_going: opts.keep_going,
             ..Default::default()

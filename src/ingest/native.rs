@@ -26,7 +26,8 @@ const MAX_ERRORS_SHOWN: usize = 10;
 
 /// Reads a native snapshot file.
 pub fn read_file(path: &Path, opts: ReadOptions) -> Result<Snapshot> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Read {
+    let read = tracing::info_span!("read").in_scope(|| std::fs::read(path));
+    let bytes = read.map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
     })?;
@@ -36,6 +37,7 @@ pub fn read_file(path: &Path, opts: ReadOptions) -> Result<Snapshot> {
 /// Parses a snapshot file's bytes as read from disk (gzip-compressed when the name ends in
 /// `.gz`), for callers that also need the bytes themselves, such as lineage hashing.
 pub fn parse_file_bytes(path: &Path, bytes: Vec<u8>, opts: ReadOptions) -> Result<Snapshot> {
+    let _span = tracing::info_span!("parse", bytes = bytes.len()).entered();
     let name = path.display().to_string();
     let bytes = if name.ends_with(".gz") {
         gunzip(&bytes).map_err(|source| Error::Read {
@@ -60,7 +62,11 @@ pub fn parse(bytes: &[u8], file: &str, opts: ReadOptions) -> Result<Snapshot> {
     let chunks = split_lines(bytes, rayon::current_num_threads() * 4);
     let parsed: Vec<ChunkOut> = chunks
         .par_iter()
-        .map(|&(start, end)| parse_chunk(&bytes[start..end], file))
+        .map(|&(start, end)| {
+            let out = parse_chunk(&bytes[start..end], file);
+            tracing::trace!(target: crate::phases::PROGRESS, done = end - start, of = bytes.len());
+            out
+        })
         .collect();
 
     let total: usize = parsed.iter().map(|c| c.items.len()).sum();
