@@ -338,3 +338,36 @@ fn thresholds_from_a_config_file_and_flags_win() {
         "{err}"
     );
 }
+
+/// The scan JSON is written with its listing spliced in from parallel pieces; it must be
+/// the text of the whole document written in one piece, with and without a cap notice,
+/// and with no combinations at all.
+#[test]
+fn scan_json_spliced_equals_json_written_whole() {
+    use toxgraph::{engine::Filter, graph::BuildOptions, ingest::ReadOptions, report, rules, scan};
+    let pack = rules::shipped().unwrap();
+    for file in [
+        "fixtures/demo/estate.jsonl",
+        "fixtures/rules/TC001/nomatch.jsonl",
+    ] {
+        let est = toxgraph::load_estate(
+            std::path::Path::new(file),
+            ReadOptions::default(),
+            &BuildOptions::default(),
+        )
+        .unwrap();
+        let out = scan::run(&est.graph, &pack, &Filter::default());
+        for cap in [None, Some(3), Some(0)] {
+            let doc = report::scan_doc(
+                file,
+                &est.graph,
+                &pack,
+                &out.combinations,
+                &est.warnings,
+                cap,
+            );
+            let whole = serde_json::to_string_pretty(&doc).unwrap() + "\n";
+            assert_eq!(report::json(&doc), whole, "{file} cap {cap:?}");
+        }
+    }
+}
