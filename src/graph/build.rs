@@ -132,9 +132,10 @@ pub fn build(mut snap: Snapshot, opts: &BuildOptions) -> Built {
 
     // Pass 1: definitions, roles, exact duplicates.
     let mut roles = RoleTable::default();
-    let mut seen: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut seen: HashMap<u64, Vec<usize>, foldhash::fast::FixedState> = HashMap::default();
     let mut skip = vec![false; records.len()];
-    let mut findings_by_id: IndexMap<String, (usize, Origin)> = IndexMap::new();
+    let mut findings_by_id: IndexMap<String, (usize, Origin), foldhash::fast::FixedState> =
+        IndexMap::default();
     for i in 0..records.len() {
         let o = snap.origins[i];
         if matches!(records[i], Record::Define(_)) {
@@ -462,6 +463,9 @@ pub fn build(mut snap: Snapshot, opts: &BuildOptions) -> Built {
             origin: p.def_line,
         });
     }
+
+    // Everything the nodes need has been taken from the protos.
+    b.protos = Vec::new();
 
     // Findings, grouped by node, later definitions winning.
     let mut findings = Vec::with_capacity(taken.len());

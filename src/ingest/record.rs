@@ -177,11 +177,11 @@ pub fn is_internet_source(from: &str) -> bool {
         .any(|s| f.eq_ignore_ascii_case(s))
 }
 
+/// A fast, fixed-seed hash: duplicates are confirmed by comparing the records, so the hash
+/// only has to spread them.
 fn hash_of<T: std::hash::Hash>(t: &T) -> u64 {
-    use std::hash::Hasher;
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    t.hash(&mut h);
-    h.finish()
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::default().hash_one(t)
 }
 
 impl Record {

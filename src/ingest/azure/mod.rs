@@ -209,7 +209,8 @@ pub fn import_dir(dir: &Path, opts: &ImportOptions) -> Result<(Snapshot, ImportR
 /// Drops repeated relation records (definitions and findings are merged downstream, with
 /// their own warnings), keeping the first of each.
 fn dedup_relations(mut emitted: Vec<(Record, Origin)>) -> (Vec<Record>, Vec<Origin>) {
-    let mut seen: std::collections::HashMap<u64, Vec<usize>> = Default::default();
+    let mut seen: std::collections::HashMap<u64, Vec<usize>, foldhash::fast::FixedState> =
+        Default::default();
     // Kept in place: the records are the bulk of an import's memory.
     let mut kept = 0;
     for i in 0..emitted.len() {
