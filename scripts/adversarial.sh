@@ -43,7 +43,7 @@ for shape in $SHAPES; do
       --max-combinations "$MAX" --stats ) 2>"$err" || rc=$?
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$err")
   peak=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$err")
-  phases=$( (grep -E '^(read\+parse|build|evaluate|report):' "$err" || true) | tr '\n' ' ' | sed 's/ $//')
+  phases=$( (grep -E '^(read|parse|build|evaluate|write):' "$err" || true) | tr '\n' ' ' | sed 's/ $//')
   evaluated=$( (grep -E '^  TC[0-9]+: ' "$err" || true) | awk '{ n += $(NF-1) } END { print n + 0 }')
   if [ "$rc" -eq 0 ] && [ -s "$out" ]; then
     outcome="ok"
