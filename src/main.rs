@@ -851,9 +851,9 @@ fn run(cli: Cli) -> Result<Done, Error> {
                     report::plural(snap.warnings.len(), "warning")
                 );
             }
-            // The records are written in parallel pieces and the model freed meanwhile.
+            // The records are written in parallel pieces.
             let parts = ingest::write::to_jsonl_parts(&snap);
-            std::thread::spawn(move || drop(snap));
+            leave_to_exit(snap);
             Ok(Done {
                 text: String::new(),
                 output,
