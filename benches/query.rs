@@ -5,6 +5,8 @@
 //! `toxgraph query --target` runs it. The last should cost in proportion to what can reach
 //! the target (the engine's backward pass starts from it alone), not to the estate.
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 use toxgraph::engine::Filter;
@@ -13,19 +15,7 @@ use toxgraph::ingest::ReadOptions;
 use toxgraph::rules::{Rule, RulePack};
 
 fn benches(c: &mut Criterion) {
-    let n: usize = std::env::var("TOXGRAPH_BENCH_RESOURCES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10_000);
-    let dir = tempfile::tempdir().expect("temp dir");
-    toxgraph::generate::generate(
-        &toxgraph::generate::GenerateOptions {
-            resources: n,
-            seed: 1,
-        },
-        dir.path(),
-    )
-    .expect("generate");
+    let dir = common::generated_estate();
     let est = toxgraph::load_estate(
         &dir.path().join("q1.jsonl"),
         ReadOptions::default(),
@@ -62,7 +52,8 @@ fn benches(c: &mut Criterion) {
         .combinations
         .len();
     eprintln!(
-        "{n} resources: {} combinations in the pack; query into {target_id}: {hits} paths",
+        "{} resources: {} combinations in the pack; query into {target_id}: {hits} paths",
+        g.stats().resources,
         full.combinations.len()
     );
 

@@ -4,6 +4,8 @@
 //! The floor is what no analyser can beat: reading the snapshot and checking every line is
 //! valid JSON, single-threaded. Measuring it in the same run makes ratios meaningful.
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 use toxgraph::engine::Filter;
@@ -11,19 +13,7 @@ use toxgraph::graph::{build, BuildOptions};
 use toxgraph::ingest::{native, ReadOptions};
 
 fn estate() -> (tempfile::TempDir, Vec<u8>) {
-    let n: usize = std::env::var("TOXGRAPH_BENCH_RESOURCES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10_000);
-    let dir = tempfile::tempdir().expect("temp dir");
-    toxgraph::generate::generate(
-        &toxgraph::generate::GenerateOptions {
-            resources: n,
-            seed: 1,
-        },
-        dir.path(),
-    )
-    .expect("generate");
+    let dir = common::generated_estate();
     let bytes = std::fs::read(dir.path().join("q1.jsonl")).expect("read");
     (dir, bytes)
 }

@@ -253,20 +253,28 @@ fn container(
     let name = prop_str(v, "displayName")
         .or_else(|| str_at(v, &["name"]))
         .map(str::to_string);
-    cx.push(
-        Record::Define(Definition {
-            def_type: DefType::Scope,
-            id: id.to_string(),
-            kind: Some(kind.into()),
-            name,
-            parent,
-            tags: tags_of(v),
-            props: None,
-            attached_to: None,
-        }),
-        e.origin,
-    );
+    cx.push(scope(id, kind, name, parent, tags_of(v)), e.origin);
     cx.used(e.origin);
+}
+
+/// A `scope` record: the fields every source of containers gives.
+pub(crate) fn scope(
+    id: &str,
+    kind: &str,
+    name: Option<String>,
+    parent: Option<String>,
+    tags: Option<Vec<(String, String)>>,
+) -> Record {
+    Record::Define(Definition {
+        def_type: DefType::Scope,
+        id: id.to_string(),
+        kind: Some(kind.into()),
+        name,
+        parent,
+        tags,
+        props: None,
+        attached_to: None,
+    })
 }
 
 /// A resource's definition, or `None` where an earlier export already defined it. Needs

@@ -12,7 +12,7 @@
 
 use super::collect::{at, get, str_at, Entry, Kind, Model};
 use super::emit::{assignment, fold, principal, Ctx, Principal};
-use crate::ingest::{DefType, Definition, Record};
+use crate::ingest::Record;
 use indexmap::IndexMap;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -235,16 +235,7 @@ pub(crate) fn descendant_scopes(
             .or_else(|| str_at(d, &["name"]))
             .map(str::to_string);
         cx.push(
-            Record::Define(Definition {
-                def_type: DefType::Scope,
-                id: id.to_string(),
-                kind: Some(kind.into()),
-                name,
-                parent: parents.get(&key).cloned(),
-                tags: None,
-                props: None,
-                attached_to: None,
-            }),
+            super::emit::scope(id, kind, name, parents.get(&key).cloned(), None),
             e.origin,
         );
     }
