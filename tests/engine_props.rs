@@ -416,3 +416,27 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// A query into one target tests node patterns only on what can reach it: it must give
+    /// exactly the full evaluation's matches into that target, with the same walks.
+    #[test]
+    fn targeted_query_equals_full_evaluation_into_the_target(m in model(), p in pat(), pick in 0usize..64) {
+        let text = p.text();
+        let parsed = pattern::parse(&text).map_err(|e| TestCaseError::fail(format!("{text}: {e:?}")))?;
+        let snap = native::parse(m.jsonl().as_bytes(), "prop.jsonl", ReadOptions::default()).unwrap();
+        let g = build(snap, &BuildOptions::default()).graph;
+        let (all, _) = toxgraph::engine::evaluate(&g, &parsed, &Default::default());
+        // A target some walk reaches, when there is one; any node otherwise.
+        let target = match all.len() {
+            0 => (pick % g.node_count()) as u32,
+            n => all[pick % n].target,
+        };
+        let filter = toxgraph::engine::Filter { entry: None, target: Some(target) };
+        let (into, _) = toxgraph::engine::evaluate(&g, &parsed, &filter);
+        let want: Vec<_> = all.into_iter().filter(|x| x.target == target).collect();
+        prop_assert_eq!(into, want, "pattern {} target {}", text, g.node(target).id);
+    }
+}

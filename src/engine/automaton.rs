@@ -73,6 +73,13 @@ impl Automaton {
     }
 
     pub fn compile(p: &Pattern, g: &Graph) -> Automaton {
+        Automaton::compile_within(p, g, None)
+    }
+
+    /// As [`compile`](Self::compile), with node patterns tested only on the nodes in
+    /// `within` (the others match nothing): a query into one target need not test the
+    /// whole estate, only what can reach the target.
+    pub fn compile_within(p: &Pattern, g: &Graph, within: Option<&[u32]>) -> Automaton {
         let n = p.nodes.len();
         let mut states: Vec<State> = (0..n).map(State::At).collect();
         let mut out = vec![Vec::new(); n];
@@ -116,7 +123,18 @@ impl Automaton {
         let node_sets = p
             .nodes
             .iter()
-            .map(|np| BitSet::from_fn(g.node_count(), |v| node_matches(g, v as u32, np)))
+            .map(|np| match within {
+                None => BitSet::from_fn(g.node_count(), |v| node_matches(g, v as u32, np)),
+                Some(nodes) => {
+                    let mut set = BitSet::new(g.node_count());
+                    for &v in nodes {
+                        if node_matches(g, v, np) {
+                            set.insert(v as usize);
+                        }
+                    }
+                    set
+                }
+            })
             .collect();
         let seg_kinds = p
             .edges

@@ -52,7 +52,8 @@ pub struct EvalStats {
 
 /// Evaluates one pattern; matches are sorted by (entry, target) folded id.
 pub fn evaluate(g: &Graph, p: &Pattern, filter: &Filter) -> (Vec<Match>, EvalStats) {
-    let a = Automaton::compile(p, g);
+    let within = filter.target.map(|t| reaching(g, p, t));
+    let a = Automaton::compile_within(p, g, within.as_deref());
     let co = coreachable(g, &a, filter.target);
     let mut stats = EvalStats {
         states: a.state_count(),
@@ -148,6 +149,43 @@ pub fn evaluate(g: &Graph, p: &Pattern, filter: &Filter) -> (Vec<Match>, EvalSta
 }
 
 /// Product states (node * states + state) from which an accepting state is reachable.
+/// The nodes from which `target` can be reached along edges of the kinds the pattern
+/// uses (and the target itself): every node of a walk into the target is one of them, so
+/// a targeted query tests node patterns on these alone and costs what can reach the
+/// target, not the estate.
+fn reaching(g: &Graph, p: &Pattern, target: u32) -> Vec<u32> {
+    let mut kinds: Vec<crate::graph::EdgeKind> = Vec::new();
+    for e in &p.edges {
+        if e.kinds.is_empty() {
+            kinds = crate::graph::EdgeKind::ALL.to_vec();
+            break;
+        }
+        for k in &e.kinds {
+            if !kinds.contains(k) {
+                kinds.push(*k);
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    seen.insert(target);
+    let mut out = vec![target];
+    let mut i = 0;
+    while i < out.len() {
+        let v = out[i];
+        i += 1;
+        for kind in &kinds {
+            let adj = &g.bwd[kind.index()];
+            for j in adj.range(v) {
+                let u = adj.nbrs[j];
+                if seen.insert(u) {
+                    out.push(u);
+                }
+            }
+        }
+    }
+    out
+}
+
 fn coreachable(g: &Graph, a: &Automaton, target: Option<u32>) -> BitSet {
     let s = a.state_count();
     let n = g.node_count();
