@@ -8,6 +8,7 @@
 //! Analytics exports).
 
 use crate::diag::{json_message, Diagnostic};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::path::Path;
 
@@ -62,42 +63,16 @@ impl Paging {
     }
 }
 
-/// Reads a file's items, handing each to `each` as soon as it is parsed (in parallel where
-/// the shape allows), so what the caller keeps of an item can be far smaller than its tree;
-/// with the item's source text where the shape keeps it whole.
+/// Reads a file's items, handing each to `each` as soon as it is parsed, with its source
+/// text where the file holds it whole. The envelope is read first with the items left as
+/// raw text, then the items are parsed in parallel: a single export file can hold most of
+/// an estate, and what the caller keeps of an item can be far smaller than its tree.
 pub(crate) fn read<T: Send>(
     name: &str,
     bytes: &[u8],
     each: &(dyn Fn(Value, Option<&str>) -> T + Sync),
 ) -> Result<Read<T>, Box<Diagnostic>> {
-    let whole = read_values(name, bytes, each)?;
-    Ok(Read {
-        shape: whole.shape,
-        items: whole
-            .items
-            .into_iter()
-            .map(|item| match item {
-                Step::Value(v) => each(v, None),
-                Step::Done(t) => t,
-            })
-            .collect(),
-        more: whole.more,
-    })
-}
-
-/// An item still to be passed through the caller's function, or already passed.
-enum Step<T> {
-    Value(Value),
-    Done(T),
-}
-
-type Parsed<T> = Read<Step<T>>;
-
-fn read_values<T: Send>(
-    name: &str,
-    bytes: &[u8],
-    each: &(dyn Fn(Value, Option<&str>) -> T + Sync),
-) -> Result<Parsed<T>, Box<Diagnostic>> {
+    use rayon::prelude::*;
     let text = std::str::from_utf8(bytes).map_err(|e| {
         Box::new(
             Diagnostic::error(name, format!("not UTF-8 text (byte {})", e.valid_up_to()))
@@ -105,96 +80,32 @@ fn read_values<T: Send>(
         )
     })?;
     let text = text.trim_start_matches('\u{feff}');
+    let parsed = |shape, values: Vec<Value>| Read {
+        shape,
+        items: values.into_iter().map(|v| each(v, None)).collect(),
+        more: None,
+    };
     if name.to_ascii_lowercase().ends_with(".csv") {
-        return csv_rows(name, text).map(|items| Read {
-            shape: "csv",
-            items: items.into_iter().map(Step::Value).collect(),
-            more: None,
-        });
+        return csv_rows(name, text).map(|rows| parsed("csv", rows));
     }
-    if let Some(read) = split_items(text, each) {
-        return Ok(read);
-    }
-    let value: Value = match serde_json::from_str(text) {
-        Ok(v) => v,
+    let top: &RawValue = match serde_json::from_str(text) {
+        Ok(top) => top,
         Err(e)
             if name.to_ascii_lowercase().ends_with(".jsonl")
                 || e.line() > 1 && looks_like_lines(text) =>
         {
-            return json_lines(name, text).map(|items| Read {
-                shape: "json-lines",
-                items: items.into_iter().map(Step::Value).collect(),
-                more: None,
-            });
+            return json_lines(name, text).map(|lines| parsed("json-lines", lines));
         }
         Err(e) => return Err(Box::new(json_error(name, text, &e))),
     };
-    let (shape, items, more) = unwrap(value);
-    Ok(Read {
-        shape,
-        items: items.into_iter().map(Step::Value).collect(),
-        more,
-    })
-}
-
-/// The common large shapes (plain arrays, Resource Graph pages, ARM lists, AzureHound) are
-/// first read with their items left as raw text, then the items parsed in parallel: a
-/// single export file can hold most of an estate, and parsing it whole into one tree would
-/// keep one core busy while the others wait. `None` when the text is not one of these
-/// shapes or is not valid JSON: the caller then parses it whole, which also gives the
-/// error message its position.
-fn split_items<T: Send>(
-    text: &str,
-    each: &(dyn Fn(Value, Option<&str>) -> T + Sync),
-) -> Option<Parsed<T>> {
-    use serde_json::value::RawValue;
-    let (shape, raw_items, more): (&'static str, Vec<&RawValue>, Option<bool>) =
-        match text.trim_start().as_bytes().first()? {
-            b'[' => ("array", serde_json::from_str(text).ok()?, None),
-            b'{' => {
-                let map: indexmap::IndexMap<std::borrow::Cow<str>, &RawValue> =
-                    serde_json::from_str(text).ok()?;
-                let array = |k: &str| {
-                    map.get(k)
-                        .filter(|r| r.get().trim_start().starts_with('['))
-                        .and_then(|r| serde_json::from_str::<Vec<&RawValue>>(r.get()).ok())
-                };
-                let present = |k: &str| {
-                    map.get(k)
-                        .is_some_and(|r| !matches!(r.get().trim(), "null" | "\"\""))
-                };
-                if map.contains_key("responses") {
-                    return None;
-                }
-                let is_hound = map
-                    .get("meta")
-                    .and_then(|m| serde_json::from_str::<Value>(m.get()).ok())
-                    .and_then(|m| m.get("type").and_then(Value::as_str).map(str::to_string))
-                    .is_some_and(|t| t.eq_ignore_ascii_case("azure"));
-                if let Some(items) = array("data") {
-                    if is_hound {
-                        ("azurehound", items, None)
-                    } else {
-                        let token = ["skip_token", "$skipToken", "skipToken"]
-                            .iter()
-                            .any(|k| present(k));
-                        ("resource-graph", items, Some(token))
-                    }
-                } else if let Some(items) = array("value") {
-                    ("arm-list", items, Some(present("nextLink")))
-                } else {
-                    return None;
-                }
-            }
-            _ => return None,
-        };
-    use rayon::prelude::*;
+    let (shape, raw_items, more) = envelope(top);
     let items = raw_items
         .par_iter()
-        .map(|r| serde_json::from_str::<Value>(r.get()).map(|v| Step::Done(each(v, Some(r.get())))))
-        .collect::<Result<Vec<_>, _>>()
-        .ok()?;
-    Some(Read { shape, items, more })
+        .map(|r| serde_json::from_str::<Value>(r.get()).map(|v| each(v, Some(r.get()))))
+        .collect::<Result<Vec<T>, _>>()
+        // Already checked as JSON with the file; kept for a reader that disagrees.
+        .map_err(|e| Box::new(json_error(name, text, &e)))?;
+    Ok(Read { shape, items, more })
 }
 
 fn looks_like_lines(text: &str) -> bool {
@@ -235,61 +146,75 @@ fn json_error(name: &str, text: &str, e: &serde_json::Error) -> Diagnostic {
         .expected("strict JSON (quoted keys, no trailing commas)")
 }
 
-/// Peels envelopes until the items are reached; the bool says whether a further page was
-/// promised (`None`: the shape does not page).
-fn unwrap(v: Value) -> (&'static str, Vec<Value>, Option<bool>) {
-    let Value::Object(mut map) = v else {
-        return match v {
-            Value::Array(items) => ("array", items, None),
-            other => ("scalar", vec![other], None),
-        };
+/// An object with its values left as text.
+type Object<'a> = indexmap::IndexMap<std::borrow::Cow<'a, str>, &'a RawValue>;
+
+/// Peels envelopes until the items are reached, leaving each as its text; the bool says
+/// whether a further page was promised (`None`: the shape does not page).
+fn envelope(raw: &RawValue) -> (&'static str, Vec<&RawValue>, Option<bool>) {
+    let text = raw.get();
+    match text.trim_start().as_bytes().first() {
+        Some(b'[') => match serde_json::from_str(text) {
+            Ok(items) => ("array", items, None),
+            Err(_) => ("scalar", vec![raw], None),
+        },
+        Some(b'{') => match serde_json::from_str::<Object>(text) {
+            Ok(map) => object_envelope(raw, &map),
+            Err(_) => ("object", vec![raw], None),
+        },
+        _ => ("scalar", vec![raw], None),
+    }
+}
+
+fn object_envelope<'a>(
+    raw: &'a RawValue,
+    map: &Object<'a>,
+) -> (&'static str, Vec<&'a RawValue>, Option<bool>) {
+    let object = |r: &&'a RawValue| serde_json::from_str::<Object<'a>>(r.get()).ok();
+    let array = |k: &str| {
+        map.get(k)
+            .and_then(|r| serde_json::from_str::<Vec<&'a RawValue>>(r.get()).ok())
     };
-    if let Some(Value::Object(mut responses)) = map.remove("responses") {
+    let present = |k: &str| {
+        map.get(k)
+            .is_some_and(|r| !matches!(r.get().trim(), "null" | "\"\""))
+    };
+    if let Some(responses) = map.get("responses").and_then(object) {
         let body = ["200", "201"]
             .iter()
-            .find_map(|k| responses.remove(*k))
-            .or_else(|| responses.into_iter().next().map(|(_, v)| v))
-            .and_then(|mut r| r.get_mut("body").map(Value::take));
+            .find_map(|k| responses.get(*k))
+            .or_else(|| responses.values().next())
+            .and_then(object)
+            .and_then(|r| r.get("body").copied());
         return match body {
             Some(b) => {
-                let (inner, items, token) = unwrap(b);
-                (api_shape(inner), items, token)
+                let (inner, items, more) = envelope(b);
+                (api_shape(inner), items, more)
             }
             None => ("api-example", Vec::new(), None),
         };
     }
     let is_hound = map
         .get("meta")
-        .and_then(|m| m.get("type"))
-        .and_then(Value::as_str)
+        .and_then(object)
+        .and_then(|m| {
+            m.get("type")
+                .and_then(|t| serde_json::from_str::<String>(t.get()).ok())
+        })
         .is_some_and(|t| t.eq_ignore_ascii_case("azure"));
-    if is_hound {
-        if let Some(Value::Array(items)) = map.remove("data") {
+    if let Some(items) = array("data") {
+        if is_hound {
             return ("azurehound", items, None);
         }
-    }
-    if let Some(Value::Array(_)) = map.get("data") {
-        let token = ["skip_token", "$skipToken", "skipToken"].iter().any(|k| {
-            map.get(*k)
-                .is_some_and(|t| !t.is_null() && t.as_str() != Some(""))
-        });
-        let items = match map.remove("data") {
-            Some(Value::Array(items)) => items,
-            _ => Vec::new(),
-        };
+        let token = ["skip_token", "$skipToken", "skipToken"]
+            .iter()
+            .any(|k| present(k));
         return ("resource-graph", items, Some(token));
     }
-    if let Some(Value::Array(_)) = map.get("value") {
-        let token = map
-            .get("nextLink")
-            .is_some_and(|t| !t.is_null() && t.as_str() != Some(""));
-        let items = match map.remove("value") {
-            Some(Value::Array(items)) => items,
-            _ => Vec::new(),
-        };
-        return ("arm-list", items, Some(token));
+    if let Some(items) = array("value") {
+        return ("arm-list", items, Some(present("nextLink")));
     }
-    ("object", vec![Value::Object(map)], None)
+    ("object", vec![raw], None)
 }
 
 fn api_shape(inner: &'static str) -> &'static str {
@@ -428,6 +353,18 @@ fn csv_error(name: &str, text: &str, e: &csv::Error) -> Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The envelope of a value, its items as text.
+    fn unwrap(v: Value) -> (&'static str, Vec<String>, Option<bool>) {
+        let text = v.to_string();
+        let raw: &RawValue = serde_json::from_str(&text).unwrap();
+        let (shape, items, more) = envelope(raw);
+        (
+            shape,
+            items.iter().map(|r| r.get().to_string()).collect(),
+            more,
+        )
+    }
 
     #[test]
     fn envelopes() {
