@@ -400,6 +400,17 @@ fn estate(path: &Path, c: &Common) -> Result<toxgraph::Estate, Error> {
     )
 }
 
+/// Loads an estate and evaluates the whole pack on it: what scan, baseline and gate share.
+fn scanned(
+    path: &Path,
+    pack: &rules::RulePack,
+    c: &Common,
+) -> Result<(toxgraph::Estate, scan::Outcome), Error> {
+    let est = estate(path, c)?;
+    let outcome = scan::run(&est.graph, pack, &Filter::default());
+    Ok((est, outcome))
+}
+
 /// The process ends right after the output is written: freeing a graph of millions of
 /// nodes and every combination's walk, one allocation at a time, would only delay the exit
 /// (by about half a second at a million resources). The operating system takes the memory
@@ -429,8 +440,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
         } => {
             pool(common.threads)?;
             let pack = pack(rules.as_deref())?;
-            let est = estate(&snapshot, &common)?;
-            let outcome = scan::run(&est.graph, &pack, &Filter::default());
+            let (est, outcome) = scanned(&snapshot, &pack, &common)?;
             let write = tracing::info_span!("write");
             let rendering = write.enter();
             let doc = report::scan_doc(
@@ -678,8 +688,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
         } => {
             pool(common.threads)?;
             let pack = pack(rules.as_deref())?;
-            let est = estate(&snapshot, &common)?;
-            let outcome = scan::run(&est.graph, &pack, &Filter::default());
+            let (est, outcome) = scanned(&snapshot, &pack, &common)?;
             let previous = if update && output.exists() {
                 Some(toxgraph::gate::Baseline::read(&output)?)
             } else {
@@ -731,8 +740,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
             let accepted = match (&baseline, &before) {
                 (Some(b), None) => toxgraph::gate::Baseline::read(b)?,
                 (None, Some(b)) => {
-                    let est = estate(b, &common)?;
-                    let out = scan::run(&est.graph, &pack, &Filter::default());
+                    let (est, out) = scanned(b, &pack, &common)?;
                     toxgraph::gate::Baseline::from_scan(&est.graph, &pack, &out.combinations, None)
                 }
                 _ => {
@@ -746,8 +754,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 .map(toxgraph::gate::load_exceptions)
                 .transpose()?
                 .unwrap_or_default();
-            let est = estate(&target, &common)?;
-            let outcome = scan::run(&est.graph, &pack, &Filter::default());
+            let (est, outcome) = scanned(&target, &pack, &common)?;
             let verdict = toxgraph::gate::evaluate(
                 &est.graph,
                 &pack,

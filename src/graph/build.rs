@@ -397,9 +397,9 @@ pub fn build(mut snap: Snapshot, opts: &BuildOptions) -> Built {
         .filter(|p| p.def.is_none() && p.ref_spelling.is_some())
         .filter_map(|p| {
             let child = p.implied_by.as_ref()?;
-            let me = display_spelling(p);
             Some(format!(
-                "`{me}` is implied by the id `{child}` but not defined; kept as a node"
+                "`{}` is implied by the id `{child}` but not defined; kept as a node",
+                spelling(p)
             ))
         })
         .collect();
@@ -640,10 +640,6 @@ fn spelling(p: &Proto) -> &str {
         .unwrap_or_default()
 }
 
-fn display_spelling(p: &Proto) -> String {
-    spelling(p).to_string()
-}
-
 /// Category and kind of a node, from its definition or, failing that, its id's shape.
 fn categorize(p: &Proto, id: &str) -> (Category, String) {
     match &p.def {
@@ -709,7 +705,7 @@ fn warn_parent_cycles(b: &mut Builder, parent: &mut [Option<u32>], explicit: &[b
                     let pos = path.iter().position(|&x| x == v).unwrap_or(0);
                     let cycle: Vec<String> = path[pos..]
                         .iter()
-                        .map(|&x| display_spelling(&b.protos[x as usize]))
+                        .map(|&x| spelling(&b.protos[x as usize]).to_string())
                         .collect();
                     let o = b.protos[v as usize].def_line;
                     let any_explicit = path[pos..].iter().any(|&x| explicit[x as usize]);

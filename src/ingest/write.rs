@@ -80,13 +80,9 @@ impl<'a> Obj<'a> {
     }
 }
 
-/// The snapshot as native JSON Lines: the header, then every record.
-pub fn to_jsonl(snap: &Snapshot) -> String {
-    to_jsonl_parts(snap).concat()
-}
-
-/// The same text in pieces, made in parallel and in order, so the text is the same for
-/// any thread count; writing them one after the other spares joining them in memory.
+/// The snapshot as native JSON Lines (the header, then every record) in pieces, made in
+/// parallel and in order, so the text is the same for any thread count; writing them one
+/// after the other spares joining them in memory.
 pub fn to_jsonl_parts(snap: &Snapshot) -> Vec<String> {
     use rayon::prelude::*;
     let mut head = String::new();
@@ -240,7 +236,7 @@ mod tests {
         .unwrap();
         let snap =
             crate::ingest::native::parse(text.as_bytes(), "demo", Default::default()).unwrap();
-        let again = super::to_jsonl(&snap);
+        let again = super::to_jsonl_parts(&snap).concat();
         let snap2 =
             crate::ingest::native::parse(again.as_bytes(), "again", Default::default()).unwrap();
         assert_eq!(snap.records, snap2.records);

@@ -279,9 +279,3 @@ pub fn effective_allowed(
 ) -> std::result::Result<Vec<super::PortRange>, String> {
     emit::effective_allowed(entry, src)
 }
-
-/// Writes a snapshot's records as native JSON Lines, so an import can be kept, diffed and
-/// scanned later like any native snapshot.
-pub fn to_jsonl(snap: &Snapshot) -> String {
-    super::write::to_jsonl(snap)
-}
