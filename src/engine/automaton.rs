@@ -136,17 +136,7 @@ impl Automaton {
                 }
             })
             .collect();
-        let seg_kinds = p
-            .edges
-            .iter()
-            .map(|e| {
-                if e.kinds.is_empty() {
-                    EdgeKind::ALL.to_vec()
-                } else {
-                    e.kinds.clone()
-                }
-            })
-            .collect();
+        let seg_kinds = p.edges.iter().map(segment_kinds).collect();
         let seg_edges = p
             .edges
             .iter()
@@ -308,4 +298,13 @@ pub fn edge_matches(g: &Graph, e: u32, preds: &[EdgePred]) -> bool {
             holds != *neg
         }),
     })
+}
+
+/// The edge kinds a segment follows: those it names, or every kind when it names none.
+pub fn segment_kinds(e: &EdgePat) -> Vec<EdgeKind> {
+    if e.kinds.is_empty() {
+        EdgeKind::ALL.to_vec()
+    } else {
+        e.kinds.clone()
+    }
 }

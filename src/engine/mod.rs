@@ -154,20 +154,12 @@ pub fn evaluate(g: &Graph, p: &Pattern, filter: &Filter) -> (Vec<Match>, EvalSta
 /// a targeted query tests node patterns on these alone and costs what can reach the
 /// target, not the estate.
 fn reaching(g: &Graph, p: &Pattern, target: u32) -> Vec<u32> {
-    let mut kinds: Vec<crate::graph::EdgeKind> = Vec::new();
-    for e in &p.edges {
-        if e.kinds.is_empty() {
-            kinds = crate::graph::EdgeKind::ALL.to_vec();
-            break;
-        }
-        for k in &e.kinds {
-            if !kinds.contains(k) {
-                kinds.push(*k);
-            }
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
-    seen.insert(target);
+    let mut kinds: Vec<crate::graph::EdgeKind> =
+        p.edges.iter().flat_map(automaton::segment_kinds).collect();
+    kinds.sort();
+    kinds.dedup();
+    let mut seen = BitSet::new(g.node_count());
+    seen.insert(target as usize);
     let mut out = vec![target];
     let mut i = 0;
     while i < out.len() {
@@ -177,7 +169,7 @@ fn reaching(g: &Graph, p: &Pattern, target: u32) -> Vec<u32> {
             let adj = &g.bwd[kind.index()];
             for j in adj.range(v) {
                 let u = adj.nbrs[j];
-                if seen.insert(u) {
+                if seen.insert(u as usize) {
                     out.push(u);
                 }
             }
