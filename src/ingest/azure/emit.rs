@@ -602,6 +602,8 @@ enum Pre {
 
 #[derive(Default)]
 pub(crate) struct Made {
+    /// The item did not carry all it needed and assessment metadata was looked up.
+    metadata_wanted: bool,
     finding: Option<Finding>,
     /// A warning about the item (with or without a finding).
     note: Option<String>,
@@ -678,18 +680,8 @@ pub(crate) fn make_alone(kind: Kind, v: &Value, text: Option<&str>) -> Option<Ma
     match kind {
         Kind::Alert => Some(alert(v, text)),
         Kind::Assessment | Kind::RecommendationRow => {
-            let own_title = prop_str(v, "displayName")
-                .or_else(|| str_at(v, &["properties", "metadata", "displayName"]))
-                .or_else(|| get(v, "RecommendationDisplayName").and_then(Value::as_str))
-                .or_else(|| get(v, "RecommendationName").and_then(Value::as_str));
-            let own_severity = str_at(v, &["properties", "metadata", "severity"])
-                .or_else(|| get(v, "RecommendationSeverity").and_then(Value::as_str));
-            let own_category = at(v, &["properties", "metadata", "categories"])
-                .and_then(Value::as_array)
-                .is_some_and(|c| !c.is_empty())
-                || get(v, "Category").is_some();
-            (own_title.is_some() && own_severity.is_some() && own_category)
-                .then(|| assessment(v, &HashMap::new(), text))
+            let made = assessment(v, &HashMap::new(), text);
+            (!made.metadata_wanted).then_some(made)
         }
         _ => None,
     }
@@ -703,7 +695,13 @@ fn assessment(v: &Value, metadata: &HashMap<String, &Value>, text: Option<&str>)
     let key = str_at(v, &["name"])
         .map(fold)
         .or_else(|| id.as_ref().map(|i| fold(i.rsplit('/').next().unwrap_or(i))));
-    let meta = key.as_ref().and_then(|k| metadata.get(k)).copied();
+    // Looked up only where the item itself does not say, and noted, so that an item that
+    // needed it can be made again once every file's metadata is known.
+    let wanted = std::cell::Cell::new(false);
+    let meta = || {
+        wanted.set(true);
+        key.as_ref().and_then(|k| metadata.get(k)).copied()
+    };
     let resource = str_at(v, &["properties", "resourceDetails", "id"])
         .or_else(|| str_at(v, &["properties", "resourceDetails", "nativeResourceId"]))
         .or_else(|| str_at(v, &["properties", "resourceDetails", "ResourceId"]))
@@ -723,13 +721,13 @@ fn assessment(v: &Value, metadata: &HashMap<String, &Value>, text: Option<&str>)
     };
     let title = prop_str(v, "displayName")
         .or_else(|| str_at(v, &["properties", "metadata", "displayName"]))
-        .or_else(|| meta.and_then(|m| str_at(m, &["properties", "displayName"])))
+        .or_else(|| meta().and_then(|m| str_at(m, &["properties", "displayName"])))
         .or_else(|| get(v, "RecommendationDisplayName").and_then(Value::as_str))
         .or_else(|| get(v, "RecommendationName").and_then(Value::as_str))
         .unwrap_or("(untitled assessment)")
         .to_string();
     let sev_text = str_at(v, &["properties", "metadata", "severity"])
-        .or_else(|| meta.and_then(|m| str_at(m, &["properties", "severity"])))
+        .or_else(|| meta().and_then(|m| str_at(m, &["properties", "severity"])))
         .or_else(|| get(v, "RecommendationSeverity").and_then(Value::as_str));
     let severity = match sev_text.and_then(level) {
         Some(l) => l,
@@ -747,7 +745,7 @@ fn assessment(v: &Value, metadata: &HashMap<String, &Value>, text: Option<&str>)
         _ => "unhealthy",
     };
     let category = at(v, &["properties", "metadata", "categories"])
-        .or_else(|| meta.and_then(|m| at(m, &["properties", "categories"])))
+        .or_else(|| meta().and_then(|m| at(m, &["properties", "categories"])))
         .and_then(Value::as_array)
         .and_then(|c| c.first())
         .and_then(Value::as_str)
@@ -772,6 +770,7 @@ fn assessment(v: &Value, metadata: &HashMap<String, &Value>, text: Option<&str>)
         source_id: key,
         props: raw_props(v, text),
     });
+    made.metadata_wanted = wanted.get();
     made
 }
 
