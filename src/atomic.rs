@@ -1,9 +1,15 @@
 //! Atomic output: write to a temporary file beside the destination, then rename, so a
 //! failed run never leaves a half-written report where a good one was.
+//!
+//! Only a regular file (or a path not there yet) is replaced that way. A symbolic link is
+//! followed, so the link stays and the file it names is replaced. A device, pipe or socket
+//! (`-o /dev/null`, `-o /dev/stdout`, a FIFO) is written in place: renaming over it would
+//! put a regular file where the device was, and every later reader of `/dev/null` on the
+//! machine would read what was written.
 
 use crate::error::{Error, Result};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     write_parts(path, &[bytes])
@@ -12,6 +18,61 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Writes the pieces one after the other, as one file: large outputs are made in
 /// parallel pieces and never joined in memory.
 pub fn write_parts(path: &Path, parts: &[&[u8]]) -> Result<()> {
+    let werr = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    match destination(path).map_err(werr)? {
+        Destination::InPlace => {
+            let written = (|| {
+                let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+                parts.iter().try_for_each(|p| f.write_all(p))?;
+                f.flush()
+            })();
+            written.map_err(werr)
+        }
+        Destination::Replace(target) => replace(&target, parts).map_err(werr),
+    }
+}
+
+enum Destination {
+    /// Not a regular file: written through, never renamed over.
+    InPlace,
+    /// The regular file (after following links) to replace atomically.
+    Replace(PathBuf),
+}
+
+fn destination(path: &Path) -> std::io::Result<Destination> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // A dangling link is replaced by the file, as `>` would through the link.
+            return Ok(Destination::Replace(resolve_link(path)));
+        }
+        Err(e) => return Err(e),
+    };
+    if meta.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "is a directory; give a file name",
+        ));
+    }
+    if !meta.is_file() {
+        return Ok(Destination::InPlace);
+    }
+    Ok(Destination::Replace(std::fs::canonicalize(path)?))
+}
+
+/// Where a dangling symbolic link points, or the path itself.
+fn resolve_link(path: &Path) -> PathBuf {
+    match std::fs::read_link(path) {
+        Ok(to) if to.is_absolute() => to,
+        Ok(to) => path.parent().unwrap_or(Path::new(".")).join(to),
+        Err(_) => path.to_path_buf(),
+    }
+}
+
+fn replace(path: &Path, parts: &[&[u8]]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -21,10 +82,6 @@ pub fn write_parts(path: &Path, parts: &[&[u8]]) -> Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "output".into());
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let werr = |source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    };
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         for p in parts {
@@ -33,11 +90,10 @@ pub fn write_parts(path: &Path, parts: &[&[u8]]) -> Result<()> {
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
-    if let Err(e) = result {
+    if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
-        return Err(werr(e));
     }
-    Ok(())
+    result
 }
 
 #[cfg(test)]
@@ -52,5 +108,55 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         let bad = dir.path().join("missing-dir").join("x.json");
         assert!(super::write(&bad, b"x").is_err());
+        let err = super::write(dir.path(), b"x").unwrap_err().to_string();
+        assert!(err.contains("directory"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_is_followed_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.json");
+        std::fs::write(&real, b"old").unwrap();
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        super::write(&link, b"new").unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read(&real).unwrap(), b"new");
+        // A dangling link gets its file made.
+        let gone = dir.path().join("later.json");
+        let dangling = dir.path().join("dangling.json");
+        std::os::unix::fs::symlink("later.json", &dangling).unwrap();
+        super::write(&dangling, b"made").unwrap();
+        assert_eq!(std::fs::read(&gone).unwrap(), b"made");
+        assert!(std::fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+    }
+
+    /// `-o /dev/null` once renamed a regular file over the device, and every later
+    /// reader of `/dev/null` on the machine read the report. The link here keeps the test
+    /// harmless if that comes back: only the link would be replaced.
+    #[cfg(unix)]
+    #[test]
+    fn a_device_is_written_in_place_never_replaced() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("null");
+        std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+        super::write_parts(&link, &[b"a", b"b"]).unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }
