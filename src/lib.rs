@@ -35,12 +35,46 @@ pub fn load_estate(
     read: ingest::ReadOptions,
     build: &graph::BuildOptions,
 ) -> Result<Estate> {
-    let snap = ingest::load(path, read)?;
-    let built = tracing::info_span!("build").in_scope(|| graph::build(snap, build));
+    let built = if path.is_dir() {
+        let snap = ingest::load(path, read)?;
+        tracing::info_span!("build").in_scope(|| graph::build(snap, build))
+    } else {
+        build_native(path, read_file(path)?, read, build)?.0
+    };
     Ok(Estate {
         graph: built.graph,
         warnings: built.warnings,
     })
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    let read = tracing::info_span!("read").in_scope(|| std::fs::read(path));
+    read.map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// A native snapshot's bytes, parsed and built in one pass: each record goes into the graph
+/// as soon as it is parsed, while later lines are parsed on the other threads, so the
+/// records are never all in memory at once. Also gives the records' counts by type.
+fn build_native(
+    path: &Path,
+    bytes: Vec<u8>,
+    read: ingest::ReadOptions,
+    build: &graph::BuildOptions,
+) -> Result<(graph::Built, std::collections::BTreeMap<String, usize>)> {
+    let parse = tracing::info_span!("parse", bytes = bytes.len()).entered();
+    let text = ingest::native::decompress(path, bytes)?;
+    let name = path.display().to_string();
+    // About one record in 350 bytes in typical snapshots: the id index is sized once.
+    let mut b = graph::Builder::with_capacity(build, vec![name.clone()], text.len() / 350);
+    let header = ingest::native::parse_into(&text, &name, read, |r, o| b.add(r, o))?;
+    drop(text);
+    drop(parse);
+    let counts = b.record_counts();
+    let built = tracing::info_span!("build").in_scope(|| b.finish(header.meta, header.warnings));
+    Ok((built, counts))
 }
 
 /// One period of a quarterly report: load, build and scan a snapshot, and record its
@@ -52,23 +86,17 @@ pub fn load_period(
     build: &graph::BuildOptions,
 ) -> Result<(report::quarterly::Period, lineage::InputLineage)> {
     // A snapshot file is read once: hashed for lineage and parsed from the same bytes.
-    let (snap, sha256, size) = if path.is_dir() {
-        (ingest::load(path, read)?, String::from("(folder)"), 0)
+    let (built, records, sha256, size) = if path.is_dir() {
+        let snap = ingest::load(path, read)?;
+        let records = snap.record_counts();
+        let built = tracing::info_span!("build").in_scope(|| graph::build(snap, build));
+        (built, records, String::from("(folder)"), 0)
     } else {
-        let loaded = tracing::info_span!("read").in_scope(|| std::fs::read(path));
-        let bytes = loaded.map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = read_file(path)?;
         let (sha, size) = (lineage::sha256(&bytes), bytes.len() as u64);
-        (
-            ingest::native::parse_file_bytes(path, bytes, read)?,
-            sha,
-            size,
-        )
+        let (built, records) = build_native(path, bytes, read, build)?;
+        (built, records, sha, size)
     };
-    let records = snap.record_counts();
-    let built = tracing::info_span!("build").in_scope(|| graph::build(snap, build));
     let outcome = scan::run(&built.graph, pack, &engine::Filter::default());
     let meta = built.graph.meta.clone();
     let period = report::quarterly::Period {

@@ -221,3 +221,110 @@ fn parallel_edges_are_chosen_the_same_way_in_any_line_order() {
     };
     assert_eq!(messages(&x), messages(&y));
 }
+
+/// Warnings of every kind the build gives, repeated under many ids so the file is parsed
+/// in many pieces, with each line's references coming before or after their definitions.
+fn messy_estate(copies: usize) -> String {
+    let mut text = String::from(HEADER);
+    text.push('\n');
+    for i in 0..copies {
+        let rg = format!("/subscriptions/S{i}/resourceGroups/G");
+        let vm = format!("{rg}/providers/Microsoft.Compute/virtualMachines/vm");
+        let site = format!("{rg}/providers/Microsoft.Web/sites/Later");
+        for l in [
+            format!(r#"{{"type":"reach","from":"{vm}","to":"{site}","ports":[80]}}"#),
+            format!(
+                r#"{{"type":"role_assignment","principal":"Ghost{i}","role":"Owner","scope":"{rg}"}}"#
+            ),
+            format!(
+                r#"{{"type":"role_assignment","principal":"id{i}","role":"11111111-2222-3333-4444-{i:012}","scope":"/subscriptions/S{i}"}}"#
+            ),
+            format!(
+                r#"{{"type":"role_assignment","principal":"id{i}","role":"custom-{}","scope":"/subscriptions/S{i}"}}"#,
+                i % 7
+            ),
+            format!(
+                r#"{{"type":"resource","id":"{}","kind":"Microsoft.Web/sites","props":{{"sensitivity":"High"}}}}"#,
+                site.to_ascii_lowercase()
+            ),
+            format!(
+                r#"{{"type":"resource","id":"{vm}","kind":"Microsoft.Compute/virtualMachines","parent":"/nowhere{i}"}}"#
+            ),
+            format!(r#"{{"type":"exposure","resource":"{vm}","from":"internet","ports":["22"]}}"#),
+            format!(r#"{{"type":"exposure","resource":"{vm}","from":"internet","ports":["22"]}}"#),
+            format!(
+                r#"{{"type":"identity","id":"id{i}","kind":"managed_identity","attached_to":["{vm}","{rg}/providers/x/y/gone"]}}"#
+            ),
+            format!(r#"{{"type":"identity","id":"ID{i}","kind":"managed_identity","name":"n"}}"#),
+            format!(
+                r#"{{"type":"role","name":"custom-{}","privileged":{}}}"#,
+                i % 7,
+                i % 2 == 0
+            ),
+            format!(
+                r#"{{"type":"finding","id":"F{i}","resource":"{vm}","class":"recommendation","title":"t","severity":"high"}}"#
+            ),
+            format!(
+                r#"{{"type":"finding","id":"f{i}","resource":"{site}","class":"alert","title":"t2","severity":"low"}}"#
+            ),
+            format!(
+                r#"{{"type":"finding","id":"f{i}","resource":"{site}","class":"alert","title":"t2","severity":"low"}}"#
+            ),
+            format!(
+                r#"{{"type":"membership","group":"grp{}","member":"id{i}"}}"#,
+                i % 5
+            ),
+            format!(
+                r#"{{"type":"scope","id":"/a{i}","kind":"management_group","parent":"/b{i}"}}"#
+            ),
+            format!(
+                r#"{{"type":"scope","id":"/b{i}","kind":"management_group","parent":"/a{i}"}}"#
+            ),
+        ] {
+            text.push_str(&l);
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// Records go into the graph as they are parsed, while other threads parse later lines.
+/// That must give what building from the whole parsed snapshot gives, warnings and their
+/// order included, at any thread count.
+#[test]
+fn building_while_parsing_matches_building_from_the_whole_snapshot() {
+    use toxgraph::{graph, ingest};
+    let text = messy_estate(1500);
+    assert!(text.len() > 1 << 20, "large enough for many pieces");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("estate.jsonl");
+    std::fs::write(&path, &text).unwrap();
+    let whole = graph::build(
+        ingest::native::parse(
+            text.as_bytes(),
+            &path.display().to_string(),
+            Default::default(),
+        )
+        .unwrap(),
+        &Default::default(),
+    );
+    assert!(whole.warnings.len() > 10 * 1500, "{}", whole.warnings.len());
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let streamed = pool
+            .install(|| toxgraph::load_estate(&path, Default::default(), &Default::default()))
+            .unwrap();
+        assert_eq!(streamed.warnings, whole.warnings, "{threads} threads");
+        let (a, b) = (&streamed.graph, &whole.graph);
+        assert_eq!(a.index, b.index, "{threads} threads");
+        assert_eq!(a.rank, b.rank);
+        assert_eq!(a.edge_rank, b.edge_rank);
+        assert_eq!(a.findings, b.findings);
+    }
+    let one = scan_json(dir.path(), "1");
+    assert_eq!(one, scan_json(dir.path(), "2"));
+    assert_eq!(one, scan_json(dir.path(), "3"));
+}

@@ -6,6 +6,7 @@ use super::*;
 use crate::diag::Diagnostic;
 use crate::ids::{self, Shape};
 use crate::ingest::{is_internet_source, DefType, Definition, Finding, Origin, Record, Snapshot};
+use rayon::prelude::*;
 use std::collections::HashMap;
 
 /// Choices the format leaves to the user.
@@ -53,13 +54,70 @@ struct Proto {
     implied_by: Option<String>,
 }
 
-struct Builder<'a> {
-    snap: &'a Snapshot,
+/// What a record leaves to be decided once every record has been seen: whether a node it
+/// names is ever defined, and which role an assignment grants (role records may come later).
+enum Deferred {
+    Undefined {
+        node: u32,
+        origin: Origin,
+        what: &'static str,
+        spelling: Box<str>,
+    },
+    Assignment {
+        principal: u32,
+        scope: u32,
+        /// Index into [`Builder::role_refs`].
+        role: u32,
+        origin: Origin,
+    },
+}
+
+struct PendingEdge {
+    from: u32,
+    to: u32,
+    kind: EdgeKind,
+    extra: u32,
+    origin: Option<Origin>,
+}
+
+/// Takes records one at a time, in file order, and makes the graph from them at
+/// [`finish`](Builder::finish). Nothing of a record is kept but what the graph needs, so a
+/// reader can hand records over as it parses them instead of holding them all.
+pub struct Builder {
+    owner_key: String,
+    files: Vec<String>,
     index: IdSet,
     protos: Vec<Proto>,
+    /// Warnings about single records, in record order.
     warnings: Vec<Diagnostic>,
+    deferred: Vec<Deferred>,
     buf: String,
+    roles: RoleTable,
+    /// Role names and ids as assignments spell them, each kept once.
+    role_refs: IndexSet<Box<str>, foldhash::fast::FixedState>,
+    /// A 128-bit hash of every relation record and finding, with where it was first seen.
+    seen: HashMap<u128, Origin, foldhash::fast::FixedState>,
+    /// The latest finding of each folded id, with its resource's node.
+    findings: Vec<(u32, Finding, Origin)>,
+    /// Slots of `findings`, with the hash of each one's folded id.
+    finding_ix: hashbrown::HashTable<(u64, u32)>,
+    edges: Vec<PendingEdge>,
+    nets: Vec<NetInfo>,
+    counts: [usize; RECORD_TYPES.len()],
 }
+
+/// Record types, in the order lineage lists their counts.
+const RECORD_TYPES: [&str; 9] = [
+    "scope",
+    "resource",
+    "identity",
+    "membership",
+    "role",
+    "role_assignment",
+    "exposure",
+    "reach",
+    "finding",
+];
 
 fn min_spelling(slot: &mut Option<String>, s: &str) {
     match slot {
@@ -68,9 +126,55 @@ fn min_spelling(slot: &mut Option<String>, s: &str) {
     }
 }
 
-impl<'a> Builder<'a> {
+fn fold_hash(s: &str) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = foldhash::fast::FixedState::default().build_hasher();
+    for b in s.bytes() {
+        h.write_u8(b.to_ascii_lowercase());
+    }
+    h.finish()
+}
+
+impl Builder {
+    /// `files` names the sources that records' [`Origin`]s point into.
+    pub fn new(opts: &BuildOptions, files: Vec<String>) -> Builder {
+        Builder::with_capacity(opts, files, 0)
+    }
+
+    /// As [`new`](Builder::new), sized for about `records` records: the id index is then
+    /// made once instead of grown by copying.
+    pub fn with_capacity(opts: &BuildOptions, files: Vec<String>, records: usize) -> Builder {
+        let mut b = Builder {
+            owner_key: opts.owner_key.clone(),
+            files,
+            index: IdSet::with_capacity_and_hasher(records + 1, Default::default()),
+            protos: Vec::with_capacity(records + 1),
+            warnings: Vec::new(),
+            deferred: Vec::new(),
+            buf: String::new(),
+            roles: RoleTable::default(),
+            role_refs: IndexSet::default(),
+            // About half the records of a typical snapshot are relations and findings.
+            seen: HashMap::with_capacity_and_hasher(records / 2, Default::default()),
+            findings: Vec::new(),
+            finding_ix: hashbrown::HashTable::new(),
+            edges: Vec::new(),
+            nets: Vec::new(),
+            counts: [0; RECORD_TYPES.len()],
+        };
+        let internet = b.node(ids::INTERNET);
+        debug_assert_eq!(internet, 0);
+        b.protos[0].def_spelling = Some(ids::INTERNET.to_string());
+        b
+    }
+
+    fn locate(&self, o: Origin) -> (String, usize) {
+        let file = self.files.get(o.file as usize).cloned().unwrap_or_default();
+        (file, o.line as usize)
+    }
+
     fn warn(&mut self, o: Option<Origin>, msg: String) {
-        let (file, line) = o.map_or((String::new(), 0), |o| self.snap.locate(o));
+        let (file, line) = o.map_or((String::new(), 0), |o| self.locate(o));
         let mut d = Diagnostic::error(file, msg).warning();
         d.line = line;
         self.warnings.push(d);
@@ -89,8 +193,9 @@ impl<'a> Builder<'a> {
         i as u32
     }
 
-    /// A reference from a record to an id; warns when nothing defines it.
-    fn reference(&mut self, id: &str, hint: Hint, o: Origin, what: &str) -> u32 {
+    /// A reference from a record to an id; whether anything defines it is known only at
+    /// the end, so the check waits until then.
+    fn reference(&mut self, id: &str, hint: Hint, o: Origin, what: &'static str) -> u32 {
         let v = self.node(id);
         let p = &mut self.protos[v as usize];
         // A defined node is shown with its defining spelling: references need not be kept.
@@ -102,114 +207,61 @@ impl<'a> Builder<'a> {
             Hint::Principal => p.principal_ref = true,
         }
         if v != 0 && p.def.is_none() {
-            self.warn(
-                Some(o),
-                format!(
-                    "{what} `{}` is not defined by any record; kept as a node",
-                    id.trim()
-                ),
-            );
+            self.deferred.push(Deferred::Undefined {
+                node: v,
+                origin: o,
+                what,
+                spelling: id.trim().into(),
+            });
         }
         v
     }
-}
 
-/// Builds the graph. Never fails: every oddity in the data is a warning.
-pub fn build(mut snap: Snapshot, opts: &BuildOptions) -> Built {
-    // Definitions are moved out of the records as they are merged, not copied.
-    let mut records = std::mem::take(&mut snap.records);
-    let mut b = Builder {
-        snap: &snap,
-        // Most records define or name a node: sized once rather than grown by copying.
-        index: IdSet::with_capacity_and_hasher(records.len() + 1, Default::default()),
-        protos: Vec::with_capacity(records.len() + 1),
-        warnings: Vec::new(),
-        buf: String::new(),
-    };
-    let internet = b.node(ids::INTERNET);
-    debug_assert_eq!(internet, 0);
-    b.protos[0].def_spelling = Some(ids::INTERNET.to_string());
-
-    // Pass 1: definitions, roles, exact duplicates.
-    let mut roles = RoleTable::default();
-    let mut seen: HashMap<u64, Vec<usize>, foldhash::fast::FixedState> = HashMap::default();
-    let mut skip = vec![false; records.len()];
-    let mut findings_by_id: IndexMap<String, (usize, Origin), foldhash::fast::FixedState> =
-        IndexMap::default();
-    for i in 0..records.len() {
-        let o = snap.origins[i];
-        if matches!(records[i], Record::Define(_)) {
-            // Never compared below: only relation records go into `seen`.
-            let placeholder = Record::Membership {
-                group: String::new(),
-                member: String::new(),
-            };
-            if let Record::Define(d) = std::mem::replace(&mut records[i], placeholder) {
-                define(&mut b, d, o);
-            }
-            skip[i] = true;
-            continue;
+    /// Takes one record. Records must come in file order: where two definitions of an id
+    /// differ, the later line wins.
+    pub fn add(&mut self, rec: Record, o: Origin) {
+        let ty = match &rec {
+            Record::Define(d) => d.def_type as usize,
+            Record::Membership { .. } => 3,
+            Record::Role { .. } => 4,
+            Record::RoleAssignment { .. } => 5,
+            Record::Exposure { .. } => 6,
+            Record::Reach { .. } => 7,
+            Record::Finding(_) => 8,
+        };
+        self.counts[ty] += 1;
+        if let Record::Define(d) = rec {
+            define(self, d, o);
+            return;
         }
-        let rec = &records[i];
-        if let Some(h) = rec.relation_hash() {
-            let bucket = seen.entry(h).or_default();
-            if let Some(&j) = bucket.iter().find(|&&j| records[j] == *rec) {
-                skip[i] = true;
-                let (_, line) = snap.locate(snap.origins[j]);
-                b.warn(Some(o), format!("exact duplicate of line {line}; ignored"));
-                continue;
+        if let Some(h) = rec.relation_hash128() {
+            if let Some(&first) = self.seen.get(&h) {
+                let (_, line) = self.locate(first);
+                self.warn(Some(o), format!("exact duplicate of line {line}; ignored"));
+                return;
             }
-            bucket.push(i);
+            self.seen.insert(h, o);
         }
         match rec {
+            Record::Define(_) => {}
             Record::Role {
                 name,
                 id,
                 privileged,
                 ..
-            } if roles.add(name, id.as_deref(), *privileged) => {
-                b.warn(
-                    Some(o),
-                    format!("role `{}` is marked privileged differently by an earlier record; this later line wins", name.trim()),
-                );
-            }
-            Record::Finding(f) => {
-                let key = ids::fold(&f.id);
-                if let Some((_, prev)) = findings_by_id.insert(key, (i, o)) {
-                    let (_, line) = snap.locate(prev);
-                    b.warn(
+            } => {
+                if self.roles.add(&name, id.as_deref(), privileged) {
+                    self.warn(
                         Some(o),
-                        format!("finding `{}` is also defined at line {line} with other values; this later line wins", f.id),
+                        format!("role `{}` is marked privileged differently by an earlier record; this later line wins", name.trim()),
                     );
                 }
             }
-            _ => {}
-        }
-    }
-
-    drop(seen);
-
-    // Pass 2: references, edges, findings.
-    struct PendingEdge {
-        from: u32,
-        to: u32,
-        kind: EdgeKind,
-        extra: u32,
-        origin: Option<Origin>,
-    }
-    let mut edges: Vec<PendingEdge> = Vec::new();
-    let mut role_ix: IndexMap<(String, bool), ()> = IndexMap::new();
-    let mut nets: Vec<NetInfo> = Vec::new();
-    for (i, rec) in records.iter().enumerate() {
-        if skip[i] {
-            continue;
-        }
-        let o = snap.origins[i];
-        match rec {
+            Record::Finding(f) => self.finding(f, o),
             Record::Membership { group, member } => {
-                let m = b.reference(member, Hint::Principal, o, "membership member");
-                let g = b.reference(group, Hint::Principal, o, "membership group");
-                edges.push(PendingEdge {
+                let m = self.reference(&member, Hint::Principal, o, "membership member");
+                let g = self.reference(&group, Hint::Principal, o, "membership group");
+                self.edges.push(PendingEdge {
                     from: m,
                     to: g,
                     kind: EdgeKind::MemberOf,
@@ -223,18 +275,15 @@ pub fn build(mut snap: Snapshot, opts: &BuildOptions) -> Built {
                 scope,
                 ..
             } => {
-                let p = b.reference(principal, Hint::Principal, o, "role assignment principal");
-                let s = b.reference(scope, Hint::Container, o, "role assignment scope");
-                match roles.resolve(role) {
-                    Ok(info) => {
-                        let (ix, _) = role_ix.insert_full((info.name, info.privileged), ());
-                        edges.push(PendingEdge { from: p, to: s, kind: EdgeKind::HasRole, extra: ix as u32, origin: Some(o) });
-                    }
-                    Err(roles::UnknownGuid(g)) => b.warn(
-                        Some(o),
-                        format!("role definition `{g}` matches no role record and no built-in role; the assignment grants nothing"),
-                    ),
-                }
+                let p = self.reference(&principal, Hint::Principal, o, "role assignment principal");
+                let s = self.reference(&scope, Hint::Container, o, "role assignment scope");
+                let (r, _) = self.role_refs.insert_full(role.into_boxed_str());
+                self.deferred.push(Deferred::Assignment {
+                    principal: p,
+                    scope: s,
+                    role: r as u32,
+                    origin: o,
+                });
             }
             Record::Exposure {
                 resource,
@@ -243,17 +292,14 @@ pub fn build(mut snap: Snapshot, opts: &BuildOptions) -> Built {
                 protocol,
                 ..
             } => {
-                let r = b.reference(resource, Hint::Container, o, "exposure resource");
-                if is_internet_source(from) {
-                    nets.push(NetInfo {
-                        ports: ports.clone(),
-                        protocol: protocol.clone(),
-                    });
-                    edges.push(PendingEdge {
+                let r = self.reference(&resource, Hint::Container, o, "exposure resource");
+                if is_internet_source(&from) {
+                    self.nets.push(NetInfo { ports, protocol });
+                    self.edges.push(PendingEdge {
                         from: 0,
                         to: r,
                         kind: EdgeKind::Exposes,
-                        extra: nets.len() as u32 - 1,
+                        extra: self.nets.len() as u32 - 1,
                         origin: Some(o),
                     });
                 }
@@ -265,305 +311,412 @@ pub fn build(mut snap: Snapshot, opts: &BuildOptions) -> Built {
                 protocol,
                 ..
             } => {
-                let f = b.reference(from, Hint::Container, o, "reach source");
-                let t = b.reference(to, Hint::Container, o, "reach destination");
-                nets.push(NetInfo {
-                    ports: ports.clone(),
-                    protocol: protocol.clone(),
-                });
-                edges.push(PendingEdge {
+                let f = self.reference(&from, Hint::Container, o, "reach source");
+                let t = self.reference(&to, Hint::Container, o, "reach destination");
+                self.nets.push(NetInfo { ports, protocol });
+                self.edges.push(PendingEdge {
                     from: f,
                     to: t,
                     kind: EdgeKind::Reaches,
-                    extra: nets.len() as u32 - 1,
+                    extra: self.nets.len() as u32 - 1,
                     origin: Some(o),
                 });
             }
-            Record::Finding(f) => {
-                b.reference(&f.resource, Hint::Container, o, "finding resource");
-            }
-            Record::Define(_) | Record::Role { .. } => {}
-        }
-    }
-    // Identities' attached resources.
-    for v in 0..b.protos.len() {
-        let Some(def) = &b.protos[v].def else {
-            continue;
-        };
-        if def.def_type != DefType::Identity {
-            continue;
-        }
-        let Some(list) = def.attached_to.clone() else {
-            continue;
-        };
-        let o = b.protos[v].def_line;
-        for r in list {
-            let rv = b.reference(
-                &r,
-                Hint::Container,
-                o.unwrap_or(Origin { file: 0, line: 0 }),
-                "attached_to resource",
-            );
-            edges.push(PendingEdge {
-                from: rv,
-                to: v as u32,
-                kind: EdgeKind::UsesIdentity,
-                extra: NONE,
-                origin: o,
-            });
         }
     }
 
-    // The findings are taken out and the records freed here, before the nodes are made:
-    // at a million resources the records are the largest thing in memory.
-    let mut fs: Vec<(u32, String, usize)> = Vec::new();
-    for (i, _) in findings_by_id.values() {
-        if let Record::Finding(f) = &records[*i] {
-            if let Some(v) = b.index.get_index_of(ids::fold(f.resource.trim()).as_str()) {
-                fs.push((v as u32, ids::fold(&f.id), *i));
+    /// A finding replaces an earlier one of the same folded id, with a warning.
+    fn finding(&mut self, f: Finding, o: Origin) {
+        let v = self.reference(&f.resource, Hint::Container, o, "finding resource");
+        let h = fold_hash(&f.id);
+        let found = {
+            let all = &self.findings;
+            self.finding_ix
+                .find(h, |&(_, slot)| {
+                    all[slot as usize].1.id.eq_ignore_ascii_case(&f.id)
+                })
+                .map(|&(_, slot)| slot)
+        };
+        match found {
+            Some(slot) => {
+                let prev = std::mem::replace(&mut self.findings[slot as usize], (v, f, o));
+                let (_, line) = self.locate(prev.2);
+                let id = &self.findings[slot as usize].1.id;
+                let msg = format!(
+                    "finding `{id}` is also defined at line {line} with other values; this later line wins"
+                );
+                self.warn(Some(o), msg);
+            }
+            None => {
+                let slot = self.findings.len() as u32;
+                self.findings.push((v, f, o));
+                self.finding_ix.insert_unique(h, (h, slot), |&(h, _)| h);
             }
         }
     }
-    fs.sort_unstable();
-    let mut taken: Vec<(u32, Finding)> = Vec::with_capacity(fs.len());
-    for (v, _, i) in fs {
-        let placeholder = Record::Membership {
-            group: String::new(),
-            member: String::new(),
-        };
-        if let Record::Finding(f) = std::mem::replace(&mut records[i], placeholder) {
-            taken.push((v, f));
+
+    /// Records taken so far, by type, for lineage.
+    pub fn record_counts(&self) -> std::collections::BTreeMap<String, usize> {
+        RECORD_TYPES
+            .iter()
+            .zip(self.counts)
+            .filter(|(_, n)| *n > 0)
+            .map(|(t, n)| (t.to_string(), n))
+            .collect()
+    }
+}
+
+impl Builder {
+    /// Decides what records left open: warns about references nothing defined, and turns
+    /// role assignments into `has_role` edges now that every role record is known.
+    fn settle(&mut self, role_ix: &mut IndexMap<(String, bool), ()>, edges: &mut Vec<PendingEdge>) {
+        let mut resolved: Vec<Option<std::result::Result<usize, String>>> =
+            vec![None; self.role_refs.len()];
+        for d in std::mem::take(&mut self.deferred) {
+            match d {
+                Deferred::Undefined {
+                    node,
+                    origin,
+                    what,
+                    spelling,
+                } => {
+                    if self.protos[node as usize].def.is_none() {
+                        self.warn(
+                            Some(origin),
+                            format!(
+                                "{what} `{spelling}` is not defined by any record; kept as a node"
+                            ),
+                        );
+                    }
+                }
+                Deferred::Assignment {
+                    principal,
+                    scope,
+                    role,
+                    origin,
+                } => {
+                    let r = resolved[role as usize].get_or_insert_with(|| {
+                        match self.roles.resolve(&self.role_refs[role as usize]) {
+                            Ok(info) => Ok(role_ix.insert_full((info.name, info.privileged), ()).0),
+                            Err(roles::UnknownGuid(g)) => Err(g),
+                        }
+                    });
+                    match r.clone() {
+                        Ok(ix) => edges.push(PendingEdge {
+                            from: principal,
+                            to: scope,
+                            kind: EdgeKind::HasRole,
+                            extra: ix as u32,
+                            origin: Some(origin),
+                        }),
+                        Err(g) => self.warn(
+                            Some(origin),
+                            format!("role definition `{g}` matches no role record and no built-in role; the assignment grants nothing"),
+                        ),
+                    }
+                }
+            }
         }
     }
-    drop(records);
+}
 
-    // Parents: explicit or derived, transitively for referenced-only containers.
-    let mut parent: Vec<Option<u32>> = Vec::new();
-    let mut explicit: Vec<bool> = Vec::new();
-    let mut v = 0usize;
-    let mut parent_buf = String::new();
-    while v < b.protos.len() {
-        parent.resize(b.protos.len(), None);
-        explicit.resize(b.protos.len(), false);
-        if v == 0 {
-            v += 1;
-            continue;
-        }
-        let p = &b.protos[v];
-        let is_identity = match &p.def {
-            Some(d) => d.def_type == DefType::Identity,
-            None => !p.container_ref,
-        };
-        if !is_identity {
-            let explicit_parent = p.def.as_ref().and_then(|d| d.parent.clone());
-            let o = p.def_line;
-            if let Some(ep) = explicit_parent {
-                let pv = b.reference(
-                    &ep,
+/// Builds the graph from a whole snapshot. Never fails: every oddity in the data is a
+/// warning.
+pub fn build(mut snap: Snapshot, opts: &BuildOptions) -> Built {
+    let records = std::mem::take(&mut snap.records);
+    let mut b = Builder::with_capacity(opts, std::mem::take(&mut snap.files), records.len());
+    for (rec, o) in records.into_iter().zip(std::mem::take(&mut snap.origins)) {
+        b.add(rec, o);
+    }
+    b.finish(snap.meta, snap.warnings)
+}
+
+impl Builder {
+    /// The graph, once every record has been added. `meta` is the snapshot's header and
+    /// `read_warnings` what the reader met; they come first among the warnings.
+    pub fn finish(self, meta: Meta, read_warnings: Vec<Diagnostic>) -> Built {
+        let mut b = self;
+        let mut edges = std::mem::take(&mut b.edges);
+        let nets = std::mem::take(&mut b.nets);
+        let mut role_ix: IndexMap<(String, bool), ()> = IndexMap::new();
+        // Identities' attached resources: every definition is known now.
+        for v in 0..b.protos.len() {
+            let Some(def) = &b.protos[v].def else {
+                continue;
+            };
+            if def.def_type != DefType::Identity {
+                continue;
+            }
+            let Some(list) = def.attached_to.clone() else {
+                continue;
+            };
+            let o = b.protos[v].def_line;
+            for r in list {
+                let rv = b.reference(
+                    &r,
                     Hint::Container,
                     o.unwrap_or(Origin { file: 0, line: 0 }),
-                    "parent",
+                    "attached_to resource",
                 );
-                parent.resize(b.protos.len(), None);
-                explicit.resize(b.protos.len(), false);
-                parent[v] = Some(pv);
-                explicit[v] = true;
-            } else if let Some(dp) = ids::derived_parent(spelling(p)) {
-                // Copied into a reused buffer: the node's own spelling is borrowed from
-                // `b` while `b` takes the parent.
-                parent_buf.clear();
-                parent_buf.push_str(dp);
-                let pv = b.node(&parent_buf);
-                if b.protos[pv as usize].def.is_none() {
-                    let child = spelling(&b.protos[v]).to_string();
-                    let pp = &mut b.protos[pv as usize];
-                    min_spelling(&mut pp.ref_spelling, &parent_buf);
-                    min_spelling(&mut pp.implied_by, &child);
-                }
-                b.protos[pv as usize].container_ref = true;
-                parent.resize(b.protos.len(), None);
-                explicit.resize(b.protos.len(), false);
-                parent[v] = Some(pv);
-            }
-        }
-        v += 1;
-    }
-    parent.resize(b.protos.len(), None);
-    // One warning per implied node, naming the smallest id implying it, so the message
-    // does not depend on the order of lines.
-    let implied: Vec<String> = b
-        .protos
-        .iter()
-        .filter(|p| p.def.is_none() && p.ref_spelling.is_some())
-        .filter_map(|p| {
-            let child = p.implied_by.as_ref()?;
-            Some(format!(
-                "`{}` is implied by the id `{child}` but not defined; kept as a node",
-                spelling(p)
-            ))
-        })
-        .collect();
-    for m in implied {
-        b.warn(None, m);
-    }
-    for (v, p) in parent.iter().enumerate() {
-        if let Some(p) = *p {
-            if p as usize != v {
                 edges.push(PendingEdge {
-                    from: p,
+                    from: rv,
                     to: v as u32,
-                    kind: EdgeKind::Contains,
+                    kind: EdgeKind::UsesIdentity,
                     extra: NONE,
-                    origin: b.protos[v].def_line,
+                    origin: o,
                 });
             }
         }
-    }
-    warn_parent_cycles(&mut b, &mut parent, &explicit);
+        b.settle(&mut role_ix, &mut edges);
+        b.seen = HashMap::default();
+        b.role_refs = IndexSet::default();
+        b.finding_ix = hashbrown::HashTable::new();
 
-    // Nodes.
-    let n = b.protos.len();
-    let mut strings = Interner::default();
-    let mut nodes: Vec<NodeData> = Vec::with_capacity(n);
-    for (v, p) in b.protos.iter_mut().enumerate() {
-        // The spellings are not needed after this: taken, not copied.
-        let id = p
-            .def_spelling
-            .take()
-            .or_else(|| p.ref_spelling.take())
-            .unwrap_or_default();
-        let (category, kind) = if v == 0 {
-            (Category::Internet, "internet".to_string())
-        } else {
-            categorize(p, &id)
-        };
-        let def = p.def.take();
-        let (name, tags, props) = match def {
-            Some(d) => (d.name, d.tags.unwrap_or_default(), d.props),
-            None => (None, Vec::new(), None),
-        };
-        let sensitivity = props
-            .as_ref()
-            .and_then(|raw| sensitivity_of(raw.get()))
-            .map(|s| strings.intern(&s));
-        nodes.push(NodeData {
-            category,
-            id,
-            kind: strings.intern(&kind),
-            name,
-            defined: p.def_line.is_some() && v != 0,
-            parent: parent[v],
-            tags: tags
-                .iter()
-                .map(|(k, v)| (strings.intern(k), strings.intern(v)))
-                .collect(),
-            props,
-            sensitivity,
-            findings: (0, 0),
-            origin: p.def_line,
+        // Findings grouped by node, then by folded id.
+        let mut taken = std::mem::take(&mut b.findings);
+        taken.sort_unstable_by(|(v, f, _), (w, g, _)| {
+            v.cmp(w).then_with(|| {
+                let (a, b) = (f.id.bytes(), g.id.bytes());
+                a.map(|c| c.to_ascii_lowercase())
+                    .cmp(b.map(|c| c.to_ascii_lowercase()))
+            })
         });
-    }
 
-    // Everything the nodes need has been taken from the protos.
-    b.protos = Vec::new();
-
-    // Findings, grouped by node, later definitions winning.
-    let mut findings = Vec::with_capacity(taken.len());
-    for (v, f) in taken {
-        let start = findings.len() as u32;
-        let node = &mut nodes[v as usize];
-        if node.findings == (0, 0) {
-            node.findings = (start, start);
+        // Parents: explicit or derived, transitively for referenced-only containers.
+        let mut parent: Vec<Option<u32>> = Vec::new();
+        let mut explicit: Vec<bool> = Vec::new();
+        let mut v = 0usize;
+        let mut parent_buf = String::new();
+        while v < b.protos.len() {
+            parent.resize(b.protos.len(), None);
+            explicit.resize(b.protos.len(), false);
+            if v == 0 {
+                v += 1;
+                continue;
+            }
+            let p = &b.protos[v];
+            let is_identity = match &p.def {
+                Some(d) => d.def_type == DefType::Identity,
+                None => !p.container_ref,
+            };
+            if !is_identity {
+                let explicit_parent = p.def.as_ref().and_then(|d| d.parent.clone());
+                let o = p.def_line;
+                if let Some(ep) = explicit_parent {
+                    let pv = b.reference(
+                        &ep,
+                        Hint::Container,
+                        o.unwrap_or(Origin { file: 0, line: 0 }),
+                        "parent",
+                    );
+                    parent.resize(b.protos.len(), None);
+                    explicit.resize(b.protos.len(), false);
+                    parent[v] = Some(pv);
+                    explicit[v] = true;
+                } else if let Some(dp) = ids::derived_parent(spelling(p)) {
+                    // Copied into a reused buffer: the node's own spelling is borrowed from
+                    // `b` while `b` takes the parent.
+                    parent_buf.clear();
+                    parent_buf.push_str(dp);
+                    let pv = b.node(&parent_buf);
+                    if b.protos[pv as usize].def.is_none() {
+                        let child = spelling(&b.protos[v]).to_string();
+                        let pp = &mut b.protos[pv as usize];
+                        min_spelling(&mut pp.ref_spelling, &parent_buf);
+                        min_spelling(&mut pp.implied_by, &child);
+                    }
+                    b.protos[pv as usize].container_ref = true;
+                    parent.resize(b.protos.len(), None);
+                    explicit.resize(b.protos.len(), false);
+                    parent[v] = Some(pv);
+                }
+            }
+            v += 1;
         }
-        findings.push(f);
-        node.findings.1 = findings.len() as u32;
-    }
+        parent.resize(b.protos.len(), None);
+        b.settle(&mut role_ix, &mut edges);
+        // One warning per implied node, naming the smallest id implying it, so the message
+        // does not depend on the order of lines.
+        let implied: Vec<String> = b
+            .protos
+            .iter()
+            .filter(|p| p.def.is_none() && p.ref_spelling.is_some())
+            .filter_map(|p| {
+                let child = p.implied_by.as_ref()?;
+                Some(format!(
+                    "`{}` is implied by the id `{child}` but not defined; kept as a node",
+                    spelling(p)
+                ))
+            })
+            .collect();
+        for m in implied {
+            b.warn(None, m);
+        }
+        for (v, p) in parent.iter().enumerate() {
+            if let Some(p) = *p {
+                if p as usize != v {
+                    edges.push(PendingEdge {
+                        from: p,
+                        to: v as u32,
+                        kind: EdgeKind::Contains,
+                        extra: NONE,
+                        origin: b.protos[v].def_line,
+                    });
+                }
+            }
+        }
+        warn_parent_cycles(&mut b, &mut parent, &explicit);
 
-    // Edges whose ends are not of the kinds the format expects are kept, with a warning.
-    for e in &edges {
-        let (fc, tc) = (
-            nodes[e.from as usize].category,
-            nodes[e.to as usize].category,
-        );
-        let ok = match e.kind {
-            EdgeKind::Exposes => tc == Category::Resource,
-            EdgeKind::Reaches => fc == Category::Resource && tc == Category::Resource,
-            EdgeKind::Contains => true,
-            EdgeKind::UsesIdentity => fc == Category::Resource && tc == Category::Identity,
-            EdgeKind::MemberOf => {
-                fc == Category::Identity
-                    && tc == Category::Identity
-                    && matches!(strings.get(nodes[e.to as usize].kind), "group" | "unknown")
+        // Nodes.
+        let n = b.protos.len();
+        let mut strings = Interner::default();
+        // Read from each node's props JSON: in parallel, the one part of a node that parses.
+        let sensitive: Vec<Option<String>> = b
+            .protos
+            .par_iter()
+            .map(|p| {
+                let props = p.def.as_ref()?.props.as_ref()?;
+                sensitivity_of(props.get())
+            })
+            .collect();
+        let mut nodes: Vec<NodeData> = Vec::with_capacity(n);
+        for (v, p) in b.protos.iter_mut().enumerate() {
+            // The spellings are not needed after this: taken, not copied.
+            let id = p
+                .def_spelling
+                .take()
+                .or_else(|| p.ref_spelling.take())
+                .unwrap_or_default();
+            let (category, kind) = if v == 0 {
+                (Category::Internet, "internet".to_string())
+            } else {
+                categorize(p, &id)
+            };
+            let def = p.def.take();
+            let (name, tags, props) = match def {
+                Some(d) => (d.name, d.tags.unwrap_or_default(), d.props),
+                None => (None, Vec::new(), None),
+            };
+            let sensitivity = sensitive[v].as_deref().map(|s| strings.intern(s));
+            nodes.push(NodeData {
+                category,
+                id,
+                kind: strings.intern(&kind),
+                name,
+                defined: p.def_line.is_some() && v != 0,
+                parent: parent[v],
+                tags: tags
+                    .iter()
+                    .map(|(k, v)| (strings.intern(k), strings.intern(v)))
+                    .collect(),
+                props,
+                sensitivity,
+                findings: (0, 0),
+                origin: p.def_line,
+            });
+        }
+
+        // Everything the nodes need has been taken from the protos.
+        b.protos = Vec::new();
+
+        // Findings, grouped by node, later definitions winning.
+        let mut findings = Vec::with_capacity(taken.len());
+        for (v, f, _) in taken {
+            let start = findings.len() as u32;
+            let node = &mut nodes[v as usize];
+            if node.findings == (0, 0) {
+                node.findings = (start, start);
             }
-            EdgeKind::HasRole => {
-                fc == Category::Identity && matches!(tc, Category::Scope | Category::Resource)
-            }
-        };
-        if !ok {
-            let msg = format!(
-                "`{}` edge from {} `{}` to {} `{}` joins unexpected kinds; followed anyway",
-                e.kind.as_str(),
-                strings.get(nodes[e.from as usize].kind),
-                nodes[e.from as usize].id,
-                strings.get(nodes[e.to as usize].kind),
-                nodes[e.to as usize].id
+            findings.push(f);
+            node.findings.1 = findings.len() as u32;
+        }
+
+        // Edges whose ends are not of the kinds the format expects are kept, with a warning.
+        for e in &edges {
+            let (fc, tc) = (
+                nodes[e.from as usize].category,
+                nodes[e.to as usize].category,
             );
-            b.warn(e.origin, msg);
+            let ok = match e.kind {
+                EdgeKind::Exposes => tc == Category::Resource,
+                EdgeKind::Reaches => fc == Category::Resource && tc == Category::Resource,
+                EdgeKind::Contains => true,
+                EdgeKind::UsesIdentity => fc == Category::Resource && tc == Category::Identity,
+                EdgeKind::MemberOf => {
+                    fc == Category::Identity
+                        && tc == Category::Identity
+                        && matches!(strings.get(nodes[e.to as usize].kind), "group" | "unknown")
+                }
+                EdgeKind::HasRole => {
+                    fc == Category::Identity && matches!(tc, Category::Scope | Category::Resource)
+                }
+            };
+            if !ok {
+                let msg = format!(
+                    "`{}` edge from {} `{}` to {} `{}` joins unexpected kinds; followed anyway",
+                    e.kind.as_str(),
+                    strings.get(nodes[e.from as usize].kind),
+                    nodes[e.from as usize].id,
+                    strings.get(nodes[e.to as usize].kind),
+                    nodes[e.to as usize].id
+                );
+                b.warn(e.origin, msg);
+            }
         }
-    }
 
-    let mut g: DiGraph<NodeWeight, EdgeWeight, u32> = DiGraph::with_capacity(n, edges.len());
-    for node in &nodes {
-        g.add_node(NodeWeight {
-            category: node.category,
-        });
-    }
-    for e in &edges {
-        g.add_edge(
-            petgraph::graph::NodeIndex::new(e.from as usize),
-            petgraph::graph::NodeIndex::new(e.to as usize),
-            EdgeWeight {
-                kind: e.kind,
-                extra: e.extra,
-            },
-        );
-    }
-    let (fwd, bwd) = adjacency(&g, n);
+        let mut g: DiGraph<NodeWeight, EdgeWeight, u32> = DiGraph::with_capacity(n, edges.len());
+        for node in &nodes {
+            g.add_node(NodeWeight {
+                category: node.category,
+            });
+        }
+        for e in &edges {
+            g.add_edge(
+                petgraph::graph::NodeIndex::new(e.from as usize),
+                petgraph::graph::NodeIndex::new(e.to as usize),
+                EdgeWeight {
+                    kind: e.kind,
+                    extra: e.extra,
+                },
+            );
+        }
+        let (fwd, bwd) = adjacency(&g, n);
 
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    {
-        let index = &b.index;
-        order.sort_unstable_by(|&x, &y| index[x as usize].cmp(&index[y as usize]));
-    }
-    let mut rank = vec![0u32; n];
-    for (r, &v) in order.iter().enumerate() {
-        rank[v as usize] = r as u32;
-    }
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        {
+            let index = &b.index;
+            order.par_sort_unstable_by(|&x, &y| index[x as usize].cmp(&index[y as usize]));
+        }
+        let mut rank = vec![0u32; n];
+        for (r, &v) in order.iter().enumerate() {
+            rank[v as usize] = r as u32;
+        }
 
-    let edge_rank = edge_ranks(&g, &rank, &role_ix, &nets);
+        let edge_rank = edge_ranks(&g, &rank, &role_ix, &nets);
 
-    let mut warnings = snap.warnings.clone();
-    warnings.append(&mut b.warnings);
-    let graph = Graph {
-        meta: snap.meta.clone(),
-        g,
-        index: b.index,
-        nodes,
-        findings,
-        roles: role_ix
-            .into_keys()
-            .map(|(name, privileged)| roles::RoleInfo { name, privileged })
-            .collect(),
-        nets,
-        fwd,
-        bwd,
-        rank,
-        edge_rank,
-        owner_key: opts.owner_key.clone(),
-        strings,
-        files: snap.files.clone(),
-    };
-    Built { graph, warnings }
+        let mut warnings = read_warnings;
+        warnings.append(&mut b.warnings);
+        let graph = Graph {
+            meta,
+            g,
+            index: b.index,
+            nodes,
+            findings,
+            roles: role_ix
+                .into_keys()
+                .map(|(name, privileged)| roles::RoleInfo { name, privileged })
+                .collect(),
+            nets,
+            fwd,
+            bwd,
+            rank,
+            edge_rank,
+            owner_key: b.owner_key,
+            strings,
+            files: b.files,
+        };
+        Built { graph, warnings }
+    }
 }
 
 fn define(b: &mut Builder, d: Definition, o: Origin) {
@@ -627,7 +780,7 @@ fn define(b: &mut Builder, d: Definition, o: Origin) {
     };
     p.def_line = Some(o);
     if let Some(m) = msg {
-        let line = earlier.map(|e| b.snap.locate(e).1).unwrap_or(0);
+        let line = earlier.map(|e| b.locate(e).1).unwrap_or(0);
         b.warn(Some(o), format!("{m} (earlier definition at line {line})"));
     }
 }
@@ -791,21 +944,25 @@ fn edge_ranks(
             _ => format!("{:?}", nets[w.extra as usize]),
         }
     };
-    let mut order: Vec<u32> = (0..raw.len() as u32).collect();
-    order.sort_by(|&x, &y| {
-        let (ex, ey) = (&raw[x as usize], &raw[y as usize]);
-        (
-            rank[ex.source().index()],
-            rank[ex.target().index()],
-            ex.weight.kind,
-        )
-            .cmp(&(
-                rank[ey.source().index()],
-                rank[ey.target().index()],
-                ey.weight.kind,
-            ))
-            .then_with(|| payload(x as usize).cmp(&payload(y as usize)))
-    });
+    // Sorted on a packed key, in parallel; only edges equal on it (parallel edges of one
+    // kind) are then ordered by their payload's text, keeping input order among equals.
+    let key = |i: usize| {
+        let e = &raw[i];
+        let ends = u64::from(rank[e.source().index()]) << 32 | u64::from(rank[e.target().index()]);
+        (ends, e.weight.kind)
+    };
+    let mut order: Vec<((u64, EdgeKind), u32)> =
+        (0..raw.len()).map(|i| (key(i), i as u32)).collect();
+    order.par_sort_unstable();
+    let mut start = 0;
+    while start < order.len() {
+        let end = start + order[start..].partition_point(|(k, _)| *k == order[start].0);
+        if end - start > 1 {
+            order[start..end].sort_by_cached_key(|&(_, i)| (payload(i as usize), i));
+        }
+        start = end;
+    }
+    let order: Vec<u32> = order.into_iter().map(|(_, i)| i).collect();
     let mut out = vec![0u32; raw.len()];
     for (r, &e) in order.iter().enumerate() {
         out[e as usize] = r as u32;

@@ -8,7 +8,7 @@ mod build;
 pub mod intern;
 pub mod roles;
 
-pub use build::{build, BuildOptions, Built};
+pub use build::{build, BuildOptions, Builder, Built};
 pub use intern::{Interner, Sym};
 
 use crate::ingest::{Finding, Meta, PortRange};

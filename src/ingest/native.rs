@@ -8,7 +8,6 @@ use super::record::*;
 use super::Snapshot;
 use crate::diag::Diagnostic;
 use crate::error::{Error, Result};
-use rayon::prelude::*;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -38,16 +37,19 @@ pub fn read_file(path: &Path, opts: ReadOptions) -> Result<Snapshot> {
 /// `.gz`), for callers that also need the bytes themselves, such as lineage hashing.
 pub fn parse_file_bytes(path: &Path, bytes: Vec<u8>, opts: ReadOptions) -> Result<Snapshot> {
     let _span = tracing::info_span!("parse", bytes = bytes.len()).entered();
-    let name = path.display().to_string();
-    let bytes = if name.ends_with(".gz") {
-        gunzip(&bytes).map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        })?
-    } else {
-        bytes
-    };
-    parse(&bytes, &name, opts)
+    let bytes = decompress(path, bytes)?;
+    parse(&bytes, &path.display().to_string(), opts)
+}
+
+/// A snapshot file's text: its bytes, gunzipped when the name ends in `.gz`.
+pub fn decompress(path: &Path, bytes: Vec<u8>) -> Result<Vec<u8>> {
+    if !path.display().to_string().ends_with(".gz") {
+        return Ok(bytes);
+    }
+    gunzip(&bytes).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn gunzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
@@ -59,49 +61,164 @@ fn gunzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
 
 /// Parses snapshot text; `file` names it in diagnostics.
 pub fn parse(bytes: &[u8], file: &str, opts: ReadOptions) -> Result<Snapshot> {
-    let chunks = split_lines(bytes, rayon::current_num_threads() * 4);
-    let parsed: Vec<ChunkOut> = chunks
-        .par_iter()
-        .map(|&(start, end)| {
-            let out = parse_chunk(&bytes[start..end], file);
-            tracing::trace!(target: crate::phases::PROGRESS, done = end - start, of = bytes.len());
-            out
-        })
-        .collect();
-
-    let total: usize = parsed.iter().map(|c| c.items.len()).sum();
-    let mut snap = Snapshot {
+    let mut records = Vec::new();
+    let mut origins = Vec::new();
+    let read = parse_into(bytes, file, opts, |r, o| {
+        records.push(r);
+        origins.push(o);
+    })?;
+    Ok(Snapshot {
+        meta: read.meta,
+        records,
+        origins,
         files: vec![file.to_string()],
-        records: Vec::with_capacity(total),
-        origins: Vec::with_capacity(total),
-        ..Snapshot::default()
+        warnings: read.warnings,
+        unknown_types: read.unknown_types,
+    })
+}
+
+/// What a snapshot says besides its records.
+#[derive(Debug, Default)]
+pub struct Read {
+    pub meta: Meta,
+    /// Problems that did not stop the read (unknown types, skipped lines).
+    pub warnings: Vec<Diagnostic>,
+    pub unknown_types: usize,
+}
+
+/// Lines per parsed piece, about: small enough that the pieces waiting to be taken stay a
+/// small part of the file, large enough that handing one over costs nothing.
+const PIECE_BYTES: usize = 1 << 21;
+
+/// Parses snapshot text and hands each record to `each`, in line order, while later lines
+/// are still being parsed on the other threads: the caller can build from the records as
+/// they come instead of holding them all. Any error is returned once the whole text has
+/// been read, so every malformed line is reported, not only the first.
+pub fn parse_into(
+    bytes: &[u8],
+    file: &str,
+    opts: ReadOptions,
+    mut each: impl FnMut(Record, Origin),
+) -> Result<Read> {
+    let threads = rayon::current_num_threads();
+    let pieces = &split_lines(bytes, (bytes.len() / PIECE_BYTES).max(threads * 4));
+    let mut taker = Taker::new(file, opts);
+    let mut take = |out: ChunkOut| {
+        taker.take(out, &mut each);
+        tracing::trace!(target: crate::phases::PROGRESS, done = taker.bytes, of = bytes.len());
     };
-    let mut errors = Vec::new();
-    let mut error_count = 0usize;
-    let mut line_base = 0u32;
-    let mut seen_header = false;
-    let mut first_content_line = true;
-    for chunk in parsed {
+    let parse = |i: usize| {
+        let (start, end) = pieces[i];
+        let mut out = parse_chunk(&bytes[start..end], file);
+        out.bytes = end - start;
+        out
+    };
+    if threads <= 1 || pieces.len() <= 1 {
+        (0..pieces.len()).for_each(|i| take(parse(i)));
+        return taker.finish();
+    }
+    // Threads beside this one parse pieces in order of a shared counter; this thread
+    // takes them in line order, and parses one itself whenever the next is not ready.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let claim = || next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, ChunkOut)>(threads * 2);
+        for _ in 1..threads {
+            let tx = tx.clone();
+            let (claim, parse) = (&claim, &parse);
+            scope.spawn(move || loop {
+                let i = claim();
+                if i >= pieces.len() || tx.send((i, parse(i))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        let mut ready = std::collections::BTreeMap::new();
+        for want in 0..pieces.len() {
+            let out = loop {
+                if let Some(out) = ready.remove(&want) {
+                    break out;
+                }
+                if let Ok((i, out)) = rx.try_recv() {
+                    ready.insert(i, out);
+                    continue;
+                }
+                let i = claim();
+                if i < pieces.len() {
+                    ready.insert(i, parse(i));
+                } else {
+                    match rx.recv() {
+                        Ok((i, out)) => ready.insert(i, out),
+                        // Only if a parsing thread stopped without sending: parse it here.
+                        Err(_) => ready.insert(want, parse(want)),
+                    };
+                }
+            };
+            take(out);
+        }
+    });
+    taker.finish()
+}
+
+/// Takes parsed pieces in line order: numbers their lines, checks the header, and collects
+/// malformed lines as errors (or warnings, with `keep_going`).
+struct Taker<'a> {
+    file: &'a str,
+    opts: ReadOptions,
+    read: Read,
+    errors: Vec<Diagnostic>,
+    error_count: usize,
+    line_base: u32,
+    seen_header: bool,
+    first_content_line: bool,
+    records: usize,
+    /// Bytes of the pieces taken so far, for progress.
+    bytes: usize,
+}
+
+impl<'a> Taker<'a> {
+    fn new(file: &'a str, opts: ReadOptions) -> Self {
+        Taker {
+            file,
+            opts,
+            read: Read::default(),
+            errors: Vec::new(),
+            error_count: 0,
+            line_base: 0,
+            seen_header: false,
+            first_content_line: true,
+            records: 0,
+            bytes: 0,
+        }
+    }
+
+    fn error(&mut self, d: Diagnostic) {
+        self.error_count += 1;
+        if self.errors.len() < MAX_ERRORS_SHOWN {
+            self.errors.push(d);
+        }
+    }
+
+    fn take(&mut self, chunk: ChunkOut, each: &mut impl FnMut(Record, Origin)) {
+        let file = self.file;
         for item in chunk.items {
-            let line = line_base + item.line;
+            let line = self.line_base + item.line;
             match item.outcome {
                 Outcome::Blank => continue,
                 Outcome::Bad(mut d) => {
                     d.line = line as usize;
-                    first_content_line = false;
-                    if opts.keep_going {
+                    self.first_content_line = false;
+                    if self.opts.keep_going {
                         d.message = format!("skipped malformed line: {}", d.message);
-                        snap.warnings.push(d.warning());
+                        self.read.warnings.push(d.warning());
                     } else {
-                        error_count += 1;
-                        if errors.len() < MAX_ERRORS_SHOWN {
-                            errors.push(d);
-                        }
+                        self.error(d);
                     }
                 }
                 Outcome::Header(meta, text) => {
-                    if seen_header || !first_content_line {
-                        let what = if seen_header {
+                    if self.seen_header || !self.first_content_line {
+                        let what = if self.seen_header {
                             "a second `snapshot` record"
                         } else {
                             "a `snapshot` record after other records"
@@ -112,20 +229,17 @@ pub fn parse(bytes: &[u8], file: &str, opts: ReadOptions) -> Result<Snapshot> {
                         )
                         .at_line(line as usize, 1, &text)
                         .expected("exactly one `snapshot` record, on the first non-blank line");
-                        error_count += 1;
-                        if errors.len() < MAX_ERRORS_SHOWN {
-                            errors.push(d);
-                        }
+                        self.error(d);
                     } else {
-                        snap.meta = meta;
-                        seen_header = true;
+                        self.read.meta = meta;
+                        self.seen_header = true;
                     }
-                    first_content_line = false;
+                    self.first_content_line = false;
                 }
                 Outcome::Unknown(ty, text) => {
-                    first_content_line = false;
-                    snap.unknown_types += 1;
-                    snap.warnings.push(
+                    self.first_content_line = false;
+                    self.read.unknown_types += 1;
+                    self.read.warnings.push(
                         Diagnostic::error(
                             file,
                             format!("unknown record type `{ty}`, line ignored"),
@@ -135,41 +249,43 @@ pub fn parse(bytes: &[u8], file: &str, opts: ReadOptions) -> Result<Snapshot> {
                     );
                 }
                 Outcome::Record(rec) => {
-                    if first_content_line {
-                        first_content_line = false;
-                    }
-                    snap.records.push(rec);
-                    snap.origins.push(Origin { file: 0, line });
+                    self.first_content_line = false;
+                    self.records += 1;
+                    each(rec, Origin { file: 0, line });
                 }
             }
         }
-        line_base += chunk.lines;
+        self.line_base += chunk.lines;
+        self.bytes += chunk.bytes;
     }
-    if !seen_header && errors.is_empty() {
-        let msg = if snap.records.is_empty() && snap.unknown_types == 0 {
-            "the snapshot is empty"
-        } else {
-            "the snapshot has no `snapshot` header record"
-        };
-        errors.push(
-            Diagnostic::error(file, msg)
-                .expected(r#"a first line like {"type":"snapshot","taken_at":"2026-09-30T00:00:00Z","label":"2026-Q3"}"#),
-        );
-        error_count += 1;
-    }
-    if !errors.is_empty() {
-        if error_count > errors.len() {
-            errors.push(Diagnostic::error(
-                file,
-                format!(
-                    "{} more malformed lines not shown (use --keep-going to skip them)",
-                    error_count - errors.len()
-                ),
-            ));
+
+    fn finish(mut self) -> Result<Read> {
+        let file = self.file;
+        if !self.seen_header && self.errors.is_empty() {
+            let msg = if self.records == 0 && self.read.unknown_types == 0 {
+                "the snapshot is empty"
+            } else {
+                "the snapshot has no `snapshot` header record"
+            };
+            self.error(
+                Diagnostic::error(file, msg)
+                    .expected(r#"a first line like {"type":"snapshot","taken_at":"2026-09-30T00:00:00Z","label":"2026-Q3"}"#),
+            );
         }
-        return Err(Error::Invalid(errors));
+        if !self.errors.is_empty() {
+            if self.error_count > self.errors.len() {
+                let more = self.error_count - self.errors.len();
+                self.errors.push(Diagnostic::error(
+                    file,
+                    format!(
+                        "{more} more malformed lines not shown (use --keep-going to skip them)"
+                    ),
+                ));
+            }
+            return Err(Error::Invalid(self.errors));
+        }
+        Ok(self.read)
     }
-    Ok(snap)
 }
 
 /// Cuts `bytes` into about `n` ranges that end just after a newline (or at the end).
@@ -194,6 +310,7 @@ fn split_lines(bytes: &[u8], n: usize) -> Vec<(usize, usize)> {
 struct ChunkOut {
     /// Number of lines in the chunk (newlines, plus a final unterminated line).
     lines: u32,
+    bytes: usize,
     items: Vec<Item>,
 }
 
@@ -224,7 +341,11 @@ fn parse_chunk(chunk: &[u8], file: &str) -> ChunkOut {
             });
         }
     }
-    ChunkOut { lines, items }
+    ChunkOut {
+        lines,
+        bytes: chunk.len(),
+        items,
+    }
 }
 
 fn parse_line(raw: &[u8], file: &str) -> Outcome {
