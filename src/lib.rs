@@ -39,7 +39,7 @@ pub fn load_estate(
         let snap = ingest::load(path, read)?;
         tracing::info_span!("build").in_scope(|| graph::build(snap, build))
     } else {
-        build_native(path, read_file(path)?, read, build)?.0
+        build_native(path, read, build, false)?.0
     };
     Ok(Estate {
         graph: built.graph,
@@ -47,34 +47,85 @@ pub fn load_estate(
     })
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>> {
-    let read = tracing::info_span!("read").in_scope(|| std::fs::read(path));
-    read.map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })
+/// What was read from a snapshot file besides its graph: the records' counts by type, and
+/// the file's SHA-256 and size, for lineage.
+struct NativeRead {
+    records: std::collections::BTreeMap<String, usize>,
+    sha256: String,
+    size: u64,
 }
 
-/// A native snapshot's bytes, parsed and built in one pass: each record goes into the graph
-/// as soon as it is parsed, while later lines are parsed on the other threads, so the
-/// records are never all in memory at once. Also gives the records' counts by type.
+/// Passes a file's bytes through, hashing them on the way: a snapshot is read once, for
+/// both its lineage and its graph.
+struct Hashing<R> {
+    inner: R,
+    sha: Option<sha2::Sha256>,
+    size: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(sha) = &mut self.sha {
+            sha2::Digest::update(sha, &buf[..n]);
+        }
+        self.size += n as u64;
+        Ok(n)
+    }
+}
+
+/// A native snapshot file, read, parsed and built in one pass: each record goes into the
+/// graph as soon as it is parsed, while later lines are read and parsed on the other
+/// threads, so neither the file nor its records are ever all in memory. The file is hashed
+/// on the way when `hash` is set.
 fn build_native(
     path: &Path,
-    bytes: Vec<u8>,
     read: ingest::ReadOptions,
     build: &graph::BuildOptions,
-) -> Result<(graph::Built, std::collections::BTreeMap<String, usize>)> {
-    let parse = tracing::info_span!("parse", bytes = bytes.len()).entered();
-    let text = ingest::native::decompress(path, bytes)?;
+    hash: bool,
+) -> Result<(graph::Built, NativeRead)> {
+    let read_err = |source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let read_span = tracing::info_span!("read");
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let size = file.metadata().map_or(0, |m| m.len());
+    let parse = tracing::info_span!("parse", bytes = size).entered();
     let name = path.display().to_string();
     // About one record in 350 bytes in typical snapshots: the id index is sized once.
-    let mut b = graph::Builder::with_capacity(build, vec![name.clone()], text.len() / 350);
-    let header = ingest::native::parse_into(&text, &name, read, |r, o| b.add(r, o))?;
-    drop(text);
+    let gz = name.ends_with(".gz");
+    let estimate = size as usize / 350 * if gz { 8 } else { 1 };
+    let mut b = graph::Builder::with_capacity(build, vec![name.clone()], estimate);
+    let mut hashing = Hashing {
+        inner: file,
+        sha: hash.then(<sha2::Sha256 as sha2::Digest>::new),
+        size: 0,
+    };
+    let header = {
+        let add = |r, o| b.add(r, o);
+        if gz {
+            let text = flate2::read::MultiGzDecoder::new(&mut hashing);
+            ingest::native::parse_from(text, size * 8, &name, read, add, read_span)
+        } else {
+            ingest::native::parse_from(&mut hashing, size, &name, read, add, read_span)
+        }
+    }?;
     drop(parse);
-    let counts = b.record_counts();
+    let records = b.record_counts();
     let built = tracing::info_span!("build").in_scope(|| b.finish(header.meta, header.warnings));
-    Ok((built, counts))
+    let sha256 = hashing
+        .sha
+        .map(|sha| scan::hex(&sha2::Digest::finalize(sha)))
+        .unwrap_or_default();
+    Ok((
+        built,
+        NativeRead {
+            records,
+            sha256,
+            size: hashing.size,
+        },
+    ))
 }
 
 /// One period of a quarterly report: load, build and scan a snapshot, and record its
@@ -92,10 +143,8 @@ pub fn load_period(
         let built = tracing::info_span!("build").in_scope(|| graph::build(snap, build));
         (built, records, String::from("(folder)"), 0)
     } else {
-        let bytes = read_file(path)?;
-        let (sha, size) = (lineage::sha256(&bytes), bytes.len() as u64);
-        let (built, records) = build_native(path, bytes, read, build)?;
-        (built, records, sha, size)
+        let (built, read) = build_native(path, read, build, true)?;
+        (built, read.records, read.sha256, read.size)
     };
     let outcome = scan::run(&built.graph, pack, &engine::Filter::default());
     let meta = built.graph.meta.clone();

@@ -86,79 +86,177 @@ pub struct Read {
     pub unknown_types: usize,
 }
 
-/// Lines per parsed piece, about: small enough that the pieces waiting to be taken stay a
-/// small part of the file, large enough that handing one over costs nothing.
+/// Bytes per parsed piece, about: small enough that the pieces in flight stay a small part
+/// of the file, large enough that handing one over costs nothing.
 const PIECE_BYTES: usize = 1 << 21;
 
-/// Parses snapshot text and hands each record to `each`, in line order, while later lines
-/// are still being parsed on the other threads: the caller can build from the records as
-/// they come instead of holding them all. Any error is returned once the whole text has
-/// been read, so every malformed line is reported, not only the first.
+/// Parses snapshot text held in memory; see [`parse_from`].
 pub fn parse_into(
     bytes: &[u8],
     file: &str,
     opts: ReadOptions,
+    each: impl FnMut(Record, Origin),
+) -> Result<Read> {
+    parse_from(
+        bytes,
+        bytes.len() as u64,
+        file,
+        opts,
+        each,
+        tracing::Span::none(),
+    )
+}
+
+/// Parses snapshot text as it is read from `reader` and hands each record to `each`, in
+/// line order, while later lines are still being read and parsed on the other threads: the
+/// caller can build from the records as they come, and neither the file nor its records
+/// are ever all in memory. `size` (the reader's length, if known) is for progress only;
+/// `read_span` is closed once the last byte has been read. Any error is returned once the
+/// whole text has been read, so every malformed line is reported, not only the first.
+pub fn parse_from(
+    reader: impl std::io::Read + Send,
+    size: u64,
+    file: &str,
+    opts: ReadOptions,
     mut each: impl FnMut(Record, Origin),
+    read_span: tracing::Span,
 ) -> Result<Read> {
     let threads = rayon::current_num_threads();
-    let pieces = &split_lines(bytes, (bytes.len() / PIECE_BYTES).max(threads * 4));
+    let pieces = std::sync::Mutex::new(Pieces {
+        reader,
+        carry: Vec::new(),
+        next: 0,
+        end: false,
+        failed: None,
+        span: Some(read_span),
+    });
+    // The next piece and its number, or `None` at the end (or after a read error).
+    let claim = || {
+        let mut p = pieces.lock().unwrap_or_else(|e| e.into_inner());
+        p.next_piece()
+    };
+    let parse = |(i, piece): (usize, Vec<u8>)| {
+        let mut out = parse_chunk(&piece, file);
+        out.bytes = piece.len();
+        (i, out)
+    };
     let mut taker = Taker::new(file, opts);
     let mut take = |out: ChunkOut| {
         taker.take(out, &mut each);
-        tracing::trace!(target: crate::phases::PROGRESS, done = taker.bytes, of = bytes.len());
+        tracing::trace!(target: crate::phases::PROGRESS, done = taker.bytes as u64, of = size);
     };
-    let parse = |i: usize| {
-        let (start, end) = pieces[i];
-        let mut out = parse_chunk(&bytes[start..end], file);
-        out.bytes = end - start;
-        out
-    };
-    if threads <= 1 || pieces.len() <= 1 {
-        (0..pieces.len()).for_each(|i| take(parse(i)));
-        return taker.finish();
-    }
-    // Threads beside this one parse pieces in order of a shared counter; this thread
-    // takes them in line order, and parses one itself whenever the next is not ready.
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let claim = || next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, ChunkOut)>(threads * 2);
-        for _ in 1..threads {
-            let tx = tx.clone();
-            let (claim, parse) = (&claim, &parse);
-            scope.spawn(move || loop {
-                let i = claim();
-                if i >= pieces.len() || tx.send((i, parse(i))).is_err() {
-                    break;
-                }
-            });
+    if threads <= 1 {
+        while let Some(piece) = claim() {
+            take(parse(piece).1);
         }
-        drop(tx);
-        let mut ready = std::collections::BTreeMap::new();
-        for want in 0..pieces.len() {
-            let out = loop {
+    } else {
+        // Threads beside this one read and parse the next piece in turn; this thread takes
+        // them in line order, and reads and parses one itself whenever the next is not
+        // ready.
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, ChunkOut)>(threads * 2);
+            for _ in 1..threads {
+                let tx = tx.clone();
+                let (claim, parse) = (&claim, &parse);
+                scope.spawn(move || {
+                    while let Some(piece) = claim() {
+                        if tx.send(parse(piece)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            let mut ready = std::collections::BTreeMap::new();
+            let mut want = 0;
+            loop {
                 if let Some(out) = ready.remove(&want) {
-                    break out;
+                    take(out);
+                    want += 1;
+                    continue;
                 }
                 if let Ok((i, out)) = rx.try_recv() {
                     ready.insert(i, out);
-                    continue;
-                }
-                let i = claim();
-                if i < pieces.len() {
-                    ready.insert(i, parse(i));
+                } else if let Some(piece) = claim() {
+                    let (i, out) = parse(piece);
+                    ready.insert(i, out);
+                } else if let Ok((i, out)) = rx.recv() {
+                    ready.insert(i, out);
                 } else {
-                    match rx.recv() {
-                        Ok((i, out)) => ready.insert(i, out),
-                        // Only if a parsing thread stopped without sending: parse it here.
-                        Err(_) => ready.insert(want, parse(want)),
-                    };
+                    // Every piece has been read and every other thread is done.
+                    break;
                 }
-            };
-            take(out);
-        }
-    });
+            }
+        });
+    }
+    let failed = pieces
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .failed;
+    if let Some(source) = failed {
+        return Err(Error::Read {
+            path: file.into(),
+            source,
+        });
+    }
     taker.finish()
+}
+
+/// Cuts what a reader gives into pieces that end just after a newline (or at the end).
+struct Pieces<R> {
+    reader: R,
+    /// The start of a line that the previous piece cut off.
+    carry: Vec<u8>,
+    next: usize,
+    end: bool,
+    failed: Option<std::io::Error>,
+    span: Option<tracing::Span>,
+}
+
+impl<R: std::io::Read> Pieces<R> {
+    fn next_piece(&mut self) -> Option<(usize, Vec<u8>)> {
+        if self.failed.is_some() || (self.end && self.carry.is_empty()) {
+            return None;
+        }
+        use std::io::Read;
+        let mut buf = std::mem::take(&mut self.carry);
+        let mut scanned = 0;
+        loop {
+            if !self.end {
+                let want = (PIECE_BYTES.saturating_sub(buf.len())).max(1 << 16);
+                match self.reader.by_ref().take(want as u64).read_to_end(&mut buf) {
+                    Ok(0) => self.end = true,
+                    Ok(_) => {}
+                    Err(e) => {
+                        self.failed = Some(e);
+                        return None;
+                    }
+                }
+            }
+            if self.end {
+                break;
+            }
+            // Cut after the last newline, once the piece is big enough; a line longer than
+            // a piece makes the piece longer.
+            if buf.len() >= PIECE_BYTES {
+                if let Some(nl) = buf[scanned..].iter().rposition(|&b| b == b'\n') {
+                    self.carry = buf[scanned + nl + 1..].to_vec();
+                    buf.truncate(scanned + nl + 1);
+                    break;
+                }
+                scanned = buf.len();
+            }
+        }
+        if self.end {
+            // Closes the `read` phase: the last byte is in.
+            self.span = None;
+        }
+        if buf.is_empty() {
+            return None;
+        }
+        self.next += 1;
+        Some((self.next - 1, buf))
+    }
 }
 
 /// Takes parsed pieces in line order: numbers their lines, checks the header, and collects
@@ -286,25 +384,6 @@ impl<'a> Taker<'a> {
         }
         Ok(self.read)
     }
-}
-
-/// Cuts `bytes` into about `n` ranges that end just after a newline (or at the end).
-fn split_lines(bytes: &[u8], n: usize) -> Vec<(usize, usize)> {
-    let target = (bytes.len() / n.max(1)).max(1 << 16);
-    let mut out = Vec::new();
-    let mut start = 0;
-    while start < bytes.len() {
-        let mut end = (start + target).min(bytes.len());
-        if end < bytes.len() {
-            end = match bytes[end..].iter().position(|b| *b == b'\n') {
-                Some(i) => end + i + 1,
-                None => bytes.len(),
-            };
-        }
-        out.push((start, end));
-        start = end;
-    }
-    out
 }
 
 struct ChunkOut {
