@@ -35,21 +35,16 @@ pub fn load_estate(
     read: ingest::ReadOptions,
     build: &graph::BuildOptions,
 ) -> Result<Estate> {
-    let built = if path.is_dir() {
-        let snap = ingest::load(path, read)?;
-        tracing::info_span!("build").in_scope(|| graph::build(snap, build))
-    } else {
-        build_native(path, read, build, false)?.0
-    };
+    let (built, _) = load_and_build(path, read, build, false)?;
     Ok(Estate {
         graph: built.graph,
         warnings: built.warnings,
     })
 }
 
-/// What was read from a snapshot file besides its graph: the records' counts by type, and
-/// the file's SHA-256 and size, for lineage.
-struct NativeRead {
+/// What was read besides the graph: the records' counts by type, and the file's SHA-256
+/// and size, for lineage (`(folder)` and 0 for an export folder).
+struct Loaded {
     records: std::collections::BTreeMap<String, usize>,
     sha256: String,
     size: u64,
@@ -74,16 +69,36 @@ impl<R: std::io::Read> std::io::Read for Hashing<R> {
     }
 }
 
+/// An estate's graph, from a snapshot file or an export folder; the file is hashed on the
+/// way when `hash` is set.
+fn load_and_build(
+    path: &Path,
+    read: ingest::ReadOptions,
+    build: &graph::BuildOptions,
+    hash: bool,
+) -> Result<(graph::Built, Loaded)> {
+    if !path.is_dir() {
+        return build_native(path, read, build, hash);
+    }
+    let snap = ingest::load(path, read)?;
+    let loaded = Loaded {
+        records: snap.record_counts(),
+        sha256: String::from("(folder)"),
+        size: 0,
+    };
+    let built = tracing::info_span!("build").in_scope(|| graph::build(snap, build));
+    Ok((built, loaded))
+}
+
 /// A native snapshot file, read, parsed and built in one pass: each record goes into the
 /// graph as soon as it is parsed, while later lines are read and parsed on the other
-/// threads, so neither the file nor its records are ever all in memory. The file is hashed
-/// on the way when `hash` is set.
+/// threads, so neither the file nor its records are ever all in memory.
 fn build_native(
     path: &Path,
     read: ingest::ReadOptions,
     build: &graph::BuildOptions,
     hash: bool,
-) -> Result<(graph::Built, NativeRead)> {
+) -> Result<(graph::Built, Loaded)> {
     let read_err = |source| Error::Read {
         path: path.to_path_buf(),
         source,
@@ -120,7 +135,7 @@ fn build_native(
         .unwrap_or_default();
     Ok((
         built,
-        NativeRead {
+        Loaded {
             records,
             sha256,
             size: hashing.size,
@@ -137,15 +152,7 @@ pub fn load_period(
     build: &graph::BuildOptions,
 ) -> Result<(report::quarterly::Period, lineage::InputLineage)> {
     // A snapshot file is read once: hashed for lineage and parsed from the same bytes.
-    let (built, records, sha256, size) = if path.is_dir() {
-        let snap = ingest::load(path, read)?;
-        let records = snap.record_counts();
-        let built = tracing::info_span!("build").in_scope(|| graph::build(snap, build));
-        (built, records, String::from("(folder)"), 0)
-    } else {
-        let (built, read) = build_native(path, read, build, true)?;
-        (built, read.records, read.sha256, read.size)
-    };
+    let (built, loaded) = load_and_build(path, read, build, true)?;
     let outcome = scan::run(&built.graph, pack, &engine::Filter::default());
     let meta = built.graph.meta.clone();
     let period = report::quarterly::Period {
@@ -155,9 +162,9 @@ pub fn load_period(
     };
     let input = lineage::InputLineage {
         file: path.display().to_string(),
-        size,
-        sha256,
-        records,
+        size: loaded.size,
+        sha256: loaded.sha256,
+        records: loaded.records,
         taken_at: meta.taken_at,
         label: meta.label,
     };
