@@ -50,25 +50,6 @@ struct Loaded {
     size: u64,
 }
 
-/// Passes a file's bytes through, hashing them on the way: a snapshot is read once, for
-/// both its lineage and its graph.
-struct Hashing<R> {
-    inner: R,
-    sha: Option<sha2::Sha256>,
-    size: u64,
-}
-
-impl<R: std::io::Read> std::io::Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if let Some(sha) = &mut self.sha {
-            sha2::Digest::update(sha, &buf[..n]);
-        }
-        self.size += n as u64;
-        Ok(n)
-    }
-}
-
 /// An estate's graph, from a snapshot file or an export folder; the file is hashed on the
 /// way when `hash` is set.
 fn load_and_build(
@@ -99,46 +80,21 @@ fn build_native(
     build: &graph::BuildOptions,
     hash: bool,
 ) -> Result<(graph::Built, Loaded)> {
-    let read_err = |source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let read_span = tracing::info_span!("read");
-    let file = std::fs::File::open(path).map_err(read_err)?;
-    let size = file.metadata().map_or(0, |m| m.len());
-    let parse = tracing::info_span!("parse", bytes = size).entered();
     let name = path.display().to_string();
     // About one record in 350 bytes in typical snapshots: the id index is sized once.
-    let gz = name.ends_with(".gz");
-    let estimate = size as usize / 350 * if gz { 8 } else { 1 };
-    let mut b = graph::Builder::with_capacity(build, vec![name.clone()], estimate);
-    let mut hashing = Hashing {
-        inner: file,
-        sha: hash.then(<sha2::Sha256 as sha2::Digest>::new),
-        size: 0,
-    };
-    let header = {
-        let add = |r, o| b.add(r, o);
-        if gz {
-            let text = flate2::read::MultiGzDecoder::new(&mut hashing);
-            ingest::native::parse_from(text, size * 8, &name, read, add, read_span)
-        } else {
-            ingest::native::parse_from(&mut hashing, size, &name, read, add, read_span)
-        }
-    }?;
-    drop(parse);
+    let size = std::fs::metadata(path).map_or(0, |m| m.len()) as usize;
+    let estimate = size / 350 * if name.ends_with(".gz") { 8 } else { 1 };
+    let mut b = graph::Builder::with_capacity(build, vec![name], estimate);
+    let (header, (sha256, size)) =
+        ingest::native::parse_file(path, read, hash, |r, o| b.add(r, o))?;
     let records = b.record_counts();
     let built = tracing::info_span!("build").in_scope(|| b.finish(header.meta, header.warnings));
-    let sha256 = hashing
-        .sha
-        .map(|sha| scan::hex(&sha2::Digest::finalize(sha)))
-        .unwrap_or_default();
     Ok((
         built,
         Loaded {
             records,
             sha256,
-            size: hashing.size,
+            size,
         },
     ))
 }

@@ -48,26 +48,51 @@ pub fn sha256(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
+/// Passes a reader's bytes through, counting them and (when asked) hashing them on the
+/// way: a snapshot is read once, for both its lineage and its graph.
+pub struct Hashing<R> {
+    inner: R,
+    sha: Option<Sha256>,
+    size: u64,
+}
+
+impl<R> Hashing<R> {
+    pub fn new(inner: R, hash: bool) -> Self {
+        Hashing {
+            inner,
+            sha: hash.then(Sha256::new),
+            size: 0,
+        }
+    }
+
+    /// The SHA-256 (empty when not asked for) and the size of what was read.
+    pub fn finish(self) -> (String, u64) {
+        let sha = self.sha.map(|h| hex(&h.finalize())).unwrap_or_default();
+        (sha, self.size)
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(sha) = &mut self.sha {
+            sha.update(&buf[..n]);
+        }
+        self.size += n as u64;
+        Ok(n)
+    }
+}
+
 /// SHA-256 and size of a file, streamed so large snapshots are not held twice.
 pub fn hash_file(path: &Path) -> Result<(String, u64)> {
-    use std::io::Read;
     let read_err = |source| Error::Read {
         path: path.to_path_buf(),
         source,
     };
-    let mut f = std::fs::File::open(path).map_err(read_err)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = f.read(&mut buf).map_err(read_err)?;
-        if n == 0 {
-            break;
-        }
-        size += n as u64;
-        h.update(&buf[..n]);
-    }
-    Ok((hex(&h.finalize()), size))
+    let f = std::fs::File::open(path).map_err(read_err)?;
+    let mut h = Hashing::new(f, true);
+    std::io::copy(&mut h, &mut std::io::sink()).map_err(read_err)?;
+    Ok(h.finish())
 }
 
 /// The rule pack's hash: over its files sorted by name, so it names the pack exactly.

@@ -5,7 +5,9 @@ use super::roles::RoleTable;
 use super::*;
 use crate::diag::Diagnostic;
 use crate::ids::{self, Shape};
-use crate::ingest::{is_internet_source, DefType, Definition, Finding, Origin, Record, Snapshot};
+use crate::ingest::{
+    is_internet_source, DefType, Definition, Finding, Origin, Record, Snapshot, TypeCounts,
+};
 use rayon::prelude::*;
 use std::collections::HashMap;
 
@@ -103,21 +105,8 @@ pub struct Builder {
     finding_ix: hashbrown::HashTable<(u64, u32)>,
     edges: Vec<PendingEdge>,
     nets: Vec<NetInfo>,
-    counts: [usize; RECORD_TYPES.len()],
+    counts: TypeCounts,
 }
-
-/// Record types, in the order lineage lists their counts.
-const RECORD_TYPES: [&str; 9] = [
-    "scope",
-    "resource",
-    "identity",
-    "membership",
-    "role",
-    "role_assignment",
-    "exposure",
-    "reach",
-    "finding",
-];
 
 fn min_spelling(slot: &mut Option<String>, s: &str) {
     match slot {
@@ -136,13 +125,8 @@ fn fold_hash(s: &str) -> u64 {
 }
 
 impl Builder {
-    /// `files` names the sources that records' [`Origin`]s point into.
-    pub fn new(opts: &BuildOptions, files: Vec<String>) -> Builder {
-        Builder::with_capacity(opts, files, 0)
-    }
-
-    /// As [`new`](Builder::new), sized for about `records` records: the id index is then
-    /// made once instead of grown by copying.
+    /// `files` names the sources that records' [`Origin`]s point into. Sized for about
+    /// `records` records: the id index is then made once instead of grown by copying.
     pub fn with_capacity(opts: &BuildOptions, files: Vec<String>, records: usize) -> Builder {
         let mut b = Builder {
             owner_key: opts.owner_key.clone(),
@@ -160,7 +144,7 @@ impl Builder {
             finding_ix: hashbrown::HashTable::new(),
             edges: Vec::new(),
             nets: Vec::new(),
-            counts: [0; RECORD_TYPES.len()],
+            counts: TypeCounts::default(),
         };
         let internet = b.node(ids::INTERNET);
         debug_assert_eq!(internet, 0);
@@ -220,16 +204,7 @@ impl Builder {
     /// Takes one record. Records must come in file order: where two definitions of an id
     /// differ, the later line wins.
     pub fn add(&mut self, rec: Record, o: Origin) {
-        let ty = match &rec {
-            Record::Define(d) => d.def_type as usize,
-            Record::Membership { .. } => 3,
-            Record::Role { .. } => 4,
-            Record::RoleAssignment { .. } => 5,
-            Record::Exposure { .. } => 6,
-            Record::Reach { .. } => 7,
-            Record::Finding(_) => 8,
-        };
-        self.counts[ty] += 1;
+        self.counts.add(&rec);
         if let Record::Define(d) = rec {
             define(self, d, o);
             return;
@@ -357,12 +332,7 @@ impl Builder {
 
     /// Records taken so far, by type, for lineage.
     pub fn record_counts(&self) -> std::collections::BTreeMap<String, usize> {
-        RECORD_TYPES
-            .iter()
-            .zip(self.counts)
-            .filter(|(_, n)| *n > 0)
-            .map(|(t, n)| (t.to_string(), n))
-            .collect()
+        self.counts.named()
     }
 }
 

@@ -30,30 +30,9 @@ pub struct Snapshot {
 impl Snapshot {
     /// Records read, by type, for lineage.
     pub fn record_counts(&self) -> std::collections::BTreeMap<String, usize> {
-        let mut m = std::collections::BTreeMap::new();
-        for r in &self.records {
-            let t = match r {
-                Record::Define(d) => match d.def_type {
-                    DefType::Scope => "scope",
-                    DefType::Resource => "resource",
-                    DefType::Identity => "identity",
-                },
-                Record::Membership { .. } => "membership",
-                Record::Role { .. } => "role",
-                Record::RoleAssignment { .. } => "role_assignment",
-                Record::Exposure { .. } => "exposure",
-                Record::Reach { .. } => "reach",
-                Record::Finding(_) => "finding",
-            };
-            *m.entry(t.to_string()).or_insert(0) += 1;
-        }
-        m
-    }
-
-    /// `file:line` of a record, for messages.
-    pub fn locate(&self, o: Origin) -> (String, usize) {
-        let file = self.files.get(o.file as usize).cloned().unwrap_or_default();
-        (file, o.line as usize)
+        let mut counts = TypeCounts::default();
+        self.records.iter().for_each(|r| counts.add(r));
+        counts.named()
     }
 }
 

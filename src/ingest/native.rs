@@ -1,8 +1,8 @@
 //! Reader for native snapshots (JSON Lines, optionally gzip-compressed).
 //!
-//! Lines are parsed in parallel: the file is cut into chunks on line boundaries, each chunk
-//! parsed on its own thread, and the results joined in line order, so the outcome is the
-//! same for any thread count.
+//! Lines are parsed in parallel: the text is read in pieces cut at line ends, each piece
+//! parsed by whichever thread is free, and the records handed on in line order, so the
+//! outcome is the same for any thread count.
 
 use super::record::*;
 use super::Snapshot;
@@ -25,38 +25,41 @@ const MAX_ERRORS_SHOWN: usize = 10;
 
 /// Reads a native snapshot file.
 pub fn read_file(path: &Path, opts: ReadOptions) -> Result<Snapshot> {
-    let read = tracing::info_span!("read").in_scope(|| std::fs::read(path));
-    let bytes = read.map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
+    let mut records = Vec::new();
+    let mut origins = Vec::new();
+    let (read, _) = parse_file(path, opts, false, |r, o| {
+        records.push(r);
+        origins.push(o);
     })?;
-    parse_file_bytes(path, bytes, opts)
+    Ok(snapshot(read, records, origins, path.display().to_string()))
 }
 
-/// Parses a snapshot file's bytes as read from disk (gzip-compressed when the name ends in
-/// `.gz`), for callers that also need the bytes themselves, such as lineage hashing.
-pub fn parse_file_bytes(path: &Path, bytes: Vec<u8>, opts: ReadOptions) -> Result<Snapshot> {
-    let _span = tracing::info_span!("parse", bytes = bytes.len()).entered();
-    let bytes = decompress(path, bytes)?;
-    parse(&bytes, &path.display().to_string(), opts)
-}
-
-/// A snapshot file's text: its bytes, gunzipped when the name ends in `.gz`.
-pub fn decompress(path: &Path, bytes: Vec<u8>) -> Result<Vec<u8>> {
-    if !path.display().to_string().ends_with(".gz") {
-        return Ok(bytes);
-    }
-    gunzip(&bytes).map_err(|source| Error::Read {
+/// Parses a snapshot file as it is read (gunzipped when the name ends in `.gz`) and hands
+/// each record to `each`, as [`parse_from`] does. Also gives the file's SHA-256 (when
+/// `hash` is set; empty otherwise) and size, hashed on the way, for lineage.
+pub fn parse_file(
+    path: &Path,
+    opts: ReadOptions,
+    hash: bool,
+    each: impl FnMut(Record, Origin),
+) -> Result<(Read, (String, u64))> {
+    let read_span = tracing::info_span!("read");
+    let read_err = |source| Error::Read {
         path: path.to_path_buf(),
         source,
-    })
-}
-
-fn gunzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut out = Vec::with_capacity(bytes.len() * 8);
-    flate2::read::MultiGzDecoder::new(bytes).read_to_end(&mut out)?;
-    Ok(out)
+    };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let size = file.metadata().map_or(0, |m| m.len());
+    let _parse = tracing::info_span!("parse", bytes = size).entered();
+    let name = path.display().to_string();
+    let mut raw = crate::lineage::Hashing::new(file, hash);
+    let read = if name.ends_with(".gz") {
+        let text = flate2::read::MultiGzDecoder::new(&mut raw);
+        parse_from(text, size * 8, &name, opts, each, read_span)
+    } else {
+        parse_from(&mut raw, size, &name, opts, each, read_span)
+    }?;
+    Ok((read, raw.finish()))
 }
 
 /// Parses snapshot text; `file` names it in diagnostics.
@@ -67,14 +70,18 @@ pub fn parse(bytes: &[u8], file: &str, opts: ReadOptions) -> Result<Snapshot> {
         records.push(r);
         origins.push(o);
     })?;
-    Ok(Snapshot {
+    Ok(snapshot(read, records, origins, file.to_string()))
+}
+
+fn snapshot(read: Read, records: Vec<Record>, origins: Vec<Origin>, file: String) -> Snapshot {
+    Snapshot {
         meta: read.meta,
         records,
         origins,
-        files: vec![file.to_string()],
+        files: vec![file],
         warnings: read.warnings,
         unknown_types: read.unknown_types,
-    })
+    }
 }
 
 /// What a snapshot says besides its records.

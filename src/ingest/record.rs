@@ -169,6 +169,51 @@ pub enum Record {
     Finding(Finding),
 }
 
+/// Records by type, for lineage.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TypeCounts([usize; 9]);
+
+impl TypeCounts {
+    const NAMES: [&'static str; 9] = [
+        "scope",
+        "resource",
+        "identity",
+        "membership",
+        "role",
+        "role_assignment",
+        "exposure",
+        "reach",
+        "finding",
+    ];
+
+    pub fn add(&mut self, r: &Record) {
+        let i = match r {
+            Record::Define(d) => match d.def_type {
+                DefType::Scope => 0,
+                DefType::Resource => 1,
+                DefType::Identity => 2,
+            },
+            Record::Membership { .. } => 3,
+            Record::Role { .. } => 4,
+            Record::RoleAssignment { .. } => 5,
+            Record::Exposure { .. } => 6,
+            Record::Reach { .. } => 7,
+            Record::Finding(_) => 8,
+        };
+        self.0[i] += 1;
+    }
+
+    /// The counts by type name, leaving out types with none.
+    pub fn named(&self) -> std::collections::BTreeMap<String, usize> {
+        Self::NAMES
+            .iter()
+            .zip(self.0)
+            .filter(|(_, n)| *n > 0)
+            .map(|(t, n)| (t.to_string(), n))
+            .collect()
+    }
+}
+
 /// True when an `exposure.from` means the public internet.
 pub fn is_internet_source(from: &str) -> bool {
     let f = from.trim();
