@@ -135,8 +135,7 @@ pub fn write_with_manifest(report: &Path, bytes: &[u8], lineage: &Lineage) -> Re
         output_sha256: sha256(bytes),
         lineage: lineage.clone(),
     };
-    let mut text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
-    text.push('\n');
+    let text = crate::report::pretty_json(&manifest);
     crate::atomic::write(&manifest_path(report), text.as_bytes())
 }
 
@@ -152,10 +151,7 @@ pub struct Mismatch {
 /// recorded (relative paths from the current directory, as when the report was made).
 pub fn verify(report: &Path) -> Result<Vec<Mismatch>> {
     let mpath = manifest_path(report);
-    let text = std::fs::read_to_string(&mpath).map_err(|source| Error::Read {
-        path: mpath.clone(),
-        source,
-    })?;
+    let text = crate::error::read_text(&mpath)?;
     let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
         crate::diag::Diagnostic::error(
             mpath.display().to_string(),

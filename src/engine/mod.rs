@@ -148,7 +148,6 @@ pub fn evaluate(g: &Graph, p: &Pattern, filter: &Filter) -> (Vec<Match>, EvalSta
     (matches, stats)
 }
 
-/// Product states (node * states + state) from which an accepting state is reachable.
 /// The nodes from which `target` can be reached along edges of the kinds the pattern
 /// uses (and the target itself): every node of a walk into the target is one of them, so
 /// a targeted query tests node patterns on these alone and costs what can reach the
@@ -178,6 +177,7 @@ fn reaching(g: &Graph, p: &Pattern, target: u32) -> Vec<u32> {
     out
 }
 
+/// Product states (node * states + state) from which an accepting state is reachable.
 fn coreachable(g: &Graph, a: &Automaton, target: Option<u32>) -> BitSet {
     let s = a.state_count();
     let n = g.node_count();
@@ -309,13 +309,14 @@ fn lex_bfs(
             if !valid(x.node, x.state) {
                 continue;
             }
-            match seen.get(&key(x.node, x.state)) {
-                None => {
-                    seen.insert(key(x.node, x.state), visits.len() as u32);
+            match seen.entry(key(x.node, x.state)) {
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(visits.len() as u32);
                     layer.push(visits.len() as u32);
                     visits.push(x);
                 }
-                Some(&i) => {
+                std::collections::hash_map::Entry::Occupied(e) => {
+                    let i = *e.get();
                     let old = visits[i as usize];
                     let replace = i >= layer_start
                         && x.parent != NONE

@@ -92,10 +92,7 @@ fn is_date(s: &str) -> bool {
 
 /// Reads an exceptions file; every problem is reported with its position.
 pub fn load_exceptions(path: &Path) -> Result<Vec<Exception>> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = crate::error::read_text(path)?;
     let name = path.display().to_string();
     let file: File = toml::from_str(&text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);

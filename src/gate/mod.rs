@@ -8,9 +8,10 @@ pub mod sarif;
 pub use exceptions::{load_exceptions, Exception};
 
 use crate::diag::Diagnostic;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::graph::Graph;
 use crate::ingest::Level;
+use crate::report::xml_escape as xml;
 use crate::rules::RulePack;
 use crate::scan::Combination;
 use serde::{Deserialize, Serialize};
@@ -81,17 +82,12 @@ impl Baseline {
     }
 
     pub fn to_json(&self) -> String {
-        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
-        s.push('\n');
-        s
+        crate::report::pretty_json(self)
     }
 
     /// Reads a baseline; a malformed one is an error with the line and column, never a pass.
     pub fn read(path: &Path) -> Result<Baseline> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = crate::error::read_text(path)?;
         let file = path.display().to_string();
         let b: Baseline = serde_json::from_str(&text).map_err(|e| {
             let line = e.line().max(1);
@@ -174,10 +170,10 @@ pub fn evaluate(
     exceptions: &[Exception],
     fail_on: Level,
 ) -> GateOutcome {
-    let known: BTreeMap<&str, &BaselineEntry> = accepted
+    let known: std::collections::BTreeSet<&str> = accepted
         .combinations
         .iter()
-        .map(|e| (e.fingerprint.as_str(), e))
+        .map(|e| e.fingerprint.as_str())
         .collect();
     let now_date = &g.meta.taken_at[..g.meta.taken_at.len().min(10)];
     let mut matched = vec![0usize; exceptions.len()];
@@ -188,7 +184,7 @@ pub fn evaluate(
         if !seen.insert(c.fingerprint.as_str()) {
             continue;
         }
-        if known.contains_key(c.fingerprint.as_str()) {
+        if known.contains(c.fingerprint.as_str()) {
             persisting += 1;
             continue;
         }
@@ -333,12 +329,8 @@ pub fn text(o: &GateOutcome) -> String {
 }
 
 pub fn json(o: &GateOutcome) -> String {
-    let mut s = serde_json::to_string_pretty(o).unwrap_or_default();
-    s.push('\n');
-    s
+    crate::report::pretty_json(o)
 }
-
-use crate::report::quarterly_out::esc as xml;
 
 /// JUnit XML for Azure DevOps test results: one test case per new combination.
 pub fn junit(o: &GateOutcome) -> String {

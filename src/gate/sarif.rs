@@ -92,7 +92,5 @@ pub fn sarif(o: &GateOutcome, pack: &RulePack, scanned: &str) -> String {
             "results": results,
         }],
     });
-    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
-    s.push('\n');
-    s
+    crate::report::pretty_json(&doc)
 }

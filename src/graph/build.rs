@@ -411,13 +411,12 @@ impl Builder {
         let mut role_ix: IndexMap<(String, bool), ()> = IndexMap::new();
         // Identities' attached resources: every definition is known now.
         for v in 0..b.protos.len() {
-            let Some(def) = &b.protos[v].def else {
-                continue;
+            // Taken, not cloned: nothing reads a definition's list after this.
+            let list = match &mut b.protos[v].def {
+                Some(d) if d.def_type == DefType::Identity => d.attached_to.take(),
+                _ => None,
             };
-            if def.def_type != DefType::Identity {
-                continue;
-            }
-            let Some(list) = def.attached_to.clone() else {
+            let Some(list) = list else {
                 continue;
             };
             let o = b.protos[v].def_line;

@@ -291,7 +291,29 @@ pub fn scan_doc(
     }
 }
 
-/// Pretty JSON with a trailing newline.
+/// Escapes text for HTML and XML element content and attribute values.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Pretty JSON with a trailing newline: how every JSON document toxgraph writes ends.
+pub fn pretty_json<T: Serialize + ?Sized>(value: &T) -> String {
+    let mut s = serde_json::to_string_pretty(value).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
 /// The scan document as pretty JSON. The combinations, most of the text at scale, are
 /// written in parallel and spliced in where the document has them; the text is the same
 /// byte for byte as writing the document in one piece.

@@ -179,10 +179,7 @@ struct ConfigFile {
 
 /// Reads a config file; problems point at the line with a caret.
 pub fn read_config(path: &std::path::Path) -> crate::Result<ReportConfig> {
-    let text = std::fs::read_to_string(path).map_err(|source| crate::Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = crate::error::read_text(path)?;
     let file: ConfigFile = toml::from_str(&text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         crate::diag::Diagnostic::error(path.display().to_string(), e.message().trim().to_string())
@@ -213,7 +210,7 @@ impl Default for ReportOptions {
 }
 
 /// One bucket's figures in one period.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Figures {
     /// Defined resources.
     pub resources: usize,
@@ -221,6 +218,19 @@ pub struct Figures {
     pub toxic_resources: usize,
     pub toxic_combinations: usize,
     pub by_severity: IndexMap<Level, usize>,
+}
+
+impl Default for Figures {
+    /// Zero of everything, every severity listed.
+    fn default() -> Self {
+        Figures {
+            resources: 0,
+            exposed_resources: 0,
+            toxic_resources: 0,
+            toxic_combinations: 0,
+            by_severity: super::by_severity(std::iter::empty()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -245,6 +255,13 @@ pub struct Row {
     /// Owner, `(unowned)`, `(total)`, or an environment value.
     pub name: String,
     pub periods: Vec<PeriodFigures>,
+}
+
+impl Row {
+    /// Toxic resources in the last period: what rows are ranked by.
+    pub fn last_toxic(&self) -> usize {
+        self.periods.last().map_or(0, |p| p.figures.toxic_resources)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -319,8 +336,6 @@ pub struct Report {
     pub lineage: Lineage,
 }
 
-const SEVERITIES: [Level; 4] = [Level::Critical, Level::High, Level::Medium, Level::Low];
-
 fn pct_one_decimal(part: usize, whole: usize) -> String {
     if whole == 0 {
         return "n/a".into();
@@ -352,9 +367,6 @@ fn bucket_figures(
         let b = bucket(g, c.entry);
         let f = out.entry(b.clone()).or_default();
         f.toxic_combinations += 1;
-        if f.by_severity.is_empty() {
-            f.by_severity = SEVERITIES.iter().map(|l| (*l, 0)).collect();
-        }
         f.by_severity[&pack.rules[c.rule].severity] += 1;
         if g.node(c.entry).category == Category::Resource {
             toxic.entry(b).or_default().insert(c.entry);
@@ -363,26 +375,18 @@ fn bucket_figures(
     for (b, set) in toxic {
         out.entry(b).or_default().toxic_resources = set.len();
     }
-    for f in out.values_mut() {
-        if f.by_severity.is_empty() {
-            f.by_severity = SEVERITIES.iter().map(|l| (*l, 0)).collect();
-        }
-    }
     out
 }
 
 fn row(
     name: &str,
-    per_period: &[BTreeMap<String, Figures>],
+    per_period: &[&BTreeMap<String, Figures>],
     labels: &[String],
     opts: &ReportOptions,
 ) -> Row {
     let mut periods = Vec::new();
     for (i, m) in per_period.iter().enumerate() {
-        let figures = m.get(name).cloned().unwrap_or_else(|| Figures {
-            by_severity: SEVERITIES.iter().map(|l| (*l, 0)).collect(),
-            ..Figures::default()
-        });
+        let figures = m.get(name).cloned().unwrap_or_default();
         let prev = i
             .checked_sub(1)
             .map(|j| per_period[j].get(name).map_or(0, |f| f.toxic_resources));
@@ -430,27 +434,25 @@ pub fn summarise(p: &Period, pack: &RulePack, opts: &ReportOptions) -> Summary {
         .label
         .clone()
         .unwrap_or_else(|| g.meta.taken_at.clone());
-    let defined: Vec<u32> = (0..g.node_count() as u32)
-        .filter(|&v| g.node(v).category == Category::Resource && g.node(v).defined)
-        .collect();
-    let owned = defined.iter().filter(|&&v| g.owner(v) != UNOWNED).count();
-    let exposes = &g.bwd[EdgeKind::Exposes.index()];
+    let by_owner = bucket_figures(p, pack, &|g, v| g.owner(v).to_string());
+    let total = bucket_figures(p, pack, &|_, _| "(total)".to_string());
+    // Every defined resource is in the total and under exactly one owner.
+    let all = total.get("(total)").cloned().unwrap_or_default();
+    let unowned = by_owner.get(UNOWNED).map_or(0, |f| f.resources);
+    let owned = all.resources - unowned;
     let info = PeriodInfo {
         label: label.clone(),
         taken_at: g.meta.taken_at.clone(),
         file: p.file.clone(),
-        resources: defined.len(),
+        resources: all.resources,
         owned_resources: owned,
-        coverage_pct: pct_one_decimal(owned, defined.len()),
+        coverage_pct: pct_one_decimal(owned, all.resources),
         identities: g
             .nodes
             .iter()
             .filter(|n| n.category == Category::Identity)
             .count(),
-        exposed_resources: defined
-            .iter()
-            .filter(|&&v| !exposes.range(v).is_empty())
-            .count(),
+        exposed_resources: all.exposed_resources,
     };
     let env_key = opts.env_key.clone();
     let mut rule_counts = BTreeMap::new();
@@ -460,11 +462,11 @@ pub fn summarise(p: &Period, pack: &RulePack, opts: &ReportOptions) -> Summary {
     Summary {
         label,
         info,
-        by_owner: bucket_figures(p, pack, &|g, v| g.owner(v).to_string()),
+        by_owner,
         by_env: bucket_figures(p, pack, &|g, v| {
             g.inherited_tag(v, &env_key).unwrap_or("(none)").to_string()
         }),
-        total: bucket_figures(p, pack, &|_, _| "(total)".to_string()),
+        total,
         rule_counts,
         fingerprints: p
             .combinations
@@ -484,12 +486,10 @@ pub fn compute(
     lineage: Lineage,
 ) -> Report {
     let labels: Vec<String> = summaries.iter().map(|s| s.label.clone()).collect();
-    let by_owner: Vec<BTreeMap<String, Figures>> =
-        summaries.iter().map(|s| s.by_owner.clone()).collect();
-    let by_env_maps: Vec<BTreeMap<String, Figures>> =
-        summaries.iter().map(|s| s.by_env.clone()).collect();
-    let totals: Vec<BTreeMap<String, Figures>> =
-        summaries.iter().map(|s| s.total.clone()).collect();
+    let by_owner: Vec<&BTreeMap<String, Figures>> = summaries.iter().map(|s| &s.by_owner).collect();
+    let by_env_maps: Vec<&BTreeMap<String, Figures>> =
+        summaries.iter().map(|s| &s.by_env).collect();
+    let totals: Vec<&BTreeMap<String, Figures>> = summaries.iter().map(|s| &s.total).collect();
 
     // Owners of at least one defined resource in any period, plus (unowned) always.
     let mut names: BTreeSet<String> = by_owner
@@ -505,10 +505,9 @@ pub fn compute(
         .iter()
         .map(|n| row(n, &by_owner, &labels, opts))
         .collect();
-    let last_toxic = |r: &Row| r.periods.last().map_or(0, |p| p.figures.toxic_resources);
     owners.sort_by(|a, b| {
-        last_toxic(b)
-            .cmp(&last_toxic(a))
+        b.last_toxic()
+            .cmp(&a.last_toxic())
             .then_with(|| a.name.cmp(&b.name))
     });
     let env_names: BTreeSet<String> = by_env_maps.iter().flat_map(|m| m.keys().cloned()).collect();

@@ -5,14 +5,11 @@
 
 use super::quarterly::{Report, Row, Status};
 use super::text::md_escape as md;
+use super::xml_escape as esc;
 use std::fmt::Write;
 
 /// Owners shown one by one in the HTML page; the rest are grouped (CSV and JSON list all).
 pub const HTML_TOP_OWNERS: usize = 50;
-
-fn last_toxic(r: &Row) -> usize {
-    r.periods.last().map_or(0, |p| p.figures.toxic_resources)
-}
 
 fn reduction_cell(r: &Row) -> (String, String) {
     match r.periods.last() {
@@ -105,9 +102,7 @@ fn truncate(s: &str, n: usize) -> String {
 
 /// Versioned JSON (`toxgraph.report/v1`).
 pub fn json(rep: &Report) -> String {
-    let mut s = serde_json::to_string_pretty(rep).unwrap_or_default();
-    s.push('\n');
-    s
+    super::pretty_json(rep)
 }
 
 /// A CSV cell: formula-looking text is neutralised, and quoting applied where needed.
@@ -253,22 +248,6 @@ fn lineage_md(o: &mut String, rep: &Report) {
             md(i.label.as_deref().unwrap_or("-"))
         );
     }
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn colour(s: Option<Status>) -> &'static str {
@@ -430,7 +409,7 @@ pub fn html(rep: &Report) -> String {
     }
     if rep.owners.len() > shown {
         let rest = &rep.owners[shown..];
-        let _ = write!(o, "<tr><td colspan=\"{}\" class=\"muted\">{} more owners with {} toxic resources in the last period (full table in the CSV and JSON reports)</td></tr>", labels.len() + 4, rest.len(), rest.iter().map(last_toxic).sum::<usize>());
+        let _ = write!(o, "<tr><td colspan=\"{}\" class=\"muted\">{} more owners with {} toxic resources in the last period (full table in the CSV and JSON reports)</td></tr>", labels.len() + 4, rest.len(), rest.iter().map(Row::last_toxic).sum::<usize>());
     }
     o.push_str("</table>");
 
@@ -500,10 +479,7 @@ fn html_row(o: &mut String, r: &Row, labels: &[String], tier: bool) {
         .collect();
     let _ = write!(o, "<td>{}</td>", line_chart(&values, labels, 80, 20, false));
     let last = r.periods.last();
-    let red = last
-        .and_then(|p| p.reduction_pct)
-        .map(|x| x.text())
-        .unwrap_or_default();
+    let (red, _) = reduction_cell(r);
     let status = last.and_then(|p| p.status);
     let badge = status.map_or(String::new(), |s| {
         format!(

@@ -86,7 +86,7 @@ pub fn table(doc: &ScanDoc, verbose: bool) -> String {
         plural(g.resources, "resource"),
         g.defined_resources,
         plural(g.scopes, "scope"),
-        plural(g.identities, "identity").replace("identitys", "identities"),
+        plural_as(g.identities, "identity", "identities"),
         plural(g.edges, "edge"),
         plural(g.findings, "finding"),
         plural(c.rules, "rule")
@@ -168,10 +168,15 @@ pub fn table(doc: &ScanDoc, verbose: bool) -> String {
 
 /// `3 warnings`, `1 warning`.
 pub fn plural(n: usize, what: &str) -> String {
+    plural_as(n, what, &format!("{what}s"))
+}
+
+/// `3 identities`, `1 identity`: for words whose plural is not an added `s`.
+pub fn plural_as(n: usize, one: &str, many: &str) -> String {
     if n == 1 {
-        format!("1 {what}")
+        format!("1 {one}")
     } else {
-        format!("{n} {what}s")
+        format!("{n} {many}")
     }
 }
 
@@ -251,7 +256,7 @@ pub fn markdown(doc: &ScanDoc) -> String {
         plural(g.resources, "resource"),
         g.defined_resources,
         plural(g.scopes, "scope"),
-        plural(g.identities, "identity").replace("identitys", "identities"),
+        plural_as(g.identities, "identity", "identities"),
         plural(g.edges, "edge")
     );
     o.push_str("## By rule\n\n| Rule | Severity | Combinations | Entries | Title |\n|---|---|---:|---:|---|\n");
@@ -333,7 +338,7 @@ pub fn query_text(doc: &ScanDoc, verbose: bool) -> String {
     let _ = writeln!(
         o,
         "{}",
-        plural(doc.combinations.len(), "match").replace("matchs", "matches")
+        plural_as(doc.combinations.len(), "match", "matches")
     );
     o.push_str(&warnings_text(doc, verbose));
     o

@@ -155,12 +155,7 @@ include!(concat!(env!("OUT_DIR"), "/shipped_rules.rs"));
 /// Loads every `*.toml` in a folder (or a single rule file).
 pub fn load(path: &Path) -> Result<RulePack> {
     let mut files = Vec::new();
-    let read = |p: &Path| {
-        std::fs::read_to_string(p).map_err(|source| Error::Read {
-            path: p.to_path_buf(),
-            source,
-        })
-    };
+    let read = crate::error::read_text;
     if path.is_dir() {
         let entries = std::fs::read_dir(path).map_err(|source| Error::Read {
             path: path.to_path_buf(),
