@@ -323,6 +323,24 @@ struct Done {
     write: tracing::Span,
 }
 
+impl Done {
+    /// Text for standard output, exit code 0.
+    fn print(text: String) -> Done {
+        Done::to(text, None, tracing::Span::none())
+    }
+
+    /// Text for standard output or the `-o` file, exit code 0, with its `write` phase.
+    fn to(text: String, output: Option<PathBuf>, write: tracing::Span) -> Done {
+        Done {
+            text,
+            parts: Vec::new(),
+            output,
+            code: 0,
+            write,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(c) = cli.cmd.common() {
@@ -389,15 +407,21 @@ fn pack(path: Option<&Path>) -> Result<rules::RulePack, Error> {
 }
 
 fn estate(path: &Path, c: &Common) -> Result<toxgraph::Estate, Error> {
-    toxgraph::load_estate(
-        path,
+    toxgraph::load_estate(path, c.read(), &c.build())
+}
+
+impl Common {
+    fn read(&self) -> ingest::ReadOptions {
         ingest::ReadOptions {
-            keep_going: c.keep_going,
-        },
-        &graph::BuildOptions {
-            owner_key: c.owner_tag.clone(),
-        },
-    )
+            keep_going: self.keep_going,
+        }
+    }
+
+    fn build(&self) -> graph::BuildOptions {
+        graph::BuildOptions {
+            owner_key: self.owner_tag.clone(),
+        }
+    }
 }
 
 /// Loads an estate and evaluates the whole pack on it: what scan, baseline and gate share.
@@ -457,13 +481,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
             let text = render(&doc, format, common.verbose);
             drop(rendering);
             leave_to_exit((est, outcome, doc));
-            Ok(Done {
-                text,
-                output,
-                code: 0,
-                parts: Vec::new(),
-                write,
-            })
+            Ok(Done::to(text, output, write))
         }
         Cmd::Query {
             pattern,
@@ -513,15 +531,8 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 f => render(&doc, f, common.verbose),
             };
             drop(rendering);
-            leave_to_exit((outcome, doc));
-            leave_to_exit(est);
-            Ok(Done {
-                text,
-                output,
-                code: 0,
-                parts: Vec::new(),
-                write,
-            })
+            leave_to_exit((est, outcome, doc));
+            Ok(Done::to(text, output, write))
         }
         Cmd::Generate {
             resources,
@@ -559,13 +570,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
             for (f, n) in summary.files.iter().zip(&summary.records) {
                 text.push_str(&format!("{}: {n} records\n", f.display()));
             }
-            Ok(Done {
-                text,
-                output: None,
-                code: 0,
-                parts: Vec::new(),
-                write: tracing::Span::none(),
-            })
+            Ok(Done::print(text))
         }
         Cmd::Report {
             snapshots,
@@ -586,22 +591,13 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 .map(report::quarterly::read_config)
                 .transpose()?
                 .unwrap_or_default();
-            let thresholds = thresholds
-                .or(cfg.thresholds)
-                .unwrap_or_else(|| "-40,-20".into());
-            let tier = tier.or(cfg.tier);
-            let env_tag = env_tag.or(cfg.env_tag).unwrap_or_else(|| "env".into());
-            let thresholds = report::quarterly::Thresholds::parse(&thresholds)
-                .ok_or_else(|| Error::Usage(format!("--thresholds `{thresholds}`: expected two percentages, green first, like -40,-20")))?;
-            let tier = tier
-                .map(|t| {
-                    report::quarterly::Tier::parse(&t).ok_or_else(|| {
-                        Error::Usage(format!(
-                            "--tier `{t}`: expected startup, scale-up, enterprise or regulated"
-                        ))
-                    })
-                })
-                .transpose()?;
+            let opts = report::quarterly::ReportConfig {
+                thresholds,
+                tier,
+                env_tag,
+            }
+            .or(cfg)
+            .options()?;
             let pack = pack(rules.as_deref())?;
             let generated_at = match generated_at.as_deref() {
                 None => toxgraph::GeneratedAt::FromSnapshots,
@@ -615,20 +611,11 @@ fn run(cli: Cli) -> Result<Done, Error> {
                     )))
                 }
             };
-            let opts = report::quarterly::ReportOptions {
-                thresholds,
-                tier,
-                env_key: env_tag,
-            };
             let (rep, lineage) = toxgraph::quarterly_report(
                 &snapshots,
                 &pack,
-                ingest::ReadOptions {
-                    keep_going: common.keep_going,
-                },
-                &graph::BuildOptions {
-                    owner_key: common.owner_tag.clone(),
-                },
+                common.read(),
+                &common.build(),
                 &opts,
                 order == Order::TakenAt,
                 generated_at,
@@ -654,30 +641,16 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 ReportFormat::Md => q::markdown(&rep),
                 ReportFormat::Html => q::html(&rep),
             };
-            match output {
+            let text = match output {
                 Some(path) => {
                     toxgraph::lineage::write_with_manifest(&path, text.as_bytes(), &lineage)?;
                     let m = toxgraph::lineage::manifest_path(&path);
-                    drop(rendering);
-                    Ok(Done {
-                        text: format!("wrote {} and {}\n", path.display(), m.display()),
-                        output: None,
-                        code: 0,
-                        parts: Vec::new(),
-                        write,
-                    })
+                    format!("wrote {} and {}\n", path.display(), m.display())
                 }
-                None => {
-                    drop(rendering);
-                    Ok(Done {
-                        text,
-                        output: None,
-                        code: 0,
-                        parts: Vec::new(),
-                        write,
-                    })
-                }
-            }
+                None => text,
+            };
+            drop(rendering);
+            Ok(Done::to(text, None, write))
         }
         Cmd::Baseline {
             snapshot,
@@ -701,13 +674,11 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 previous.as_ref(),
             );
             let write = tracing::info_span!("write");
-            Ok(Done {
-                text: write.in_scope(|| b.to_json()),
-                output: Some(output),
-                code: 0,
-                parts: Vec::new(),
+            Ok(Done::to(
+                write.in_scope(|| b.to_json()),
+                Some(output),
                 write,
-            })
+            ))
         }
         Cmd::Gate {
             snapshot,
@@ -773,52 +744,32 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 GateFormat::Junit => toxgraph::gate::junit(&verdict),
             });
             if output.is_some() && format != GateFormat::Text {
-                eprint!(
-                    "{}",
-                    toxgraph::gate::text(&verdict)
-                        .lines()
-                        .last()
-                        .map(|l| format!("{l}\n"))
-                        .unwrap_or_default()
-                );
+                eprintln!("{}", toxgraph::gate::verdict_line(&verdict));
             }
             Ok(Done {
-                text,
-                output,
                 code: u8::from(verdict.failed),
-                parts: Vec::new(),
-                write,
+                ..Done::to(text, output, write)
             })
         }
         Cmd::Verify { report } => {
             let mismatches = toxgraph::lineage::verify(&report)?;
-            if mismatches.is_empty() {
-                Ok(Done {
-                    text: format!(
-                        "ok: {} and every input it names match its manifest\n",
-                        report.display()
-                    ),
-                    output: None,
-                    code: 0,
-                    parts: Vec::new(),
-                    write: tracing::Span::none(),
-                })
-            } else {
-                let mut text = String::new();
-                for m in &mismatches {
-                    text.push_str(&format!(
-                        "changed: {}\n  expected {}\n  found    {}\n",
-                        m.what, m.expected, m.found
-                    ));
-                }
-                Ok(Done {
-                    text,
-                    output: None,
-                    code: 1,
-                    parts: Vec::new(),
-                    write: tracing::Span::none(),
-                })
+            let mut text = String::new();
+            for m in &mismatches {
+                text.push_str(&format!(
+                    "changed: {}\n  expected {}\n  found    {}\n",
+                    m.what, m.expected, m.found
+                ));
             }
+            if mismatches.is_empty() {
+                text = format!(
+                    "ok: {} and every input it names match its manifest\n",
+                    report.display()
+                );
+            }
+            Ok(Done {
+                code: u8::from(!mismatches.is_empty()),
+                ..Done::print(text)
+            })
         }
         Cmd::Import {
             cmd:
@@ -862,21 +813,14 @@ fn run(cli: Cli) -> Result<Done, Error> {
             let parts = ingest::write::to_jsonl_parts(&snap);
             leave_to_exit(snap);
             Ok(Done {
-                text: String::new(),
-                output,
-                code: 0,
                 parts,
-                write: tracing::Span::none(),
+                ..Done::to(String::new(), output, tracing::Span::none())
             })
         }
         Cmd::Rules { cmd } => match cmd {
-            RulesCmd::List { rules } => Ok(Done {
-                text: report::rules_list(&pack(rules.as_deref())?),
-                output: None,
-                code: 0,
-                parts: Vec::new(),
-                write: tracing::Span::none(),
-            }),
+            RulesCmd::List { rules } => {
+                Ok(Done::print(report::rules_list(&pack(rules.as_deref())?)))
+            }
             RulesCmd::Check { paths } => {
                 let mut problems = Vec::new();
                 let mut n = 0;
@@ -888,13 +832,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                     }
                 }
                 if problems.is_empty() {
-                    Ok(Done {
-                        text: format!("{} ok\n", report::plural(n, "rule")),
-                        output: None,
-                        code: 0,
-                        parts: Vec::new(),
-                        write: tracing::Span::none(),
-                    })
+                    Ok(Done::print(format!("{} ok\n", report::plural(n, "rule"))))
                 } else {
                     Err(Error::Invalid(problems))
                 }
@@ -904,13 +842,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 let r = pk
                     .get(&id)
                     .ok_or_else(|| Error::Usage(format!("no rule `{id}` in the pack")))?;
-                Ok(Done {
-                    text: report::rule_doc(r),
-                    output: None,
-                    code: 0,
-                    parts: Vec::new(),
-                    write: tracing::Span::none(),
-                })
+                Ok(Done::print(report::rule_doc(r)))
             }
         },
     }

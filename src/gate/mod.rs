@@ -315,17 +315,22 @@ pub fn text(o: &GateOutcome) -> String {
             let _ = writeln!(s, "  average days open: {a}");
         }
     }
+    let _ = writeln!(s, "\n{}", verdict_line(o));
+    s
+}
+
+/// The text report's last line: the verdict, with its counts. Printed on its own to
+/// standard error when the report itself goes to a file in another format.
+pub fn verdict_line(o: &GateOutcome) -> String {
     let verdict = if o.failed { "FAILED" } else { "passed" };
-    let _ = writeln!(
-        s,
-        "\ngate {verdict}: {} new at or above {} ({} new in all, {} persisting, {} resolved)",
+    format!(
+        "gate {verdict}: {} new at or above {} ({} new in all, {} persisting, {} resolved)",
         o.failing,
         o.fail_on.as_str(),
         o.new.len(),
         o.persisting,
         o.resolved.len()
-    );
-    s
+    )
 }
 
 pub fn json(o: &GateOutcome) -> String {

@@ -10,7 +10,7 @@
 
 use super::{guid, GenerateSummary};
 use std::fmt::Write as _;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,15 +113,11 @@ pub fn generate_shape(
             ),
         ));
     }
-    std::fs::create_dir_all(out_dir)?;
-    let file = out_dir.join(shape.file_name());
-    let tmp = out_dir.join(format!(".{}.tmp", shape.file_name()));
-    let result = (|| {
+    let (files, records) = super::into_place(out_dir, &[&shape.file_name()], |ws| {
         let mut s = Sink {
-            w: BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?),
+            w: &mut ws[0],
             line: String::with_capacity(512),
             records: 0,
-            resources: 0,
             ids: Ids { seed },
         };
         s.header(shape, size, seed)?;
@@ -132,22 +128,11 @@ pub fn generate_shape(
             Shape::MgWide => mg_wide(&mut s, size)?,
             Shape::Pairs => pairs(&mut s, size)?,
         }
-        s.w.flush()?;
-        s.w.get_ref().sync_all()?;
-        Ok::<_, io::Error>((s.records, s.resources))
-    })();
-    let (records, resources) = match result {
-        Ok(n) => n,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
-    };
-    std::fs::rename(&tmp, &file)?;
+        Ok(s.records)
+    })?;
     Ok(GenerateSummary {
-        files: vec![file],
+        files,
         records: vec![records],
-        resources,
     })
 }
 
@@ -185,7 +170,6 @@ struct Sink<W: Write> {
     w: W,
     line: String,
     records: usize,
-    resources: usize,
     ids: Ids,
 }
 
@@ -229,7 +213,6 @@ impl<W: Write> Sink<W> {
             self.line,
             r#"{{"type":"resource","id":"{id}","kind":"{kind}","name":"{name}"{props}}}"#
         );
-        self.resources += 1;
         self.emit()
     }
 

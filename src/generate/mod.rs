@@ -26,8 +26,6 @@ pub struct GenerateSummary {
     pub files: Vec<PathBuf>,
     /// Records written per file.
     pub records: Vec<usize>,
-    /// Resources in the first (or only) file.
-    pub resources: usize,
 }
 
 const TEAMS: &[&str] = &[
@@ -392,25 +390,51 @@ impl<W: Write> Out<W> {
 /// Writes `q1.jsonl` and `q2.jsonl` into `out_dir` (created if missing), each through a
 /// temporary file renamed into place, so a failure leaves no half-written snapshot.
 pub fn generate(opts: &GenerateOptions, out_dir: &Path) -> io::Result<GenerateSummary> {
-    std::fs::create_dir_all(out_dir)?;
-    let files = [out_dir.join("q1.jsonl"), out_dir.join("q2.jsonl")];
-    let tmps = [out_dir.join(".q1.jsonl.tmp"), out_dir.join(".q2.jsonl.tmp")];
-    let result = (|| {
+    let (files, counts) = into_place(out_dir, &["q1.jsonl", "q2.jsonl"], |ws| {
+        let (q1, q2) = ws.split_at_mut(1);
         let mut out = Out {
-            q1: BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmps[0])?),
-            q2: BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmps[1])?),
+            q1: &mut q1[0],
+            q2: &mut q2[0],
             counts: [0, 0],
             line: String::with_capacity(512),
         };
         write_estate(opts, &mut out)?;
-        out.q1.flush()?;
-        out.q2.flush()?;
-        out.q1.get_ref().sync_all()?;
-        out.q2.get_ref().sync_all()?;
-        Ok::<_, io::Error>(out.counts)
+        Ok(out.counts)
+    })?;
+    Ok(GenerateSummary {
+        files,
+        records: counts.to_vec(),
+    })
+}
+
+/// Writes the files `names` under `dir`, each as a temporary file beside it, renamed into
+/// place once all are written and synced: an interrupted run leaves no half-written
+/// snapshot.
+fn into_place<T>(
+    dir: &Path,
+    names: &[&str],
+    body: impl FnOnce(&mut [BufWriter<std::fs::File>]) -> io::Result<T>,
+) -> io::Result<(Vec<PathBuf>, T)> {
+    std::fs::create_dir_all(dir)?;
+    let files: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).collect();
+    let tmps: Vec<PathBuf> = names
+        .iter()
+        .map(|n| dir.join(format!(".{n}.tmp")))
+        .collect();
+    let result = (|| {
+        let mut ws = tmps
+            .iter()
+            .map(|t| Ok(BufWriter::with_capacity(1 << 20, std::fs::File::create(t)?)))
+            .collect::<io::Result<Vec<_>>>()?;
+        let out = body(&mut ws)?;
+        for w in &mut ws {
+            w.flush()?;
+            w.get_ref().sync_all()?;
+        }
+        Ok(out)
     })();
-    let counts = match result {
-        Ok(c) => c,
+    let out = match result {
+        Ok(out) => out,
         Err(e) => {
             for t in &tmps {
                 let _ = std::fs::remove_file(t);
@@ -421,11 +445,7 @@ pub fn generate(opts: &GenerateOptions, out_dir: &Path) -> io::Result<GenerateSu
     for (t, f) in tmps.iter().zip(&files) {
         std::fs::rename(t, f)?;
     }
-    Ok(GenerateSummary {
-        files: files.to_vec(),
-        records: counts.to_vec(),
-        resources: opts.resources,
-    })
+    Ok((files, out))
 }
 
 fn write_estate<W: Write>(opts: &GenerateOptions, o: &mut Out<W>) -> io::Result<()> {

@@ -170,6 +170,40 @@ pub struct ReportConfig {
     pub env_tag: Option<String>,
 }
 
+impl ReportConfig {
+    /// These settings, each filled from `file` where not given: flags win over the file.
+    pub fn or(self, file: ReportConfig) -> ReportConfig {
+        ReportConfig {
+            thresholds: self.thresholds.or(file.thresholds),
+            tier: self.tier.or(file.tier),
+            env_tag: self.env_tag.or(file.env_tag),
+        }
+    }
+
+    /// The options these settings give, with the defaults for what none gives.
+    pub fn options(self) -> crate::Result<ReportOptions> {
+        let mut opts = ReportOptions::default();
+        if let Some(t) = self.thresholds {
+            opts.thresholds = Thresholds::parse(&t).ok_or_else(|| {
+                crate::Error::Usage(format!(
+                    "--thresholds `{t}`: expected two percentages, green first, like -40,-20"
+                ))
+            })?;
+        }
+        if let Some(t) = self.tier {
+            opts.tier = Some(Tier::parse(&t).ok_or_else(|| {
+                crate::Error::Usage(format!(
+                    "--tier `{t}`: expected startup, scale-up, enterprise or regulated"
+                ))
+            })?);
+        }
+        if let Some(e) = self.env_tag {
+            opts.env_key = e;
+        }
+        Ok(opts)
+    }
+}
+
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
