@@ -54,28 +54,32 @@ pub fn load(path: &Path, opts: ReadOptions) -> Result<Snapshot> {
 /// A snapshot's `taken_at` without reading it all (native files: the header line), for
 /// ordering periods by time.
 pub fn taken_at(path: &Path, opts: ReadOptions) -> Result<String> {
-    let plain = path.is_file() && !path.display().to_string().ends_with(".gz");
-    if plain {
-        use std::io::BufRead;
-        let f = std::fs::File::open(path).map_err(|source| crate::error::Error::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        for line in std::io::BufReader::new(f).lines() {
-            let line = line.map_err(|source| crate::error::Error::Read {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let snap = native::parse(
-                format!("{line}\n").as_bytes(),
-                &path.display().to_string(),
-                opts,
-            )?;
-            return Ok(snap.meta.taken_at);
-        }
+    if path.is_dir() {
+        return load(path, opts).map(|s| s.meta.taken_at);
     }
+    use std::io::BufRead;
+    let read_err = |source| crate::error::Error::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let f = std::fs::File::open(path).map_err(read_err)?;
+    let text: Box<dyn std::io::Read> = if path.display().to_string().ends_with(".gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(f))
+    } else {
+        Box::new(f)
+    };
+    for line in std::io::BufReader::new(text).lines() {
+        let line = line.map_err(read_err)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let snap = native::parse(
+            format!("{line}\n").as_bytes(),
+            &path.display().to_string(),
+            opts,
+        )?;
+        return Ok(snap.meta.taken_at);
+    }
+    // No line at all: the whole read says so, as it would for any command.
     load(path, opts).map(|s| s.meta.taken_at)
 }

@@ -28,15 +28,7 @@ impl<'a> Obj<'a> {
     }
     fn str(&mut self, k: &str, v: &str) {
         self.key(k);
-        // Ids, names and titles rarely need escaping: they are copied as they are.
-        if v.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
-            self.out
-                .push_str(&serde_json::to_string(v).unwrap_or_default());
-        } else {
-            self.out.push('"');
-            self.out.push_str(v);
-            self.out.push('"');
-        }
+        json_str(self.out, v);
     }
     fn opt(&mut self, k: &str, v: &Option<String>) {
         if let Some(v) = v {
@@ -48,7 +40,28 @@ impl<'a> Obj<'a> {
         self.out.push_str(json);
     }
     fn list(&mut self, k: &str, v: &[String]) {
-        self.raw(k, &serde_json::to_string(v).unwrap_or_default());
+        self.key(k);
+        self.out.push('[');
+        for (i, s) in v.iter().enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            json_str(self.out, s);
+        }
+        self.out.push(']');
+    }
+    fn tags(&mut self, k: &str, tags: &[(String, String)]) {
+        self.key(k);
+        self.out.push('{');
+        for (i, (tk, tv)) in tags.iter().enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            json_str(self.out, tk);
+            self.out.push(':');
+            json_str(self.out, tv);
+        }
+        self.out.push('}');
     }
     /// The optional network fields of `exposure` and `reach` records.
     fn net(
@@ -62,21 +75,35 @@ impl<'a> Obj<'a> {
         self.opt("via", via);
     }
     fn ports(&mut self, ports: &Option<Vec<PortRange>>) {
+        use std::fmt::Write;
         let Some(ps) = ports else { return };
-        let items: Vec<String> = ps
-            .iter()
-            .map(|r| {
-                if r.lo == r.hi {
-                    r.lo.to_string()
-                } else {
-                    format!("\"{}-{}\"", r.lo, r.hi)
-                }
-            })
-            .collect();
-        self.raw("ports", &format!("[{}]", items.join(",")));
+        self.key("ports");
+        self.out.push('[');
+        for (i, r) in ps.iter().enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            let _ = if r.lo == r.hi {
+                write!(self.out, "{}", r.lo)
+            } else {
+                write!(self.out, "\"{}-{}\"", r.lo, r.hi)
+            };
+        }
+        self.out.push(']');
     }
     fn end(self) {
         self.out.push_str("}\n");
+    }
+}
+
+/// A JSON string. Ids, names and titles rarely need escaping: they are copied as they are.
+fn json_str(out: &mut String, v: &str) {
+    if v.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(&serde_json::to_string(v).unwrap_or_default());
+    } else {
+        out.push('"');
+        out.push_str(v);
+        out.push('"');
     }
 }
 
@@ -105,122 +132,116 @@ pub fn to_jsonl_parts(snap: &Snapshot) -> Vec<String> {
 }
 
 fn record(out: &mut String, r: &Record) {
-    {
-        match r {
-            Record::Define(d) => {
-                let ty = match d.def_type {
-                    DefType::Scope => "scope",
-                    DefType::Resource => "resource",
-                    DefType::Identity => "identity",
-                };
-                let mut o = Obj::new(out, ty);
-                o.str("id", &d.id);
-                o.opt("kind", &d.kind);
-                o.opt("name", &d.name);
-                o.opt("parent", &d.parent);
-                if let Some(t) = &d.tags {
-                    let map: serde_json::Map<String, serde_json::Value> = t
-                        .iter()
-                        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                        .collect();
-                    o.raw("tags", &serde_json::Value::Object(map).to_string());
-                }
-                if let Some(p) = &d.props {
-                    o.raw("props", p.get());
-                }
-                if let Some(a) = &d.attached_to {
-                    o.list("attached_to", a);
-                }
-                o.end();
+    match r {
+        Record::Define(d) => {
+            let ty = match d.def_type {
+                DefType::Scope => "scope",
+                DefType::Resource => "resource",
+                DefType::Identity => "identity",
+            };
+            let mut o = Obj::new(out, ty);
+            o.str("id", &d.id);
+            o.opt("kind", &d.kind);
+            o.opt("name", &d.name);
+            o.opt("parent", &d.parent);
+            if let Some(t) = &d.tags {
+                o.tags("tags", t);
             }
-            Record::Membership { group, member } => {
-                let mut o = Obj::new(out, "membership");
-                o.str("group", group);
-                o.str("member", member);
-                o.end();
+            if let Some(p) = &d.props {
+                o.raw("props", p.get());
             }
-            Record::Role {
-                name,
-                id,
-                privileged,
-                actions,
-            } => {
-                let mut o = Obj::new(out, "role");
-                o.str("name", name);
-                o.opt("id", id);
-                if let Some(p) = privileged {
-                    o.raw("privileged", if *p { "true" } else { "false" });
-                }
-                if let Some(a) = actions {
-                    o.list("actions", a);
-                }
-                o.end();
+            if let Some(a) = &d.attached_to {
+                o.list("attached_to", a);
             }
-            Record::RoleAssignment {
-                principal,
-                role,
-                scope,
-                condition,
-            } => {
-                let mut o = Obj::new(out, "role_assignment");
-                o.str("principal", principal);
-                o.str("role", role);
-                o.str("scope", scope);
-                o.opt("condition", condition);
-                o.end();
+            o.end();
+        }
+        Record::Membership { group, member } => {
+            let mut o = Obj::new(out, "membership");
+            o.str("group", group);
+            o.str("member", member);
+            o.end();
+        }
+        Record::Role {
+            name,
+            id,
+            privileged,
+            actions,
+        } => {
+            let mut o = Obj::new(out, "role");
+            o.str("name", name);
+            o.opt("id", id);
+            if let Some(p) = privileged {
+                o.raw("privileged", if *p { "true" } else { "false" });
             }
-            Record::Exposure {
-                resource,
-                from,
-                ports,
-                protocol,
-                via,
-            } => {
-                let mut o = Obj::new(out, "exposure");
-                o.str("resource", resource);
-                o.str("from", from);
-                o.net(ports, protocol, via);
-                o.end();
+            if let Some(a) = actions {
+                o.list("actions", a);
             }
-            Record::Reach {
-                from,
-                to,
-                ports,
-                protocol,
-                via,
-            } => {
-                let mut o = Obj::new(out, "reach");
-                o.str("from", from);
-                o.str("to", to);
-                o.net(ports, protocol, via);
-                o.end();
+            o.end();
+        }
+        Record::RoleAssignment {
+            principal,
+            role,
+            scope,
+            condition,
+        } => {
+            let mut o = Obj::new(out, "role_assignment");
+            o.str("principal", principal);
+            o.str("role", role);
+            o.str("scope", scope);
+            o.opt("condition", condition);
+            o.end();
+        }
+        Record::Exposure {
+            resource,
+            from,
+            ports,
+            protocol,
+            via,
+        } => {
+            let mut o = Obj::new(out, "exposure");
+            o.str("resource", resource);
+            o.str("from", from);
+            o.net(ports, protocol, via);
+            o.end();
+        }
+        Record::Reach {
+            from,
+            to,
+            ports,
+            protocol,
+            via,
+        } => {
+            let mut o = Obj::new(out, "reach");
+            o.str("from", from);
+            o.str("to", to);
+            o.net(ports, protocol, via);
+            o.end();
+        }
+        Record::Finding(f) => {
+            let mut o = Obj::new(out, "finding");
+            o.str("id", &f.id);
+            o.str("resource", &f.resource);
+            o.str(
+                "class",
+                match f.class {
+                    FindingClass::Recommendation => "recommendation",
+                    FindingClass::Alert => "alert",
+                },
+            );
+            o.str("title", &f.title);
+            o.str("severity", f.severity.as_str());
+            o.str("state", &f.state);
+            o.opt("category", &f.category);
+            if !f.techniques.is_empty() {
+                o.list("techniques", &f.techniques);
             }
-            Record::Finding(f) => {
-                let mut o = Obj::new(out, "finding");
-                o.str("id", &f.id);
-                o.str("resource", &f.resource);
-                o.str(
-                    "class",
-                    match f.class {
-                        FindingClass::Recommendation => "recommendation",
-                        FindingClass::Alert => "alert",
-                    },
-                );
-                o.str("title", &f.title);
-                o.str("severity", f.severity.as_str());
-                o.str("state", &f.state);
-                o.opt("category", &f.category);
-                if !f.techniques.is_empty() {
-                    o.list("techniques", &f.techniques);
-                }
-                o.opt("first_seen", &f.first_seen);
-                o.opt("last_seen", &f.last_seen);
-                o.opt("source_id", &f.source_id);
-                if let Some(p) = &f.props {
-                    o.raw("props", p);
-                }
-                o.end();
+            o.opt("first_seen", &f.first_seen);
+            o.opt("last_seen", &f.last_seen);
+            o.opt("source_id", &f.source_id);
+            if let Some(p) = &f.props {
+                o.raw("props", p);
             }
+            o.end();
         }
     }
 }

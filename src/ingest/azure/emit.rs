@@ -141,7 +141,7 @@ pub(crate) fn emit(model: &mut Model, opts: &ImportOptions, files: &[String]) ->
         .map(|(e, m)| match (e.kind, m) {
             (_, Some(m)) => Pre::Finding(m),
             (Kind::Assessment | Kind::RecommendationRow, _) => {
-                Pre::Finding(Box::new(assessment(&e.value, &metadata, None)))
+                Pre::Finding(Box::new(assessment(&e.value, Some(&metadata), None)))
             }
             (Kind::Alert, _) => Pre::Finding(Box::new(alert(&e.value, None))),
             (Kind::Resource, _) => match resource_definition(e, &by_id, opts) {
@@ -333,10 +333,8 @@ fn resource(
     principals: &mut BTreeMap<String, Principal>,
 ) {
     let v = &e.value;
-    let id = def.id.clone();
-    let kind = def.kind.clone().unwrap_or_default();
-    cx.push(Record::Define(def), e.origin);
-    cx.used(e.origin);
+    let id = def.id.as_str();
+    let kind = def.kind.as_deref().unwrap_or_default();
 
     // Managed identities the resource runs as.
     let name = str_at(v, &["name"]).map(str::to_string);
@@ -370,6 +368,8 @@ fn resource(
             principal(principals, pid, "managed_identity", name, e.origin);
         }
     }
+    cx.push(Record::Define(def), e.origin);
+    cx.used(e.origin);
 }
 
 /// The principal of this id (ids are compared case-insensitively: AzureHound upper-cases
@@ -607,8 +607,6 @@ pub(crate) struct Made {
     finding: Option<Finding>,
     /// A warning about the item (with or without a finding).
     note: Option<String>,
-    /// The moment the item speaks of, for the snapshot's `taken_at`.
-    time: Option<String>,
 }
 
 impl Ctx<'_> {
@@ -617,7 +615,12 @@ impl Ctx<'_> {
             self.warn(o, n);
         }
         if let Some(f) = made.finding {
-            self.seen_time(made.time.as_deref());
+            // The moment the item speaks of, for the snapshot's `taken_at`.
+            let time = match f.class {
+                FindingClass::Recommendation => f.last_seen.as_deref(),
+                FindingClass::Alert => f.first_seen.as_deref(),
+            };
+            self.seen_time(time);
             self.push(Record::Finding(f), o);
             self.used(o);
         }
@@ -680,14 +683,16 @@ pub(crate) fn make_alone(kind: Kind, v: &Value, text: Option<&str>) -> Option<Ma
     match kind {
         Kind::Alert => Some(alert(v, text)),
         Kind::Assessment | Kind::RecommendationRow => {
-            let made = assessment(v, &HashMap::new(), text);
+            let made = assessment(v, None, text);
             (!made.metadata_wanted).then_some(made)
         }
         _ => None,
     }
 }
 
-fn assessment(v: &Value, metadata: &HashMap<String, &Value>, text: Option<&str>) -> Made {
+/// `metadata` is `None` while the other files' metadata is not yet known: an item that
+/// needs it then comes back with `metadata_wanted` set and nothing else made.
+fn assessment(v: &Value, metadata: Option<&HashMap<String, &Value>>, text: Option<&str>) -> Made {
     let mut made = Made::default();
     let id = str_at(v, &["id"])
         .or_else(|| get(v, "RecommendationId").and_then(Value::as_str))
@@ -700,7 +705,9 @@ fn assessment(v: &Value, metadata: &HashMap<String, &Value>, text: Option<&str>)
     let wanted = std::cell::Cell::new(false);
     let meta = || {
         wanted.set(true);
-        key.as_ref().and_then(|k| metadata.get(k)).copied()
+        key.as_ref()
+            .and_then(|k| metadata.and_then(|m| m.get(k)))
+            .copied()
     };
     let resource = str_at(v, &["properties", "resourceDetails", "id"])
         .or_else(|| str_at(v, &["properties", "resourceDetails", "nativeResourceId"]))
@@ -751,11 +758,15 @@ fn assessment(v: &Value, metadata: &HashMap<String, &Value>, text: Option<&str>)
         .and_then(Value::as_str)
         .or_else(|| get(v, "Category").and_then(Value::as_str))
         .map(str::to_string);
+    if metadata.is_none() && wanted.get() {
+        // Made again once the metadata is known: the rest would be thrown away.
+        made.metadata_wanted = true;
+        return made;
+    }
     let first = str_at(v, &["properties", "status", "firstEvaluationDate"]).map(str::to_string);
     let last = str_at(v, &["properties", "status", "statusChangeDate"])
         .or_else(|| get(v, "TimeGenerated").and_then(Value::as_str))
         .map(str::to_string);
-    made.time = last.clone();
     made.finding = Some(Finding {
         id,
         resource,
@@ -770,7 +781,6 @@ fn assessment(v: &Value, metadata: &HashMap<String, &Value>, text: Option<&str>)
         source_id: key,
         props: raw_props(v, text),
     });
-    made.metadata_wanted = wanted.get();
     made
 }
 
@@ -832,7 +842,6 @@ fn alert(v: &Value, text: Option<&str>) -> Made {
         .or_else(|| prop_str(v, "timeGeneratedUtc"))
         .or_else(|| get(v, "TimeGenerated").and_then(Value::as_str))
         .map(str::to_string);
-    made.time = start.clone();
     made.finding = Some(Finding {
         id,
         resource,

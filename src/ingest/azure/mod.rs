@@ -209,18 +209,19 @@ pub fn import_dir(dir: &Path, opts: &ImportOptions) -> Result<(Snapshot, ImportR
 /// Drops repeated relation records (definitions and findings are merged downstream, with
 /// their own warnings), keeping the first of each.
 fn dedup_relations(mut emitted: Vec<(Record, Origin)>) -> (Vec<Record>, Vec<Origin>) {
-    let mut seen: std::collections::HashMap<u64, Vec<usize>, foldhash::fast::FixedState> =
-        Default::default();
+    // Indices of the records kept so far, by their relation hash.
+    let mut seen: hashbrown::HashTable<(u64, usize)> = hashbrown::HashTable::new();
     // Kept in place: the records are the bulk of an import's memory.
     let mut kept = 0;
     for i in 0..emitted.len() {
         let r = &emitted[i].0;
-        let repeated = !matches!(r, Record::Define(_) | Record::Finding(_))
+        let repeated = !matches!(r, Record::Finding(_))
             && r.relation_hash().is_some_and(|h| {
-                let bucket = seen.entry(h).or_default();
-                let dup = bucket.iter().any(|&j| emitted[j].0 == *r);
+                let dup = seen
+                    .find(h, |&(g, j)| g == h && emitted[j].0 == *r)
+                    .is_some();
                 if !dup {
-                    bucket.push(kept);
+                    seen.insert_unique(h, (h, kept), |&(g, _)| g);
                 }
                 dup
             });

@@ -88,17 +88,24 @@ pub(crate) fn read<T: Send>(
     if name.to_ascii_lowercase().ends_with(".csv") {
         return csv_rows(name, text).map(|rows| parsed("csv", rows));
     }
-    let top: &RawValue = match serde_json::from_str(text) {
-        Ok(top) => top,
-        Err(e)
-            if name.to_ascii_lowercase().ends_with(".jsonl")
-                || e.line() > 1 && looks_like_lines(text) =>
-        {
-            return json_lines(name, text).map(|lines| parsed("json-lines", lines));
+    // An envelope is read straight from the text; anything else (a single object, JSON
+    // lines, a syntax error) goes the longer way, through the whole text as one value.
+    let (shape, raw_items, more) = match top_envelope(text) {
+        Some(found) => found,
+        None => {
+            let top: &RawValue = match serde_json::from_str(text) {
+                Ok(top) => top,
+                Err(e)
+                    if name.to_ascii_lowercase().ends_with(".jsonl")
+                        || e.line() > 1 && looks_like_lines(text) =>
+                {
+                    return json_lines(name, text).map(|lines| parsed("json-lines", lines));
+                }
+                Err(e) => return Err(Box::new(json_error(name, text, &e))),
+            };
+            envelope(top)
         }
-        Err(e) => return Err(Box::new(json_error(name, text, &e))),
     };
-    let (shape, raw_items, more) = envelope(top);
     let items = raw_items
         .par_iter()
         .map(|r| serde_json::from_str::<Value>(r.get()).map(|v| each(v, Some(r.get()))))
@@ -147,7 +154,19 @@ fn json_error(name: &str, text: &str, e: &serde_json::Error) -> Diagnostic {
 }
 
 /// An object with its values left as text.
-type Object<'a> = indexmap::IndexMap<std::borrow::Cow<'a, str>, &'a RawValue>;
+type Object<'a> = indexmap::IndexMap<String, &'a RawValue>;
+
+/// A file's top-level array or envelope object, read from its text without first taking
+/// the whole text as one value; `None` for anything else.
+fn top_envelope(text: &str) -> Option<(&'static str, Vec<&RawValue>, Option<bool>)> {
+    match text.trim_start().as_bytes().first() {
+        Some(b'[') => serde_json::from_str(text)
+            .ok()
+            .map(|items| ("array", items, None)),
+        Some(b'{') => object_envelope(&serde_json::from_str::<Object>(text).ok()?),
+        _ => None,
+    }
+}
 
 /// Peels envelopes until the items are reached, leaving each as its text; the bool says
 /// whether a further page was promised (`None`: the shape does not page).
@@ -158,18 +177,18 @@ fn envelope(raw: &RawValue) -> (&'static str, Vec<&RawValue>, Option<bool>) {
             Ok(items) => ("array", items, None),
             Err(_) => ("scalar", vec![raw], None),
         },
-        Some(b'{') => match serde_json::from_str::<Object>(text) {
-            Ok(map) => object_envelope(raw, &map),
-            Err(_) => ("object", vec![raw], None),
-        },
+        Some(b'{') => serde_json::from_str::<Object>(text)
+            .ok()
+            .and_then(|map| object_envelope(&map))
+            .unwrap_or(("object", vec![raw], None)),
         _ => ("scalar", vec![raw], None),
     }
 }
 
+/// The items of an envelope object; `None` when the object is not one (it is an item).
 fn object_envelope<'a>(
-    raw: &'a RawValue,
     map: &Object<'a>,
-) -> (&'static str, Vec<&'a RawValue>, Option<bool>) {
+) -> Option<(&'static str, Vec<&'a RawValue>, Option<bool>)> {
     let object = |r: &&'a RawValue| serde_json::from_str::<Object<'a>>(r.get()).ok();
     let array = |k: &str| {
         map.get(k)
@@ -186,13 +205,13 @@ fn object_envelope<'a>(
             .or_else(|| responses.values().next())
             .and_then(object)
             .and_then(|r| r.get("body").copied());
-        return match body {
+        return Some(match body {
             Some(b) => {
                 let (inner, items, more) = envelope(b);
                 (api_shape(inner), items, more)
             }
             None => ("api-example", Vec::new(), None),
-        };
+        });
     }
     let is_hound = map
         .get("meta")
@@ -204,17 +223,14 @@ fn object_envelope<'a>(
         .is_some_and(|t| t.eq_ignore_ascii_case("azure"));
     if let Some(items) = array("data") {
         if is_hound {
-            return ("azurehound", items, None);
+            return Some(("azurehound", items, None));
         }
         let token = ["skip_token", "$skipToken", "skipToken"]
             .iter()
             .any(|k| present(k));
-        return ("resource-graph", items, Some(token));
+        return Some(("resource-graph", items, Some(token)));
     }
-    if let Some(items) = array("value") {
-        return ("arm-list", items, Some(present("nextLink")));
-    }
-    ("object", vec![raw], None)
+    array("value").map(|items| ("arm-list", items, Some(present("nextLink"))))
 }
 
 fn api_shape(inner: &'static str) -> &'static str {
