@@ -249,7 +249,9 @@ fn classify(v: &Value) -> Result<Kind, String> {
 
 pub(crate) fn collect(items: Vec<Item>, files: &[String], report: &mut ImportReport) -> Model {
     let mut entries = Vec::with_capacity(items.len());
-    let mut groups: HashMap<u32, Option<(String, &'static str)>> = HashMap::new();
+    // Per file: whether its directory objects are a group's members (its path names the
+    // group; the group itself goes into `member_group`).
+    let mut groups: HashMap<u32, bool> = HashMap::new();
     let mut member_group = HashMap::new();
     for it in items {
         let origin = Origin {
@@ -275,25 +277,26 @@ pub(crate) fn collect(items: Vec<Item>, files: &[String], report: &mut ImportRep
                 Err(reason) => Err(reason),
             },
             Sorted::Entry(Kind::Principal, value) => {
-                let group = groups
-                    .entry(it.file)
-                    .or_insert_with(|| files.get(it.file as usize).and_then(|f| group_of_path(f)))
-                    .clone();
-                match group {
-                    Some((g, from)) => {
-                        member_group.entry(it.file).or_insert_with(|| {
-                            if let Some(fr) = report.files.get_mut(it.file as usize) {
-                                fr.shape = format!(
-                                    "{}, group members of {g} (group id from the {from})",
-                                    fr.shape
-                                );
-                            }
-                            g
-                        });
-                        Ok((Kind::GroupMember, value, None, false))
+                let members = *groups.entry(it.file).or_insert_with(|| {
+                    let found = files.get(it.file as usize).and_then(|f| group_of_path(f));
+                    let Some((g, from)) = found else {
+                        return false;
+                    };
+                    if let Some(fr) = report.files.get_mut(it.file as usize) {
+                        fr.shape = format!(
+                            "{}, group members of {g} (group id from the {from})",
+                            fr.shape
+                        );
                     }
-                    None => Ok((Kind::Principal, value, None, false)),
-                }
+                    member_group.insert(it.file, g);
+                    true
+                });
+                let kind = if members {
+                    Kind::GroupMember
+                } else {
+                    Kind::Principal
+                };
+                Ok((kind, value, None, false))
             }
             Sorted::Entry(kind, value) => Ok((kind, value, None, false)),
         };

@@ -134,7 +134,7 @@ pub(crate) fn emit(model: &mut Model, opts: &ImportOptions, files: &[String]) ->
     let parents = super::hound::parents(model);
 
     // What one item makes on its own is made in parallel, and taken in item order below.
-    let mut made: Vec<Pre> = model
+    let made: Vec<Pre> = model
         .entries
         .par_iter()
         .zip(already)
@@ -151,8 +151,8 @@ pub(crate) fn emit(model: &mut Model, opts: &ImportOptions, files: &[String]) ->
             _ => Pre::Nothing,
         })
         .collect();
-    for (i, e) in model.entries.iter().enumerate() {
-        match std::mem::replace(&mut made[i], Pre::Nothing) {
+    for (e, pre) in model.entries.iter().zip(made) {
+        match pre {
             Pre::Finding(m) => {
                 cx.take(*m, e.origin);
                 continue;
@@ -591,8 +591,6 @@ fn group_member(
     );
 }
 
-/// A finding made from one assessment or alert, apart from the others: they are the bulk
-/// of an export, so they are made in parallel and taken in item order.
 /// What an item made on its own, before the items are taken in order.
 enum Pre {
     Finding(Box<Made>),

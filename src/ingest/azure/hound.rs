@@ -272,19 +272,15 @@ pub(crate) fn emit(
             cx.used(e.origin);
         }
         Some(Shape::Members) => {
-            let members = match get(data, "members") {
-                None => Vec::new(),
-                Some(Value::Array(a)) => a.iter().collect(),
-                Some(_) => {
-                    cx.warn(
-                        e.origin,
-                        "AzureHound `AZGroupMember` whose `members` is not a list; skipped".into(),
-                    );
-                    return;
-                }
+            let Some(members) = list(data, "members") else {
+                cx.warn(
+                    e.origin,
+                    "AzureHound `AZGroupMember` whose `members` is not a list; skipped".into(),
+                );
+                return;
             };
             let mut not_principals = 0;
-            for (i, m) in members.into_iter().enumerate() {
+            for (i, m) in members.iter().enumerate() {
                 let group = str_at(m, &["groupId"]).or_else(|| str_at(data, &["groupId"]));
                 let member = get(m, "member");
                 let (Some(g), Some(mid)) = (group, member.and_then(|x| str_at(x, &["id"]))) else {
@@ -328,19 +324,14 @@ pub(crate) fn emit(
         }
         Some(Shape::Descendant) => cx.used(e.origin),
         Some(Shape::Assignments { list, inner }) => {
-            let entries = match get(data, list) {
-                // Go writes an empty list as `null`: a scope where nobody holds the role.
-                None => Vec::new(),
-                Some(Value::Array(a)) => a.iter().collect(),
-                Some(_) => {
-                    cx.warn(
-                        e.origin,
-                        format!("AzureHound `{kind}` whose `{list}` is not a list; skipped"),
-                    );
-                    return;
-                }
+            let Some(entries) = self::list(data, list) else {
+                cx.warn(
+                    e.origin,
+                    format!("AzureHound `{kind}` whose `{list}` is not a list; skipped"),
+                );
+                return;
             };
-            for (i, x) in entries.into_iter().enumerate() {
+            for (i, x) in entries.iter().enumerate() {
                 match get(x, inner).filter(|r| r.is_object()) {
                     Some(ra) => {
                         assignment(cx, ra, e.origin, principals, known_roles);
@@ -355,6 +346,17 @@ pub(crate) fn emit(
         }
         // Sorted out in `unwrap`.
         Some(Shape::Arm(_) | Shape::NotRead(_)) | None => {}
+    }
+}
+
+/// A list field of an item; absent or `null` is an empty list (Go writes an empty list as
+/// `null`: a group without members, a scope where nobody holds the role). `None` when it
+/// is something else.
+fn list<'v>(data: &'v Value, key: &str) -> Option<&'v [Value]> {
+    match get(data, key) {
+        None => Some(&[]),
+        Some(Value::Array(a)) => Some(a),
+        Some(_) => None,
     }
 }
 

@@ -180,7 +180,7 @@ pub fn import_dir(dir: &Path, opts: &ImportOptions) -> Result<(Snapshot, ImportR
     let taken_at = opts
         .taken_at
         .clone()
-        .or(emitted.latest_timestamp.clone())
+        .or(emitted.latest_timestamp)
         .unwrap_or_else(|| {
             warnings.push(
                 Diagnostic::error(dir.display().to_string(), "no timestamp found in the exports; taken_at is 1970-01-01T00:00:00Z (give --taken-at)").warning(),
