@@ -87,6 +87,8 @@ pub(crate) struct Entry {
 /// An item as sorted right after parsing.
 pub(crate) enum Sorted {
     Entry(Kind, Value),
+    /// What an AzureHound item wraps: an ARM object, or one of AzureHound's own kinds.
+    Hound(Kind, Value),
     /// A finding made from the item alone; its tree is gone.
     Made(Kind, Box<Made>),
     Skip(String),
@@ -97,6 +99,23 @@ pub(crate) enum Sorted {
 pub(crate) fn sort(mut v: Value, text: Option<&str>) -> Sorted {
     match classify(&v) {
         Err(reason) => Sorted::Skip(reason),
+        Ok(Kind::Hound) => match hound::unwrap(v) {
+            // An ARM object AzureHound wraps reads as the ARM export of it would.
+            Ok(Unwrapped::Arm(v)) => match classify(&v) {
+                Ok(
+                    k @ (Kind::Resource
+                    | Kind::Subscription
+                    | Kind::ResourceGroup
+                    | Kind::ManagementGroup),
+                ) => Sorted::Hound(k, v),
+                Ok(_) => {
+                    Sorted::Skip("an AzureHound item whose data is not an Azure resource".into())
+                }
+                Err(reason) => Sorted::Skip(format!("AzureHound data: {reason}")),
+            },
+            Ok(Unwrapped::Hound(v)) => Sorted::Hound(Kind::Hound, v),
+            Err(reason) => Sorted::Skip(reason),
+        },
         Ok(kind) => {
             let decoded =
                 matches!(kind, Kind::Alert | Kind::RecommendationRow) && decode_nested(&mut v);
@@ -261,21 +280,7 @@ pub(crate) fn collect(items: Vec<Item>, files: &[String], report: &mut ImportRep
         let sorted = match it.value {
             Sorted::Skip(reason) => Err(reason),
             Sorted::Made(kind, made) => Ok((kind, Value::Null, Some(made), false)),
-            Sorted::Entry(Kind::Hound, value) => match hound::unwrap(value) {
-                // An ARM object AzureHound wraps reads as the ARM export of it would.
-                Ok(Unwrapped::Arm(v)) => match classify(&v) {
-                    Ok(
-                        k @ (Kind::Resource
-                        | Kind::Subscription
-                        | Kind::ResourceGroup
-                        | Kind::ManagementGroup),
-                    ) => Ok((k, v, None, true)),
-                    Ok(_) => Err("an AzureHound item whose data is not an Azure resource".into()),
-                    Err(reason) => Err(format!("AzureHound data: {reason}")),
-                },
-                Ok(Unwrapped::Hound(v)) => Ok((Kind::Hound, v, None, true)),
-                Err(reason) => Err(reason),
-            },
+            Sorted::Hound(kind, value) => Ok((kind, value, None, true)),
             Sorted::Entry(Kind::Principal, value) => {
                 let members = *groups.entry(it.file).or_insert_with(|| {
                     let found = files.get(it.file as usize).and_then(|f| group_of_path(f));
