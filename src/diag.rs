@@ -127,6 +127,13 @@ pub fn json_message(e: &serde_json::Error) -> String {
     }
 }
 
+/// A TOML error in `text`, with a caret under the span it names; the caller says what was
+/// expected.
+pub fn toml_error(file: impl Into<String>, text: &str, e: &toml::de::Error) -> Diagnostic {
+    let span = e.span().unwrap_or(0..0);
+    Diagnostic::error(file, e.message().trim().to_string()).at_span(text, span.start, span.end)
+}
+
 /// Cuts `line` to at most `max` bytes around byte column `col` (1-based), returning the
 /// cut and the column within it.
 fn window(line: &str, col: usize, max: usize) -> (String, usize) {

@@ -95,14 +95,12 @@ pub fn load_exceptions(path: &Path) -> Result<Vec<Exception>> {
     let text = crate::error::read_text(path)?;
     let name = path.display().to_string();
     let file: File = toml::from_str(&text).map_err(|e| {
-        let span = e.span().unwrap_or(0..0);
-        let msg = e.message().trim().to_string();
-        let hint = if msg.contains("`expires`") {
+        let hint = if e.message().contains("`expires`") {
             "an expiry date: an exception without one is rejected"
         } else {
             "[[exception]] tables with owner, reason, ticket, expires (YYYY-MM-DD), and fingerprint or rule (+ entry pattern)"
         };
-        Diagnostic::error(name.clone(), msg).at_span(&text, span.start, span.end).expected(hint)
+        crate::diag::toml_error(name.clone(), &text, &e).expected(hint)
     })?;
     let mut diags = Vec::new();
     let mut out = Vec::new();

@@ -215,12 +215,9 @@ struct ConfigFile {
 pub fn read_config(path: &std::path::Path) -> crate::Result<ReportConfig> {
     let text = crate::error::read_text(path)?;
     let file: ConfigFile = toml::from_str(&text).map_err(|e| {
-        let span = e.span().unwrap_or(0..0);
-        crate::diag::Diagnostic::error(path.display().to_string(), e.message().trim().to_string())
-            .at_span(&text, span.start, span.end)
-            .expected(
-                "[report] with thresholds = \"-40,-20\", tier = \"enterprise\", env_tag = \"env\"",
-            )
+        crate::diag::toml_error(path.display().to_string(), &text, &e).expected(
+            "[report] with thresholds = \"-40,-20\", tier = \"enterprise\", env_tag = \"env\"",
+        )
     })?;
     Ok(file.report)
 }

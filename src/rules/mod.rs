@@ -239,10 +239,7 @@ struct AttackFile {
 
 fn parse_rule(file: &str, text: &str) -> std::result::Result<Rule, Vec<Diagnostic>> {
     let raw: RuleFile = toml::from_str(text).map_err(|e| {
-        let span = e.span().unwrap_or(0..0);
-        vec![Diagnostic::error(file, e.message().trim().to_string())
-            .at_span(text, span.start, span.end)
-            .expected(
+        vec![crate::diag::toml_error(file, text, &e).expected(
                 "a rule file: id, name, title, severity, description, rationale, remediation, pattern, [[attack]]",
             )]
     })?;
