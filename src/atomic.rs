@@ -12,12 +12,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_parts(path, &[bytes])
+    write_with(path, &mut |f| f.write_all(bytes))
 }
 
-/// Writes the pieces one after the other, as one file: large outputs are made in
-/// parallel pieces and never joined in memory.
-pub fn write_parts(path: &Path, parts: &[&[u8]]) -> Result<()> {
+/// Hands `fill` the file to write, so an output of any size can be written as it is
+/// made; the destination is replaced only once `fill` has succeeded.
+pub fn write_with(
+    path: &Path,
+    fill: &mut dyn FnMut(&mut (dyn Write + Send)) -> std::io::Result<()>,
+) -> Result<()> {
     let werr = |source| Error::Write {
         path: path.to_path_buf(),
         source,
@@ -26,12 +29,12 @@ pub fn write_parts(path: &Path, parts: &[&[u8]]) -> Result<()> {
         Destination::InPlace => {
             let written = (|| {
                 let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
-                parts.iter().try_for_each(|p| f.write_all(p))?;
+                fill(&mut f)?;
                 f.flush()
             })();
             written.map_err(werr)
         }
-        Destination::Replace(target) => replace(&target, parts).map_err(werr),
+        Destination::Replace(target) => replace(&target, fill).map_err(werr),
     }
 }
 
@@ -72,7 +75,10 @@ fn resolve_link(path: &Path) -> PathBuf {
     }
 }
 
-fn replace(path: &Path, parts: &[&[u8]]) -> std::io::Result<()> {
+fn replace(
+    path: &Path,
+    fill: &mut dyn FnMut(&mut (dyn Write + Send)) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -84,9 +90,7 @@ fn replace(path: &Path, parts: &[&[u8]]) -> std::io::Result<()> {
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
-        for p in parts {
-            f.write_all(p)?;
-        }
+        fill(&mut f)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
@@ -110,6 +114,22 @@ mod tests {
         assert!(super::write(&bad, b"x").is_err());
         let err = super::write(dir.path(), b"x").unwrap_err().to_string();
         assert!(err.contains("directory"), "{err}");
+    }
+
+    #[test]
+    fn a_failed_fill_leaves_the_old_file_and_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("estate.jsonl");
+        std::fs::write(&p, b"old").unwrap();
+        let err = super::write_with(&p, &mut |f| {
+            f.write_all(b"half of the new")?;
+            Err(std::io::Error::other("formatting failed"))
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("formatting failed"), "{err}");
+        assert_eq!(std::fs::read(&p).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[cfg(unix)]
@@ -148,7 +168,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let link = dir.path().join("null");
         std::os::unix::fs::symlink("/dev/null", &link).unwrap();
-        super::write_parts(&link, &[b"a", b"b"]).unwrap();
+        super::write(&link, b"ab").unwrap();
         assert!(std::fs::symlink_metadata(&link)
             .unwrap()
             .file_type()

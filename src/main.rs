@@ -311,11 +311,15 @@ enum Format {
     Md,
 }
 
+/// Writes the rest of an output, after its text.
+type Stream = Box<dyn FnOnce(&mut (dyn Write + Send)) -> std::io::Result<()>>;
+
 /// What a command produced: text for stdout or a file, and the exit code it implies.
 struct Done {
     text: String,
-    /// Written after `text`: large outputs made in parallel pieces, not joined in memory.
-    parts: Vec<String>,
+    /// Written after `text`: an output too large to make whole in memory, written as it
+    /// is made.
+    stream: Option<Stream>,
     output: Option<PathBuf>,
     code: u8,
     /// The `write` phase, opened where the text is rendered and closed once it is written,
@@ -333,7 +337,7 @@ impl Done {
     fn to(text: String, output: Option<PathBuf>, write: tracing::Span) -> Done {
         Done {
             text,
-            parts: Vec::new(),
+            stream: None,
             output,
             code: 0,
             write,
@@ -350,19 +354,23 @@ fn main() -> ExitCode {
         Ok(done) => {
             let _write = done.write.enter();
             if let Some(path) = &done.output {
-                let pieces: Vec<&[u8]> = std::iter::once(done.text.as_bytes())
-                    .chain(done.parts.iter().map(|p| p.as_bytes()))
-                    .collect();
-                if let Err(e) = toxgraph::atomic::write_parts(path, &pieces) {
+                let mut stream = done.stream;
+                let written = toxgraph::atomic::write_with(path, &mut |f| {
+                    f.write_all(done.text.as_bytes())?;
+                    stream.take().map_or(Ok(()), |s| s(f))
+                });
+                if let Err(e) = written {
                     eprintln!("error: {e}");
                     return ExitCode::from(2);
                 }
             } else {
-                let mut out = std::io::stdout().lock();
-                let written = std::iter::once(&done.text)
-                    .chain(&done.parts)
-                    .try_for_each(|p| out.write_all(p.as_bytes()));
-                if let Err(e) = written.and_then(|_| out.flush()) {
+                // Not locked: the stream is written from the thread pool.
+                let mut out = std::io::stdout();
+                let written = out.write_all(done.text.as_bytes()).and_then(|_| {
+                    done.stream.map_or(Ok(()), |s| s(&mut out))?;
+                    out.flush()
+                });
+                if let Err(e) = written {
                     // `toxgraph scan | head` is success.
                     if e.kind() != std::io::ErrorKind::BrokenPipe {
                         eprintln!("error: cannot write to standard output: {e}");
@@ -809,11 +817,13 @@ fn run(cli: Cli) -> Result<Done, Error> {
                     report::plural(snap.warnings.len(), "warning")
                 );
             }
-            // The records are written in parallel pieces.
-            let parts = ingest::write::to_jsonl_parts(&snap);
-            leave_to_exit(snap);
+            let write = move |out: &mut (dyn Write + Send)| {
+                let written = ingest::write::write_jsonl(&snap, out);
+                leave_to_exit(snap);
+                written
+            };
             Ok(Done {
-                parts,
+                stream: Some(Box::new(write)),
                 ..Done::to(String::new(), output, tracing::Span::none())
             })
         }

@@ -76,6 +76,11 @@ pub(crate) enum Kind {
 pub(crate) struct Entry {
     pub origin: Origin,
     pub kind: Kind,
+    /// The ARM type, for the passes that look for a few network and data types among
+    /// every item.
+    pub arm: Arm,
+    /// The item's `id`, folded: how items are joined across exports.
+    pub key: Option<String>,
     /// `Null` once the item's finding is made.
     pub value: Value,
     pub made: Option<Box<Made>>,
@@ -84,11 +89,94 @@ pub(crate) struct Entry {
     pub hound: bool,
 }
 
+/// The ARM types the import reads more than a resource's definition from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arm {
+    NetworkInterface,
+    VirtualNetwork,
+    Subnet,
+    PublicIp,
+    SecurityGroup,
+    VirtualMachine,
+    ScaleSet,
+    PrivateEndpoint,
+    ManagedEnvironment,
+    WebSite,
+    ApplicationGateway,
+    ContainerApp,
+    SqlServer,
+    SqlFirewallRule,
+    StorageAccount,
+    KeyVault,
+    UserAssignedIdentity,
+    Other,
+}
+
+impl Arm {
+    pub(crate) fn of(v: &Value) -> Arm {
+        let Some(t) = str_at(v, &["type"]) else {
+            return Arm::Other;
+        };
+        const TYPES: [(&str, Arm); 17] = [
+            ("microsoft.network/networkinterfaces", Arm::NetworkInterface),
+            ("microsoft.network/virtualnetworks", Arm::VirtualNetwork),
+            ("microsoft.network/virtualnetworks/subnets", Arm::Subnet),
+            ("microsoft.network/publicipaddresses", Arm::PublicIp),
+            (
+                "microsoft.network/networksecuritygroups",
+                Arm::SecurityGroup,
+            ),
+            ("microsoft.compute/virtualmachines", Arm::VirtualMachine),
+            ("microsoft.compute/virtualmachinescalesets", Arm::ScaleSet),
+            ("microsoft.network/privateendpoints", Arm::PrivateEndpoint),
+            ("microsoft.app/managedenvironments", Arm::ManagedEnvironment),
+            ("microsoft.web/sites", Arm::WebSite),
+            (
+                "microsoft.network/applicationgateways",
+                Arm::ApplicationGateway,
+            ),
+            ("microsoft.app/containerapps", Arm::ContainerApp),
+            ("microsoft.sql/servers", Arm::SqlServer),
+            ("microsoft.sql/servers/firewallrules", Arm::SqlFirewallRule),
+            ("microsoft.storage/storageaccounts", Arm::StorageAccount),
+            ("microsoft.keyvault/vaults", Arm::KeyVault),
+            (
+                "microsoft.managedidentity/userassignedidentities",
+                Arm::UserAssignedIdentity,
+            ),
+        ];
+        TYPES
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(t))
+            .map_or(Arm::Other, |&(_, arm)| arm)
+    }
+}
+
+/// An item kept whole: what it is, its ARM type and its folded `id`, worked out as it is
+/// parsed (in parallel) rather than again by each pass that needs them.
+pub(crate) struct Kept {
+    pub kind: Kind,
+    pub arm: Arm,
+    pub key: Option<String>,
+    pub value: Value,
+}
+
+impl Kept {
+    fn new(kind: Kind, value: Value) -> Kept {
+        Kept {
+            kind,
+            arm: Arm::of(&value),
+            key: str_at(&value, &["id"]).map(super::emit::fold),
+            value,
+        }
+    }
+}
+
 /// An item as sorted right after parsing.
 pub(crate) enum Sorted {
-    Entry(Kind, Value),
+    Entry(Kept),
     /// What an AzureHound item wraps: an ARM object, or one of AzureHound's own kinds.
-    Hound(Kind, Value),
+    Hound(Kept),
     /// A finding made from the item alone; its tree is gone.
     Made(Kind, Box<Made>),
     Skip(String),
@@ -107,13 +195,13 @@ pub(crate) fn sort(mut v: Value, text: Option<&str>) -> Sorted {
                     | Kind::Subscription
                     | Kind::ResourceGroup
                     | Kind::ManagementGroup),
-                ) => Sorted::Hound(k, v),
+                ) => Sorted::Hound(Kept::new(k, v)),
                 Ok(_) => {
                     Sorted::Skip("an AzureHound item whose data is not an Azure resource".into())
                 }
                 Err(reason) => Sorted::Skip(format!("AzureHound data: {reason}")),
             },
-            Ok(Unwrapped::Hound(v)) => Sorted::Hound(Kind::Hound, v),
+            Ok(Unwrapped::Hound(v)) => Sorted::Hound(Kept::new(Kind::Hound, v)),
             Err(reason) => Sorted::Skip(reason),
         },
         Ok(kind) => {
@@ -123,7 +211,7 @@ pub(crate) fn sort(mut v: Value, text: Option<&str>) -> Sorted {
             let text = text.filter(|_| !decoded);
             match make_alone(kind, &v, text) {
                 Some(m) => Sorted::Made(kind, Box::new(m)),
-                None => Sorted::Entry(kind, v),
+                None => Sorted::Entry(Kept::new(kind, v)),
             }
         }
     }
@@ -277,48 +365,58 @@ pub(crate) fn collect(items: Vec<Item>, files: &[String], report: &mut ImportRep
             file: it.file,
             line: it.index,
         };
-        let sorted = match it.value {
-            Sorted::Skip(reason) => Err(reason),
-            Sorted::Made(kind, made) => Ok((kind, Value::Null, Some(made), false)),
-            Sorted::Hound(kind, value) => Ok((kind, value, None, true)),
-            Sorted::Entry(Kind::Principal, value) => {
-                let members = *groups.entry(it.file).or_insert_with(|| {
-                    let found = files.get(it.file as usize).and_then(|f| group_of_path(f));
-                    let Some((g, from)) = found else {
-                        return false;
-                    };
-                    if let Some(fr) = report.files.get_mut(it.file as usize) {
-                        fr.shape = format!(
-                            "{}, group members of {g} (group id from the {from})",
-                            fr.shape
-                        );
-                    }
-                    member_group.insert(it.file, g);
-                    true
+        let (kept, made, hound) = match it.value {
+            Sorted::Skip(reason) => {
+                report.skipped.push(Skipped {
+                    file: files.get(it.file as usize).cloned().unwrap_or_default(),
+                    item: it.index as usize,
+                    reason,
                 });
-                let kind = if members {
-                    Kind::GroupMember
-                } else {
-                    Kind::Principal
-                };
-                Ok((kind, value, None, false))
+                continue;
             }
-            Sorted::Entry(kind, value) => Ok((kind, value, None, false)),
+            Sorted::Made(kind, made) => (
+                Kept {
+                    kind,
+                    arm: Arm::Other,
+                    key: None,
+                    value: Value::Null,
+                },
+                Some(made),
+                false,
+            ),
+            Sorted::Hound(kept) => (kept, None, true),
+            Sorted::Entry(mut kept) => {
+                if kept.kind == Kind::Principal {
+                    let members = *groups.entry(it.file).or_insert_with(|| {
+                        let found = files.get(it.file as usize).and_then(|f| group_of_path(f));
+                        let Some((g, from)) = found else {
+                            return false;
+                        };
+                        if let Some(fr) = report.files.get_mut(it.file as usize) {
+                            fr.shape = format!(
+                                "{}, group members of {g} (group id from the {from})",
+                                fr.shape
+                            );
+                        }
+                        member_group.insert(it.file, g);
+                        true
+                    });
+                    if members {
+                        kept.kind = Kind::GroupMember;
+                    }
+                }
+                (kept, None, false)
+            }
         };
-        match sorted {
-            Ok((kind, value, made, hound)) => entries.push(Entry {
-                origin,
-                kind,
-                value,
-                made,
-                hound,
-            }),
-            Err(reason) => report.skipped.push(Skipped {
-                file: files.get(it.file as usize).cloned().unwrap_or_default(),
-                item: it.index as usize,
-                reason,
-            }),
-        }
+        entries.push(Entry {
+            origin,
+            kind: kept.kind,
+            arm: kept.arm,
+            key: kept.key,
+            value: kept.value,
+            made,
+            hound,
+        });
     }
     Model {
         entries,

@@ -2,7 +2,7 @@
 //! and assignments, exposure computed from NSGs and public endpoints, reach inside virtual
 //! networks, and Defender findings with every source field kept in `props`.
 
-use super::collect::{at, directory_kind, get, prop, prop_str, str_at, Entry, Kind, Model};
+use super::collect::{at, directory_kind, get, prop, prop_str, str_at, Arm, Entry, Kind, Model};
 use super::nsg::{self, Source};
 use super::ImportOptions;
 use crate::diag::Diagnostic;
@@ -25,6 +25,17 @@ pub(crate) struct Emitted {
 
 /// More NICs than this in one network and pairwise reach is not computed (with a warning).
 const MAX_NICS_PER_NETWORK: usize = 2000;
+
+/// Every item with an `id`, by its folded id: the first export of an object wins.
+pub(crate) type ById<'a> = IndexMap<&'a str, &'a Entry, foldhash::fast::FixedState>;
+
+/// The entry that defines this object, if it is not `e`: an earlier export of it.
+fn defined_before(by_id: &ById, e: &Entry) -> bool {
+    e.key
+        .as_deref()
+        .and_then(|k| by_id.get(k))
+        .is_some_and(|first| !std::ptr::eq(*first, e))
+}
 
 pub(crate) fn fold(s: &str) -> String {
     crate::ids::fold(s.trim())
@@ -55,7 +66,34 @@ pub(crate) struct Ctx<'a> {
     pub(crate) tenants: BTreeSet<String>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    fn new(files: &'a [String], keep_going: bool) -> Ctx<'a> {
+        Ctx {
+            files,
+            keep_going,
+            out: Vec::new(),
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            used: vec![0; files.len()],
+            latest: None,
+            tenants: BTreeSet::new(),
+        }
+    }
+
+    /// Takes what another pass over the same files produced, after what this one has.
+    fn append(&mut self, mut other: Ctx) {
+        self.out.append(&mut other.out);
+        self.errors.append(&mut other.errors);
+        self.warnings.append(&mut other.warnings);
+        for (u, v) in self.used.iter_mut().zip(other.used) {
+            *u += v;
+        }
+        if let Some(t) = other.latest {
+            self.seen_time(Some(&t));
+        }
+        self.tenants.append(&mut other.tenants);
+    }
+
     pub(crate) fn push(&mut self, r: Record, o: Origin) {
         self.out.push((r, o));
     }
@@ -99,35 +137,26 @@ impl Ctx<'_> {
 pub(crate) fn emit(model: &mut Model, opts: &ImportOptions, files: &[String]) -> Emitted {
     let already: Vec<Option<Box<Made>>> = model.entries.iter_mut().map(|e| e.made.take()).collect();
     let model = &*model;
-    let mut cx = Ctx {
-        files,
-        keep_going: opts.keep_going,
-        out: Vec::with_capacity(model.entries.len() + model.entries.len() / 2),
-        errors: Vec::new(),
-        warnings: Vec::new(),
-        used: vec![0; files.len()],
-        latest: None,
-        tenants: BTreeSet::new(),
-    };
+    let mut cx = Ctx::new(files, opts.keep_going);
+    cx.out
+        .reserve(model.entries.len() + model.entries.len() / 2);
     // First occurrence of each ARM id wins: the same resource often appears in several
     // exports (Resource Graph and REST), which is not a conflict. ARM exports come before
     // AzureHound's copies, which lack some fields.
-    let mut by_id: IndexMap<String, &Entry> = IndexMap::new();
-    for e in model.entries.iter().filter(|e| !e.hound) {
-        if let Some(id) = str_at(&e.value, &["id"]) {
-            by_id.entry(fold(id)).or_insert(e);
-        }
-    }
-    for e in &model.entries {
-        if e.hound {
-            if let Some(id) = str_at(&e.value, &["id"]) {
-                by_id.entry(fold(id)).or_insert(e);
+    let mut by_id: ById =
+        IndexMap::with_capacity_and_hasher(model.entries.len(), Default::default());
+    for hound in [false, true] {
+        for e in model.entries.iter().filter(|e| e.hound == hound) {
+            if let Some(key) = &e.key {
+                by_id.entry(key.as_str()).or_insert(e);
             }
         }
-        if let Some(t) = prop_str(&e.value, "tenantId") {
-            cx.tenants.insert(t.to_ascii_lowercase());
-        }
     }
+    cx.tenants = model
+        .entries
+        .par_iter()
+        .filter_map(|e| prop_str(&e.value, "tenantId").map(str::to_ascii_lowercase))
+        .collect();
     let mut principals: BTreeMap<String, Principal> = BTreeMap::new();
     let metadata = assessment_metadata(model);
     let known_roles = known_role_guids(model);
@@ -151,39 +180,47 @@ pub(crate) fn emit(model: &mut Model, opts: &ImportOptions, files: &[String]) ->
             _ => Pre::Nothing,
         })
         .collect();
-    for (e, pre) in model.entries.iter().zip(made) {
-        match pre {
-            Pre::Finding(m) => {
-                cx.take(*m, e.origin);
-                continue;
-            }
-            Pre::Resource(d) => {
-                resource(&mut cx, e, *d, &by_id, &mut principals);
-                continue;
-            }
-            Pre::Nothing => {}
-        }
-        match e.kind {
-            Kind::Subscription | Kind::ResourceGroup | Kind::ManagementGroup => {
-                container(&mut cx, e, &by_id, &parents)
-            }
-            Kind::Resource => {} // an earlier export defined it
-            Kind::RoleAssignment => {
-                if assignment(&mut cx, &e.value, e.origin, &mut principals, &known_roles) {
-                    cx.used(e.origin);
+    // Exposure and reach need only the network objects, so they are worked out while the
+    // items are taken in order; their records follow those of the items.
+    let mut net_cx = Ctx::new(files, opts.keep_going);
+    rayon::join(
+        || {
+            for (e, pre) in model.entries.iter().zip(made) {
+                match pre {
+                    Pre::Finding(m) => {
+                        cx.take(*m, e.origin);
+                        continue;
+                    }
+                    Pre::Resource(d) => {
+                        resource(&mut cx, e, *d, &by_id, &mut principals);
+                        continue;
+                    }
+                    Pre::Nothing => {}
+                }
+                match e.kind {
+                    Kind::Subscription | Kind::ResourceGroup | Kind::ManagementGroup => {
+                        container(&mut cx, e, &by_id, &parents)
+                    }
+                    Kind::Resource => {} // an earlier export defined it
+                    Kind::RoleAssignment => {
+                        if assignment(&mut cx, &e.value, e.origin, &mut principals, &known_roles) {
+                            cx.used(e.origin);
+                        }
+                    }
+                    Kind::RoleDefinition => role_definition(&mut cx, e),
+                    Kind::Assessment | Kind::RecommendationRow | Kind::Alert => {}
+                    Kind::AssessmentMetadata => cx.used(e.origin),
+                    Kind::EffectiveNsg => {}
+                    Kind::Principal => directory_object(&mut cx, e, &mut principals),
+                    Kind::GroupMember => group_member(&mut cx, e, model, &mut principals),
+                    Kind::Hound => super::hound::emit(&mut cx, e, &mut principals, &known_roles),
                 }
             }
-            Kind::RoleDefinition => role_definition(&mut cx, e),
-            Kind::Assessment | Kind::RecommendationRow | Kind::Alert => {}
-            Kind::AssessmentMetadata => cx.used(e.origin),
-            Kind::EffectiveNsg => {}
-            Kind::Principal => directory_object(&mut cx, e, &mut principals),
-            Kind::GroupMember => group_member(&mut cx, e, model, &mut principals),
-            Kind::Hound => super::hound::emit(&mut cx, e, &mut principals, &known_roles),
-        }
-    }
-    super::hound::descendant_scopes(&mut cx, model, &by_id, &parents);
-    network(&mut cx, model, &by_id);
+            super::hound::descendant_scopes(&mut cx, model, &by_id, &parents);
+        },
+        || network(&mut net_cx, model, &by_id),
+    );
+    cx.append(net_cx);
     for p in principals.into_values() {
         cx.push(
             Record::Define(Definition {
@@ -219,19 +256,11 @@ fn tags_of(v: &Value) -> Option<Vec<(String, String)>> {
     Some(t)
 }
 
-fn container(
-    cx: &mut Ctx,
-    e: &Entry,
-    by_id: &IndexMap<String, &Entry>,
-    hound_parents: &HashMap<String, String>,
-) {
+fn container(cx: &mut Ctx, e: &Entry, by_id: &ById, hound_parents: &HashMap<String, String>) {
     let v = &e.value;
     let Some(id) = str_at(v, &["id"]) else { return };
-    if by_id
-        .get(&fold(id))
-        .is_some_and(|first| !std::ptr::eq(*first, e))
-    {
-        return; // already defined from an earlier export
+    if defined_before(by_id, e) {
+        return;
     }
     let (kind, parent) = match e.kind {
         Kind::Subscription => {
@@ -279,17 +308,10 @@ pub(crate) fn scope(
 
 /// A resource's definition, or `None` where an earlier export already defined it. Needs
 /// nothing but the item, so resources are defined in parallel.
-fn resource_definition(
-    e: &Entry,
-    by_id: &IndexMap<String, &Entry>,
-    opts: &ImportOptions,
-) -> Option<Definition> {
+fn resource_definition(e: &Entry, by_id: &ById, opts: &ImportOptions) -> Option<Definition> {
     let v = &e.value;
     let id = str_at(v, &["id"])?;
-    if by_id
-        .get(&fold(id))
-        .is_some_and(|first| !std::ptr::eq(*first, e))
-    {
+    if defined_before(by_id, e) {
         return None;
     }
     let kind = str_at(v, &["type"]).unwrap_or("unknown").to_string();
@@ -329,7 +351,7 @@ fn resource(
     cx: &mut Ctx,
     e: &Entry,
     def: Definition,
-    by_id: &IndexMap<String, &Entry>,
+    by_id: &ById,
     principals: &mut BTreeMap<String, Principal>,
 ) {
     let v = &e.value;
@@ -349,7 +371,7 @@ fn resource(
                 .map(str::to_string)
                 .or_else(|| {
                     by_id
-                        .get(&fold(ua_id))
+                        .get(fold(ua_id).as_str())
                         .and_then(|u| str_at(&u.value, &["properties", "principalId"]))
                         .map(str::to_string)
                 });
@@ -984,7 +1006,7 @@ fn ids_in<'a>(v: &'a Value, path: &[&str], inner: &[&str]) -> Vec<&'a str> {
         .unwrap_or_default()
 }
 
-fn index_network(by_id: &IndexMap<String, &Entry>) -> Net {
+fn index_network(by_id: &ById) -> Net {
     let mut n = Net::default();
     let subnet = |n: &mut Net, s: &Value| {
         if let Some(sid) = str_at(s, &["id"]) {
@@ -1002,15 +1024,14 @@ fn index_network(by_id: &IndexMap<String, &Entry>) -> Net {
             }
         }
     };
-    for e in by_id.values() {
+    for (&id, e) in by_id {
+        if e.arm == Arm::Other {
+            continue;
+        }
         let v = &e.value;
-        let id = str_at(v, &["id"]).map(fold).unwrap_or_default();
-        match str_at(v, &["type"])
-            .unwrap_or("")
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "microsoft.network/virtualnetworks" => {
+        let id = id.to_string();
+        match e.arm {
+            Arm::VirtualNetwork => {
                 for s in at(v, &["properties", "subnets"])
                     .and_then(Value::as_array)
                     .into_iter()
@@ -1033,8 +1054,8 @@ fn index_network(by_id: &IndexMap<String, &Entry>) -> Net {
                     }
                 }
             }
-            "microsoft.network/virtualnetworks/subnets" => subnet(&mut n, v),
-            "microsoft.network/publicipaddresses" => {
+            Arm::Subnet => subnet(&mut n, v),
+            Arm::PublicIp => {
                 if let Some(cfg) = str_at(v, &["properties", "ipConfiguration", "id"]) {
                     let lower = fold(cfg);
                     if let Some(i) = lower.find("/ipconfigurations/") {
@@ -1045,7 +1066,7 @@ fn index_network(by_id: &IndexMap<String, &Entry>) -> Net {
                     str_at(v, &["sku", "name"]).is_some_and(|s| s.eq_ignore_ascii_case("standard"));
                 n.pip_standard.insert(id, standard);
             }
-            "microsoft.compute/virtualmachines" => {
+            Arm::VirtualMachine => {
                 for nic in ids_in(
                     v,
                     &["properties", "networkProfile", "networkInterfaces"],
@@ -1056,7 +1077,7 @@ fn index_network(by_id: &IndexMap<String, &Entry>) -> Net {
                     }
                 }
             }
-            "microsoft.network/privateendpoints" => {
+            Arm::PrivateEndpoint => {
                 let service = [
                     "privateLinkServiceConnections",
                     "manualPrivateLinkServiceConnections",
@@ -1078,7 +1099,7 @@ fn index_network(by_id: &IndexMap<String, &Entry>) -> Net {
                     }
                 }
             }
-            "microsoft.app/managedenvironments" => {
+            Arm::ManagedEnvironment => {
                 if let Some(sub) = str_at(
                     v,
                     &["properties", "vnetConfiguration", "infrastructureSubnetId"],
@@ -1092,19 +1113,26 @@ fn index_network(by_id: &IndexMap<String, &Entry>) -> Net {
     n
 }
 
-fn endpoints(by_id: &IndexMap<String, &Entry>, net: &Net) -> Vec<Endpoint> {
+fn endpoints(by_id: &ById, net: &Net) -> Vec<Endpoint> {
     let public_nics: BTreeSet<&String> = net.nic_of_pip.values().collect();
     let mut out = Vec::new();
     let subnet_addr = |s: &str| net.subnet_prefix.get(s).and_then(|p| nsg::address(p));
-    for e in by_id.values() {
+    for (&fid, e) in by_id {
+        let endpoint = matches!(
+            e.arm,
+            Arm::NetworkInterface
+                | Arm::ScaleSet
+                | Arm::WebSite
+                | Arm::ApplicationGateway
+                | Arm::ContainerApp
+        );
         let v = &e.value;
-        let Some(id) = str_at(v, &["id"]) else {
+        let Some(id) = str_at(v, &["id"]).filter(|_| endpoint) else {
             continue;
         };
-        let fid = fold(id);
-        let t = str_at(v, &["type"]).unwrap_or("").to_ascii_lowercase();
-        match t.as_str() {
-            "microsoft.network/networkinterfaces" => {
+        let fid = fid.to_string();
+        match e.arm {
+            Arm::NetworkInterface => {
                 let mut ep = Endpoint {
                     owner: id.to_string(),
                     nic: Some(fid.clone()),
@@ -1144,7 +1172,7 @@ fn endpoints(by_id: &IndexMap<String, &Entry>, net: &Net) -> Vec<Endpoint> {
                     .unwrap_or_else(|| id.to_string());
                 out.push(ep);
             }
-            "microsoft.compute/virtualmachinescalesets" => {
+            Arm::ScaleSet => {
                 let cfgs = at(
                     v,
                     &[
@@ -1178,14 +1206,10 @@ fn endpoints(by_id: &IndexMap<String, &Entry>, net: &Net) -> Vec<Endpoint> {
                     });
                 }
             }
-            "microsoft.web/sites"
-            | "microsoft.network/applicationgateways"
-            | "microsoft.app/containerapps" => {
-                let subnet = match t.as_str() {
-                    "microsoft.web/sites" => {
-                        str_at(v, &["properties", "virtualNetworkSubnetId"]).map(fold)
-                    }
-                    "microsoft.network/applicationgateways" => ids_in(
+            Arm::WebSite | Arm::ApplicationGateway | Arm::ContainerApp => {
+                let subnet = match e.arm {
+                    Arm::WebSite => str_at(v, &["properties", "virtualNetworkSubnetId"]).map(fold),
+                    Arm::ApplicationGateway => ids_in(
                         v,
                         &["properties", "gatewayIPConfigurations"],
                         &["properties", "subnet", "id"],
@@ -1217,7 +1241,7 @@ fn endpoints(by_id: &IndexMap<String, &Entry>, net: &Net) -> Vec<Endpoint> {
     out
 }
 
-fn network(cx: &mut Ctx, model: &Model, by_id: &IndexMap<String, &Entry>) {
+fn network(cx: &mut Ctx, model: &Model, by_id: &ById) {
     let net = index_network(by_id);
     let eps = endpoints(by_id, &net);
     // Effective NSG lists, by NIC: each entry is one NSG applied (subnet or NIC level).
@@ -1249,29 +1273,28 @@ fn network(cx: &mut Ctx, model: &Model, by_id: &IndexMap<String, &Entry>) {
         cx.used(e.origin);
     }
     let mut nsgs: HashMap<String, Vec<nsg::Rule>> = HashMap::new();
-    for (id, e) in by_id {
-        if str_at(&e.value, &["type"])
-            .is_some_and(|t| t.eq_ignore_ascii_case("Microsoft.Network/networkSecurityGroups"))
-        {
+    for (&id, e) in by_id {
+        if e.arm == Arm::SecurityGroup {
             let (rules, problems) = nsg_rules(&e.value);
             for p in problems {
                 cx.problem(e.origin, p);
             }
-            nsgs.insert(id.clone(), rules);
+            nsgs.insert(id.to_string(), rules);
         }
     }
     // The NSGs that apply to an endpoint, as rule sets that must all allow.
-    let applied = |ep: &Endpoint| -> Option<Vec<Vec<nsg::Rule>>> {
+    let applied = |ep: &Endpoint| -> Option<Vec<&[nsg::Rule]>> {
         if let Some(sets) = ep.nic.as_ref().and_then(|n| effective.get(n)) {
-            return Some(sets.clone());
+            return Some(sets.iter().map(Vec::as_slice).collect());
         }
-        let mut sets: Vec<Vec<nsg::Rule>> = ep
+        let mut sets: Vec<&[nsg::Rule]> = ep
             .subnets
             .iter()
-            .filter_map(|s| net.subnet_nsg.get(s).and_then(|id| nsgs.get(id)).cloned())
+            .filter_map(|s| net.subnet_nsg.get(s).and_then(|id| nsgs.get(id)))
+            .map(Vec::as_slice)
             .collect();
         if let Some(r) = ep.nsg.as_ref().and_then(|id| nsgs.get(id)) {
-            sets.push(r.clone());
+            sets.push(r);
         }
         (!sets.is_empty()).then_some(sets)
     };
@@ -1279,7 +1302,7 @@ fn network(cx: &mut Ctx, model: &Model, by_id: &IndexMap<String, &Entry>) {
         match applied(ep) {
             Some(sets) => sets
                 .iter()
-                .map(|rules| nsg::allowed(rules, src))
+                .map(|&rules| nsg::allowed(rules, src))
                 .reduce(|a, b| nsg::intersect(&a, &b))
                 .unwrap_or_default(),
             // No NSG at all: a Standard public IP is closed by default, a Basic one open.
@@ -1373,51 +1396,51 @@ fn network(cx: &mut Ctx, model: &Model, by_id: &IndexMap<String, &Entry>) {
 /// network access is on and whose firewall's default action allows; SQL servers with a
 /// firewall rule for the whole address space; web apps with public access on; container
 /// apps with external ingress; application gateways on their frontend ports.
-fn paas_exposure(cx: &mut Ctx, by_id: &IndexMap<String, &Entry>) {
+fn paas_exposure(cx: &mut Ctx, by_id: &ById) {
     let mut sql_open: BTreeSet<String> = BTreeSet::new();
-    for e in by_id.values() {
+    for (&key, e) in by_id {
         let v = &e.value;
-        let t = str_at(v, &["type"]).unwrap_or("").to_ascii_lowercase();
-        if t == "microsoft.sql/servers/firewallrules" {
+        if e.arm == Arm::SqlFirewallRule {
             let start = prop_str(v, "startIpAddress").unwrap_or("");
             let end = prop_str(v, "endIpAddress").unwrap_or("");
             if start == "0.0.0.0" && end == "255.255.255.255" {
-                if let Some(id) = str_at(v, &["id"]) {
-                    let lower = fold(id);
-                    if let Some(i) = lower.find("/firewallrules/") {
-                        sql_open.insert(lower[..i].to_string());
-                    }
+                if let Some(i) = key.find("/firewallrules/") {
+                    sql_open.insert(key[..i].to_string());
                 }
             }
         }
     }
-    for e in by_id.values() {
+    for (&key, e) in by_id {
         let v = &e.value;
-        let Some(id) = str_at(v, &["id"]) else {
+        let public_endpoint = matches!(
+            e.arm,
+            Arm::StorageAccount
+                | Arm::KeyVault
+                | Arm::SqlServer
+                | Arm::WebSite
+                | Arm::ContainerApp
+                | Arm::ApplicationGateway
+        );
+        let Some(id) = str_at(v, &["id"]).filter(|_| public_endpoint) else {
             continue;
         };
-        let t = str_at(v, &["type"]).unwrap_or("").to_ascii_lowercase();
         let public_access =
             prop_str(v, "publicNetworkAccess").is_none_or(|p| !p.eq_ignore_ascii_case("disabled"));
         let acl_allows = at(v, &["properties", "networkAcls", "defaultAction"])
             .and_then(Value::as_str)
             .is_none_or(|a| a.eq_ignore_ascii_case("allow"));
-        let ports: Vec<u16> = match t.as_str() {
-            "microsoft.storage/storageaccounts" | "microsoft.keyvault/vaults"
-                if public_access && acl_allows =>
-            {
-                vec![443]
-            }
-            "microsoft.sql/servers" if public_access && sql_open.contains(&fold(id)) => vec![1433],
-            "microsoft.web/sites" if public_access => vec![443],
-            "microsoft.app/containerapps"
+        let ports: Vec<u16> = match e.arm {
+            Arm::StorageAccount | Arm::KeyVault if public_access && acl_allows => vec![443],
+            Arm::SqlServer if public_access && sql_open.contains(key) => vec![1433],
+            Arm::WebSite if public_access => vec![443],
+            Arm::ContainerApp
                 if at(v, &["properties", "configuration", "ingress", "external"])
                     .and_then(Value::as_bool)
                     == Some(true) =>
             {
                 vec![443]
             }
-            "microsoft.network/applicationgateways" => {
+            Arm::ApplicationGateway => {
                 let public = !ids_in(
                     v,
                     &["properties", "frontendIPConfigurations"],

@@ -13,7 +13,6 @@
 use super::collect::{at, get, str_at, Entry, Kind, Model};
 use super::emit::{assignment, fold, principal, Ctx, Principal};
 use crate::ingest::Record;
-use indexmap::IndexMap;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -205,7 +204,7 @@ pub(crate) fn parents(model: &Model) -> HashMap<String, String> {
 pub(crate) fn descendant_scopes(
     cx: &mut Ctx,
     model: &Model,
-    by_id: &IndexMap<String, &Entry>,
+    by_id: &super::emit::ById,
     parents: &HashMap<String, String>,
 ) {
     let mut done: HashSet<String> = HashSet::new();
@@ -218,7 +217,7 @@ pub(crate) fn descendant_scopes(
             continue;
         };
         let key = fold(id);
-        if by_id.contains_key(&key) || !done.insert(key.clone()) {
+        if by_id.contains_key(key.as_str()) || !done.insert(key.clone()) {
             continue;
         }
         let Some(kind) = crate::ids::shape(id)

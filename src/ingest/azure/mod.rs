@@ -102,6 +102,11 @@ pub fn import_dir(dir: &Path, opts: &ImportOptions) -> Result<(Snapshot, ImportR
             (name, Some(read))
         })
         .collect();
+    let count = parsed.iter().map(|(_, o)| match o {
+        Some(Ok(Ok(read))) => read.items.len(),
+        _ => 0,
+    });
+    items.reserve_exact(count.sum());
     for (path, (name, outcome)) in paths.iter().zip(parsed) {
         let read = match outcome {
             None => {
