@@ -18,6 +18,7 @@ pub mod phases;
 pub mod report;
 pub mod rules;
 pub mod scan;
+pub mod stream;
 
 pub use error::{Error, Result};
 

@@ -486,6 +486,19 @@ fn run(cli: Cli) -> Result<Done, Error> {
             if let Some(n) = &doc.notice {
                 eprintln!("note: {n}");
             }
+            if let Format::Json = format {
+                // The listing is written as it is formatted, never held whole.
+                drop(rendering);
+                let stream = move |out: &mut (dyn Write + Send)| {
+                    let written = report::write_json(&doc, out);
+                    leave_to_exit((est, outcome, doc));
+                    written
+                };
+                return Ok(Done {
+                    stream: Some(Box::new(stream)),
+                    ..Done::to(String::new(), output, write)
+                });
+            }
             let text = render(&doc, format, common.verbose);
             drop(rendering);
             leave_to_exit((est, outcome, doc));

@@ -370,4 +370,29 @@ fn scan_json_spliced_equals_json_written_whole() {
             assert_eq!(report::json(&doc), whole, "{file} cap {cap:?}");
         }
     }
+    // A listing of many pieces and batches, at more than one thread count.
+    let est = toxgraph::load_estate(
+        std::path::Path::new("fixtures/demo/estate.jsonl"),
+        ReadOptions::default(),
+        &BuildOptions::default(),
+    )
+    .unwrap();
+    let out = scan::run(&est.graph, &pack, &Filter::default());
+    let mut doc = report::scan_doc("demo", &est.graph, &pack, &out.combinations, &[], None);
+    let one = doc.combinations.clone();
+    assert!(!one.is_empty());
+    while doc.combinations.len() < 30_000 {
+        doc.combinations.extend(one.iter().cloned());
+    }
+    let whole = serde_json::to_string_pretty(&doc).unwrap() + "\n";
+    for threads in [1, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        assert!(
+            pool.install(|| report::json(&doc)) == whole,
+            "{threads} threads: the listing differs from the document written whole"
+        );
+    }
 }

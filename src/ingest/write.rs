@@ -114,29 +114,9 @@ fn json_str(out: &mut String, v: &str) {
     }
 }
 
-/// Writes the snapshot as native JSON Lines: the header, then every record. Records are
-/// formatted in parallel pieces and written in order, so the text is the same for any
-/// thread count; a batch is written while the next is formatted, and only two batches are
-/// ever held, so a snapshot of any size is written in bounded memory.
+/// Writes the snapshot as native JSON Lines: the header, then every record, in bounded
+/// memory (see [`crate::stream`]).
 pub fn write_jsonl(snap: &Snapshot, out: &mut (dyn std::io::Write + Send)) -> std::io::Result<()> {
-    use rayon::prelude::*;
-    /// Records per piece, and pieces per batch for each thread.
-    const PIECE: usize = 4096;
-    const PIECES_PER_THREAD: usize = 4;
-    let format = |records: &[Record]| -> Vec<String> {
-        records
-            .par_chunks(PIECE)
-            .map(|rs| {
-                // Records run to a few hundred bytes; room reserved and never touched costs
-                // nothing, growing and copying the piece does.
-                let mut text = String::with_capacity(rs.len() * 1024);
-                for r in rs {
-                    record(&mut text, r);
-                }
-                text
-            })
-            .collect()
-    };
     let mut head = String::new();
     let m = &snap.meta;
     let mut h = Obj::new(&mut head, "snapshot");
@@ -146,21 +126,15 @@ pub fn write_jsonl(snap: &Snapshot, out: &mut (dyn std::io::Write + Send)) -> st
     h.opt("source", &m.source);
     h.end();
     out.write_all(head.as_bytes())?;
-    let batch = PIECE * PIECES_PER_THREAD * rayon::current_num_threads();
-    let mut batches = snap.records.chunks(batch);
-    let mut ready = batches.next().map(format).unwrap_or_default();
-    loop {
-        let next = batches.next();
-        let (written, formatted) = rayon::join(
-            || ready.iter().try_for_each(|t| out.write_all(t.as_bytes())),
-            || next.map(format),
-        );
-        written?;
-        match formatted {
-            Some(f) => ready = f,
-            None => return Ok(()),
+    crate::stream::write_batched(&snap.records, 4096, out, &|rs| {
+        // Records run to a few hundred bytes; room reserved and never touched costs
+        // nothing, growing and copying the piece does.
+        let mut text = String::with_capacity(rs.len() * 1024);
+        for r in rs {
+            record(&mut text, r);
         }
-    }
+        text
+    })
 }
 
 fn record(out: &mut String, r: &Record) {

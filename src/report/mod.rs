@@ -88,7 +88,7 @@ pub struct OwnerCount {
     pub by_severity: IndexMap<Level, usize>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ComboDoc {
     pub rule: String,
     pub name: String,
@@ -103,7 +103,7 @@ pub struct ComboDoc {
 }
 
 /// One step of a witness walk. `via` is the edge taken into this node (absent on the first).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct StepDoc {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub via: Option<&'static str>,
@@ -318,46 +318,48 @@ pub fn pretty_json<T: Serialize + ?Sized>(value: &T) -> String {
 /// written in parallel and spliced in where the document has them; the text is the same
 /// byte for byte as writing the document in one piece.
 pub fn json(doc: &ScanDoc) -> String {
-    use rayon::prelude::*;
+    let mut out = Vec::new();
+    // Writing to memory cannot fail, and the text is UTF-8 throughout.
+    let _ = write_json(doc, &mut out);
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Writes [`json`]'s text as it is made: the listing, which can run to hundreds of
+/// megabytes, is formatted in parallel pieces and never held whole (see [`crate::stream`]).
+pub fn write_json(doc: &ScanDoc, out: &mut (dyn std::io::Write + Send)) -> std::io::Result<()> {
     const EMPTY: &str = "\n  \"combinations\": [],\n";
-    let shell = ScanDocShell(doc);
-    let mut s = serde_json::to_string_pretty(&shell).unwrap_or_default();
-    if !doc.combinations.is_empty() {
-        if let Some(at) = s.find(EMPTY) {
-            let items: Vec<String> = doc
-                .combinations
-                .par_chunks(1024)
-                .map(|cs| {
-                    let mut out = String::new();
-                    for c in cs {
-                        let one = serde_json::to_string_pretty(c).unwrap_or_default();
-                        for line in one.lines() {
-                            out.push_str("    ");
-                            out.push_str(line);
-                            out.push('\n');
-                        }
-                        // Each element ends `},`; the last comma is dropped below.
-                        out.pop();
-                        out.push_str(",\n");
-                    }
-                    out
-                })
-                .collect();
-            let size = s.len() + items.iter().map(String::len).sum::<usize>() + 64;
-            let mut whole = String::with_capacity(size);
-            whole.push_str(&s[..at]);
-            whole.push_str("\n  \"combinations\": [\n");
-            for part in &items {
-                whole.push_str(part);
-            }
-            whole.truncate(whole.len() - 2);
-            whole.push_str("\n  ],\n");
-            whole.push_str(&s[at + EMPTY.len()..]);
-            s = whole;
+    let shell = serde_json::to_string_pretty(&ScanDocShell(doc)).unwrap_or_default();
+    let at = match shell.find(EMPTY) {
+        Some(at) if !doc.combinations.is_empty() => at,
+        _ => {
+            out.write_all(shell.as_bytes())?;
+            return out.write_all(b"\n");
         }
-    }
-    s.push('\n');
-    s
+    };
+    out.write_all(&shell.as_bytes()[..at])?;
+    out.write_all(b"\n  \"combinations\": [\n")?;
+    let all = &doc.combinations;
+    crate::stream::write_batched(all, 1024, out, &|cs| {
+        let mut text = String::new();
+        for (i, c) in cs.iter().enumerate() {
+            // Elements are separated by `,` and a newline; the listing's first has none.
+            if i > 0 || !std::ptr::eq(cs.as_ptr(), all.as_ptr()) {
+                text.push_str(",\n");
+            }
+            let one = serde_json::to_string_pretty(c).unwrap_or_default();
+            for (j, line) in one.lines().enumerate() {
+                if j > 0 {
+                    text.push('\n');
+                }
+                text.push_str("    ");
+                text.push_str(line);
+            }
+        }
+        text
+    })?;
+    out.write_all(b"\n  ],\n")?;
+    out.write_all(&shell.as_bytes()[at + EMPTY.len()..])?;
+    out.write_all(b"\n")
 }
 
 /// The scan document with an empty listing, for [`json`] to splice the listing into.
