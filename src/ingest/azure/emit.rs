@@ -356,7 +356,6 @@ fn resource(
 ) {
     let v = &e.value;
     let id = def.id.as_str();
-    let kind = def.kind.as_deref().unwrap_or_default();
 
     // Managed identities the resource runs as.
     let name = str_at(v, &["name"]).map(str::to_string);
@@ -385,7 +384,7 @@ fn resource(
         }
     }
     // A user-assigned identity resource is itself a principal.
-    if kind.eq_ignore_ascii_case("Microsoft.ManagedIdentity/userAssignedIdentities") {
+    if e.arm == Arm::UserAssignedIdentity {
         if let Some(pid) = str_at(v, &["properties", "principalId"]) {
             principal(principals, pid, "managed_identity", name, e.origin);
         }
