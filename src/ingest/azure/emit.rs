@@ -672,27 +672,38 @@ fn raw_props(v: &Value, text: Option<&str>) -> Option<String> {
     })
 }
 
-/// JSON text without the whitespace between tokens; strings are copied as they are.
+/// JSON text without the whitespace between tokens; strings are copied as they are, a
+/// run at a time (most of a finding's text is inside strings).
 fn minified(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut in_str = false;
-    let mut escaped = false;
-    for c in text.chars() {
-        if in_str {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_str = false;
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c == b'"' {
+            let start = i;
+            i += 1;
+            // To the closing quote, stepping over escapes.
+            while let Some(at) = b[i.min(b.len())..]
+                .iter()
+                .position(|&x| x == b'"' || x == b'\\')
+            {
+                i += at;
+                if b[i] == b'"' {
+                    break;
+                }
+                i += 2;
             }
-        } else if !c.is_ascii_whitespace() {
-            in_str = c == '"';
-            out.push(c);
+            i = (i + 1).min(b.len());
+            out.extend_from_slice(&b[start..i]);
+        } else {
+            if !c.is_ascii_whitespace() {
+                out.push(c);
+            }
+            i += 1;
         }
     }
-    out
+    // Only ASCII whitespace between tokens was dropped, so the text is still UTF-8.
+    String::from_utf8(out).unwrap_or_else(|_| text.to_string())
 }
 
 /// The finding of an item that needs nothing from other items (every alert; an assessment
@@ -1485,5 +1496,9 @@ mod text_tests {
         let a: serde_json::Value = serde_json::from_str(text).unwrap();
         let b: serde_json::Value = serde_json::from_str(&m).unwrap();
         assert_eq!(a, b);
+        let text = "[ \"é \\\\\" , \"\\\"\" ,\t{ \"ü\" : \"a\\\\\\\"b\" } ]";
+        assert_eq!(super::minified(text), r#"["é \\","\"",{"ü":"a\\\"b"}]"#);
+        // A string left open (never so in a parsed item) is copied to the end.
+        assert_eq!(super::minified("[ \"a \\"), "[\"a \\");
     }
 }
