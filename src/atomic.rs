@@ -12,14 +12,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_with(path, &mut |f| f.write_all(bytes))
+    write_with(path, |f| f.write_all(bytes))
 }
 
 /// Hands `fill` the file to write, so an output of any size can be written as it is
 /// made; the destination is replaced only once `fill` has succeeded.
 pub fn write_with(
     path: &Path,
-    fill: &mut dyn FnMut(&mut (dyn Write + Send)) -> std::io::Result<()>,
+    fill: impl FnOnce(&mut (dyn Write + Send)) -> std::io::Result<()>,
 ) -> Result<()> {
     let werr = |source| Error::Write {
         path: path.to_path_buf(),
@@ -77,7 +77,7 @@ fn resolve_link(path: &Path) -> PathBuf {
 
 fn replace(
     path: &Path,
-    fill: &mut dyn FnMut(&mut (dyn Write + Send)) -> std::io::Result<()>,
+    fill: impl FnOnce(&mut (dyn Write + Send)) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -121,7 +121,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("estate.jsonl");
         std::fs::write(&p, b"old").unwrap();
-        let err = super::write_with(&p, &mut |f| {
+        let err = super::write_with(&p, |f| {
             f.write_all(b"half of the new")?;
             Err(std::io::Error::other("formatting failed"))
         })

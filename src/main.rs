@@ -343,6 +343,18 @@ impl Done {
             write,
         }
     }
+
+    /// An output written as it is made, to standard output or the `-o` file.
+    fn streamed(
+        output: Option<PathBuf>,
+        write: tracing::Span,
+        stream: impl FnOnce(&mut (dyn Write + Send)) -> std::io::Result<()> + 'static,
+    ) -> Done {
+        Done {
+            stream: Some(Box::new(stream)),
+            ..Done::to(String::new(), output, write)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -353,24 +365,20 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(done) => {
             let _write = done.write.enter();
+            let (text, stream) = (done.text, done.stream);
+            let body = |out: &mut (dyn Write + Send)| {
+                out.write_all(text.as_bytes())?;
+                stream.map_or(Ok(()), |s| s(out))
+            };
             if let Some(path) = &done.output {
-                let mut stream = done.stream;
-                let written = toxgraph::atomic::write_with(path, &mut |f| {
-                    f.write_all(done.text.as_bytes())?;
-                    stream.take().map_or(Ok(()), |s| s(f))
-                });
-                if let Err(e) = written {
+                if let Err(e) = toxgraph::atomic::write_with(path, body) {
                     eprintln!("error: {e}");
                     return ExitCode::from(2);
                 }
             } else {
                 // Not locked: the stream is written from the thread pool.
                 let mut out = std::io::stdout();
-                let written = out.write_all(done.text.as_bytes()).and_then(|_| {
-                    done.stream.map_or(Ok(()), |s| s(&mut out))?;
-                    out.flush()
-                });
-                if let Err(e) = written {
+                if let Err(e) = body(&mut out).and_then(|_| out.flush()) {
                     // `toxgraph scan | head` is success.
                     if e.kind() != std::io::ErrorKind::BrokenPipe {
                         eprintln!("error: cannot write to standard output: {e}");
@@ -489,15 +497,11 @@ fn run(cli: Cli) -> Result<Done, Error> {
             if let Format::Json = format {
                 // The listing is written as it is formatted, never held whole.
                 drop(rendering);
-                let stream = move |out: &mut (dyn Write + Send)| {
+                return Ok(Done::streamed(output, write, move |out| {
                     let written = report::write_json(&doc, out);
                     leave_to_exit((est, outcome, doc));
                     written
-                };
-                return Ok(Done {
-                    stream: Some(Box::new(stream)),
-                    ..Done::to(String::new(), output, write)
-                });
+                }));
             }
             let text = render(&doc, format, common.verbose);
             drop(rendering);
@@ -830,15 +834,11 @@ fn run(cli: Cli) -> Result<Done, Error> {
                     report::plural(snap.warnings.len(), "warning")
                 );
             }
-            let write = move |out: &mut (dyn Write + Send)| {
+            Ok(Done::streamed(output, tracing::Span::none(), move |out| {
                 let written = ingest::write::write_jsonl(&snap, out);
                 leave_to_exit(snap);
                 written
-            };
-            Ok(Done {
-                stream: Some(Box::new(write)),
-                ..Done::to(String::new(), output, tracing::Span::none())
-            })
+            }))
         }
         Cmd::Rules { cmd } => match cmd {
             RulesCmd::List { rules } => {

@@ -334,9 +334,7 @@ impl Builder {
     pub fn record_counts(&self) -> std::collections::BTreeMap<String, usize> {
         self.counts.named()
     }
-}
 
-impl Builder {
     /// Decides what records left open: warns about references nothing defined, and turns
     /// role assignments into `has_role` edges now that every role record is known.
     fn settle(&mut self, role_ix: &mut IndexMap<(String, bool), ()>, edges: &mut Vec<PendingEdge>) {
@@ -436,9 +434,7 @@ impl Builder {
                 });
             }
         }
-        b.settle(&mut role_ix, &mut edges);
         b.seen = HashMap::default();
-        b.role_refs = IndexSet::default();
         b.finding_ix = hashbrown::HashTable::new();
 
         // Findings grouped by node, then by folded id.
@@ -503,7 +499,9 @@ impl Builder {
             v += 1;
         }
         parent.resize(b.protos.len(), None);
+        // Every reference is in, parents' included.
         b.settle(&mut role_ix, &mut edges);
+        b.role_refs = IndexSet::default();
         // One warning per implied node, naming the smallest id implying it, so the message
         // does not depend on the order of lines.
         let implied: Vec<String> = b

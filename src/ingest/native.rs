@@ -25,13 +25,9 @@ const MAX_ERRORS_SHOWN: usize = 10;
 
 /// Reads a native snapshot file.
 pub fn read_file(path: &Path, opts: ReadOptions) -> Result<Snapshot> {
-    let mut records = Vec::new();
-    let mut origins = Vec::new();
-    let (read, _) = parse_file(path, opts, false, |r, o| {
-        records.push(r);
-        origins.push(o);
-    })?;
-    Ok(snapshot(read, records, origins, path.display().to_string()))
+    whole(path.display().to_string(), |each| {
+        parse_file(path, opts, false, each).map(|(read, _)| read)
+    })
 }
 
 /// Parses a snapshot file as it is read (gunzipped when the name ends in `.gz`) and hands
@@ -64,24 +60,28 @@ pub fn parse_file(
 
 /// Parses snapshot text; `file` names it in diagnostics.
 pub fn parse(bytes: &[u8], file: &str, opts: ReadOptions) -> Result<Snapshot> {
+    whole(file.to_string(), |each| parse_into(bytes, file, opts, each))
+}
+
+/// A whole snapshot, from a parse that hands its records over one at a time.
+fn whole(
+    file: String,
+    parse: impl FnOnce(&mut dyn FnMut(Record, Origin)) -> Result<Read>,
+) -> Result<Snapshot> {
     let mut records = Vec::new();
     let mut origins = Vec::new();
-    let read = parse_into(bytes, file, opts, |r, o| {
+    let read = parse(&mut |r, o| {
         records.push(r);
         origins.push(o);
     })?;
-    Ok(snapshot(read, records, origins, file.to_string()))
-}
-
-fn snapshot(read: Read, records: Vec<Record>, origins: Vec<Origin>, file: String) -> Snapshot {
-    Snapshot {
+    Ok(Snapshot {
         meta: read.meta,
         records,
         origins,
         files: vec![file],
         warnings: read.warnings,
         unknown_types: read.unknown_types,
-    }
+    })
 }
 
 /// What a snapshot says besides its records.
@@ -142,11 +142,7 @@ pub fn parse_from(
         let mut p = pieces.lock().unwrap_or_else(|e| e.into_inner());
         p.next_piece()
     };
-    let parse = |(i, piece): (usize, Vec<u8>)| {
-        let mut out = parse_chunk(&piece, file);
-        out.bytes = piece.len();
-        (i, out)
-    };
+    let parse = |(i, piece): (usize, Vec<u8>)| (i, parse_chunk(&piece, file));
     let mut taker = Taker::new(file, opts);
     let mut take = |out: ChunkOut| {
         taker.take(out, &mut each);

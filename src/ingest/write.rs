@@ -39,29 +39,34 @@ impl<'a> Obj<'a> {
         self.key(k);
         self.out.push_str(json);
     }
-    fn list(&mut self, k: &str, v: &[String]) {
+    /// `k` with the items written by `each` between `open` and `close`, comma-separated.
+    fn seq<T>(
+        &mut self,
+        k: &str,
+        open: char,
+        close: char,
+        items: &[T],
+        each: impl Fn(&mut String, &T),
+    ) {
         self.key(k);
-        self.out.push('[');
-        for (i, s) in v.iter().enumerate() {
+        self.out.push(open);
+        for (i, x) in items.iter().enumerate() {
             if i > 0 {
                 self.out.push(',');
             }
-            json_str(self.out, s);
+            each(self.out, x);
         }
-        self.out.push(']');
+        self.out.push(close);
+    }
+    fn list(&mut self, k: &str, v: &[String]) {
+        self.seq(k, '[', ']', v, |out, s| json_str(out, s));
     }
     fn tags(&mut self, k: &str, tags: &[(String, String)]) {
-        self.key(k);
-        self.out.push('{');
-        for (i, (tk, tv)) in tags.iter().enumerate() {
-            if i > 0 {
-                self.out.push(',');
-            }
-            json_str(self.out, tk);
-            self.out.push(':');
-            json_str(self.out, tv);
-        }
-        self.out.push('}');
+        self.seq(k, '{', '}', tags, |out, (tk, tv)| {
+            json_str(out, tk);
+            out.push(':');
+            json_str(out, tv);
+        });
     }
     /// The optional network fields of `exposure` and `reach` records.
     fn net(
@@ -77,19 +82,13 @@ impl<'a> Obj<'a> {
     fn ports(&mut self, ports: &Option<Vec<PortRange>>) {
         use std::fmt::Write;
         let Some(ps) = ports else { return };
-        self.key("ports");
-        self.out.push('[');
-        for (i, r) in ps.iter().enumerate() {
-            if i > 0 {
-                self.out.push(',');
-            }
+        self.seq("ports", '[', ']', ps, |out, r| {
             let _ = if r.lo == r.hi {
-                write!(self.out, "{}", r.lo)
+                write!(out, "{}", r.lo)
             } else {
-                write!(self.out, "\"{}-{}\"", r.lo, r.hi)
+                write!(out, "\"{}-{}\"", r.lo, r.hi)
             };
-        }
-        self.out.push(']');
+        });
     }
     fn end(self) {
         self.out.push_str("}\n");

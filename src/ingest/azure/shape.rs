@@ -171,18 +171,10 @@ fn top_envelope(text: &str) -> Option<(&'static str, Vec<&RawValue>, Option<bool
 /// Peels envelopes until the items are reached, leaving each as its text; the bool says
 /// whether a further page was promised (`None`: the shape does not page).
 fn envelope(raw: &RawValue) -> (&'static str, Vec<&RawValue>, Option<bool>) {
-    let text = raw.get();
-    match text.trim_start().as_bytes().first() {
-        Some(b'[') => match serde_json::from_str(text) {
-            Ok(items) => ("array", items, None),
-            Err(_) => ("scalar", vec![raw], None),
-        },
-        Some(b'{') => serde_json::from_str::<Object>(text)
-            .ok()
-            .and_then(|map| object_envelope(&map))
-            .unwrap_or(("object", vec![raw], None)),
-        _ => ("scalar", vec![raw], None),
-    }
+    top_envelope(raw.get()).unwrap_or_else(|| {
+        let object = raw.get().trim_start().starts_with('{');
+        (if object { "object" } else { "scalar" }, vec![raw], None)
+    })
 }
 
 /// The items of an envelope object; `None` when the object is not one (it is an item).
