@@ -86,8 +86,12 @@ fn build_native(
     let size = std::fs::metadata(path).map_or(0, |m| m.len()) as usize;
     let estimate = size / 350 * if name.ends_with(".gz") { 8 } else { 1 };
     let mut b = graph::Builder::with_capacity(build, vec![name], estimate);
+    // Ids are hashed on the parsing threads; the builder, taking records in line order on
+    // one thread, only probes with the hashes.
     let (header, (sha256, size)) =
-        ingest::native::parse_file(path, read, hash, |r, o| b.add(r, o))?;
+        ingest::native::parse_file_prepared(path, read, hash, graph::Keys::of, |r, keys, o| {
+            b.add_keyed(r, keys, o)
+        })?;
     let records = b.record_counts();
     let built = tracing::info_span!("build").in_scope(|| b.finish(header.meta, header.warnings));
     Ok((

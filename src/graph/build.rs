@@ -1,6 +1,7 @@
 //! From records to graph: merging definitions, resolving references and roles, deriving
 //! parents, and the warnings the format asks for along the way.
 
+use super::index::{hash_id, IdIndex};
 use super::roles::RoleTable;
 use super::*;
 use crate::diag::Diagnostic;
@@ -44,12 +45,17 @@ enum Hint {
 
 #[derive(Default)]
 struct Proto {
+    /// The winning definition, its `id` left empty: the spellings are kept here instead.
     def: Option<Definition>,
     def_line: Option<Origin>,
     /// Smallest defining spelling.
     def_spelling: Option<String>,
-    /// Smallest referencing spelling.
-    ref_spelling: Option<String>,
+    /// The latest definition's spelling as written, where it is not `def_spelling`.
+    last_def: Option<Box<str>>,
+    /// The spellings references used while nothing defined the node, each once, in the
+    /// order met: the smallest is shown if nothing ever defines it, and a deferred check
+    /// names its reference's spelling by its place here.
+    refs: Vec<Box<str>>,
     container_ref: bool,
     principal_ref: bool,
     /// For a node only implied as a derived parent: the smallest child id implying it.
@@ -63,7 +69,8 @@ enum Deferred {
         node: u32,
         origin: Origin,
         what: &'static str,
-        spelling: Box<str>,
+        /// Index into the node's [`Proto::refs`].
+        spelling: u32,
     },
     Assignment {
         principal: u32,
@@ -88,12 +95,11 @@ struct PendingEdge {
 pub struct Builder {
     owner_key: String,
     files: Vec<String>,
-    index: IdSet,
+    index: IdIndex,
     protos: Vec<Proto>,
     /// Warnings about single records, in record order.
     warnings: Vec<Diagnostic>,
     deferred: Vec<Deferred>,
-    buf: String,
     roles: RoleTable,
     /// Role names and ids as assignments spell them, each kept once.
     role_refs: IndexSet<Box<str>, foldhash::fast::FixedState>,
@@ -115,13 +121,39 @@ fn min_spelling(slot: &mut Option<String>, s: &str) {
     }
 }
 
-fn fold_hash(s: &str) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = foldhash::fast::FixedState::default().build_hasher();
-    for b in s.bytes() {
-        h.write_u8(b.to_ascii_lowercase());
+/// What [`Builder::add_keyed`] looks up for a record, worked out from the record alone, so
+/// that the threads that parse can do it and the one thread that takes records in line
+/// order only probes with it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Keys {
+    /// Exact duplicates are found by this (see [`Record::relation_hash128`]).
+    relation: Option<u128>,
+    /// [`hash_id`] of the ids the record names, in the order the builder takes them.
+    ids: [u64; 2],
+    /// [`hash_id`] of a finding's own id.
+    finding: u64,
+}
+
+impl Keys {
+    pub fn of(rec: &Record) -> Keys {
+        let h = |a: &str| hash_id(a);
+        let (ids, finding) = match rec {
+            Record::Define(d) => ([h(&d.id), 0], 0),
+            Record::Membership { group, member } => ([h(member), h(group)], 0),
+            Record::RoleAssignment {
+                principal, scope, ..
+            } => ([h(principal), h(scope)], 0),
+            Record::Exposure { resource, .. } => ([h(resource), 0], 0),
+            Record::Reach { from, to, .. } => ([h(from), h(to)], 0),
+            Record::Finding(f) => ([h(&f.resource), 0], h(&f.id)),
+            Record::Role { .. } => ([0; 2], 0),
+        };
+        Keys {
+            relation: rec.relation_hash128(),
+            ids,
+            finding,
+        }
     }
-    h.finish()
 }
 
 impl Builder {
@@ -131,11 +163,10 @@ impl Builder {
         let mut b = Builder {
             owner_key: opts.owner_key.clone(),
             files,
-            index: IdSet::with_capacity_and_hasher(records + 1, Default::default()),
+            index: IdIndex::with_capacity(records + 1),
             protos: Vec::with_capacity(records + 1),
             warnings: Vec::new(),
             deferred: Vec::new(),
-            buf: String::new(),
             roles: RoleTable::default(),
             role_refs: IndexSet::default(),
             // About half the records of a typical snapshot are relations and findings.
@@ -164,39 +195,39 @@ impl Builder {
         self.warnings.push(d);
     }
 
-    fn node(&mut self, id: &str) -> u32 {
-        // Fold into a reused buffer; allocate a key only for a new node.
-        self.buf.clear();
-        self.buf.push_str(id.trim());
-        self.buf.make_ascii_lowercase();
-        if let Some(i) = self.index.get_index_of(self.buf.as_str()) {
-            return i as u32;
+    /// The node of an id whose [`hash_id`] is `hash`, made if new.
+    fn node_hashed(&mut self, hash: u64, id: &str) -> u32 {
+        let (v, new) = self.index.insert_hashed(hash, id);
+        if new {
+            self.protos.push(Proto::default());
         }
-        let (i, _) = self.index.insert_full(self.buf.as_str().into());
-        self.protos.push(Proto::default());
-        i as u32
+        v
     }
 
-    /// A reference from a record to an id; whether anything defines it is known only at
-    /// the end, so the check waits until then.
-    fn reference(&mut self, id: &str, hint: Hint, o: Origin, what: &'static str) -> u32 {
-        let v = self.node(id);
+    fn node(&mut self, id: &str) -> u32 {
+        self.node_hashed(hash_id(id), id)
+    }
+
+    /// A reference from a record to an id (whose [`hash_id`] is `hash`); whether anything
+    /// defines it is known only at the end, so the check waits until then.
+    fn reference(&mut self, id: &str, hash: u64, hint: Hint, o: Origin, what: &'static str) -> u32 {
+        let v = self.node_hashed(hash, id);
         let p = &mut self.protos[v as usize];
-        // A defined node is shown with its defining spelling: references need not be kept.
-        if p.def.is_none() {
-            min_spelling(&mut p.ref_spelling, id.trim());
-        }
         match hint {
             Hint::Container => p.container_ref = true,
             Hint::Principal => p.principal_ref = true,
         }
-        if v != 0 && p.def.is_none() {
-            self.deferred.push(Deferred::Undefined {
-                node: v,
-                origin: o,
-                what,
-                spelling: id.trim().into(),
-            });
+        // A defined node is shown with its defining spelling: references need not be kept.
+        if p.def.is_none() {
+            let spelling = add_ref(p, id.trim());
+            if v != 0 {
+                self.deferred.push(Deferred::Undefined {
+                    node: v,
+                    origin: o,
+                    what,
+                    spelling,
+                });
+            }
         }
         v
     }
@@ -204,12 +235,19 @@ impl Builder {
     /// Takes one record. Records must come in file order: where two definitions of an id
     /// differ, the later line wins.
     pub fn add(&mut self, rec: Record, o: Origin) {
+        let keys = Keys::of(&rec);
+        self.add_keyed(rec, keys, o);
+    }
+
+    /// [`add`](Self::add), with the record's [`Keys`] already worked out.
+    pub fn add_keyed(&mut self, rec: Record, keys: Keys, o: Origin) {
         self.counts.add(&rec);
+        let [h0, h1] = keys.ids;
         if let Record::Define(d) = rec {
-            define(self, d, o);
+            define(self, d, h0, o);
             return;
         }
-        if let Some(h) = rec.relation_hash128() {
+        if let Some(h) = keys.relation {
             if let Some(&first) = self.seen.get(&h) {
                 let (_, line) = self.locate(first);
                 self.warn(Some(o), format!("exact duplicate of line {line}; ignored"));
@@ -232,10 +270,10 @@ impl Builder {
                     );
                 }
             }
-            Record::Finding(f) => self.finding(f, o),
+            Record::Finding(f) => self.finding(f, h0, keys.finding, o),
             Record::Membership { group, member } => {
-                let m = self.reference(&member, Hint::Principal, o, "membership member");
-                let g = self.reference(&group, Hint::Principal, o, "membership group");
+                let m = self.reference(&member, h0, Hint::Principal, o, "membership member");
+                let g = self.reference(&group, h1, Hint::Principal, o, "membership group");
                 self.edges.push(PendingEdge {
                     from: m,
                     to: g,
@@ -250,8 +288,14 @@ impl Builder {
                 scope,
                 ..
             } => {
-                let p = self.reference(&principal, Hint::Principal, o, "role assignment principal");
-                let s = self.reference(&scope, Hint::Container, o, "role assignment scope");
+                let p = self.reference(
+                    &principal,
+                    h0,
+                    Hint::Principal,
+                    o,
+                    "role assignment principal",
+                );
+                let s = self.reference(&scope, h1, Hint::Container, o, "role assignment scope");
                 let (r, _) = self.role_refs.insert_full(role.into_boxed_str());
                 self.deferred.push(Deferred::Assignment {
                     principal: p,
@@ -267,7 +311,7 @@ impl Builder {
                 protocol,
                 ..
             } => {
-                let r = self.reference(&resource, Hint::Container, o, "exposure resource");
+                let r = self.reference(&resource, h0, Hint::Container, o, "exposure resource");
                 if is_internet_source(&from) {
                     self.nets.push(NetInfo { ports, protocol });
                     self.edges.push(PendingEdge {
@@ -286,8 +330,8 @@ impl Builder {
                 protocol,
                 ..
             } => {
-                let f = self.reference(&from, Hint::Container, o, "reach source");
-                let t = self.reference(&to, Hint::Container, o, "reach destination");
+                let f = self.reference(&from, h0, Hint::Container, o, "reach source");
+                let t = self.reference(&to, h1, Hint::Container, o, "reach destination");
                 self.nets.push(NetInfo { ports, protocol });
                 self.edges.push(PendingEdge {
                     from: f,
@@ -300,10 +344,16 @@ impl Builder {
         }
     }
 
-    /// A finding replaces an earlier one of the same folded id, with a warning.
-    fn finding(&mut self, f: Finding, o: Origin) {
-        let v = self.reference(&f.resource, Hint::Container, o, "finding resource");
-        let h = fold_hash(&f.id);
+    /// A finding replaces an earlier one of the same folded id, with a warning. `resource`
+    /// and `h` are the [`hash_id`] of its resource and of its own id.
+    fn finding(&mut self, f: Finding, resource: u64, h: u64, o: Origin) {
+        let v = self.reference(
+            &f.resource,
+            resource,
+            Hint::Container,
+            o,
+            "finding resource",
+        );
         let found = {
             let all = &self.findings;
             self.finding_ix
@@ -348,13 +398,13 @@ impl Builder {
                     what,
                     spelling,
                 } => {
-                    if self.protos[node as usize].def.is_none() {
-                        self.warn(
-                            Some(origin),
-                            format!(
-                                "{what} `{spelling}` is not defined by any record; kept as a node"
-                            ),
+                    let p = &self.protos[node as usize];
+                    if p.def.is_none() {
+                        let msg = format!(
+                            "{what} `{}` is not defined by any record; kept as a node",
+                            p.refs[spelling as usize]
                         );
+                        self.warn(Some(origin), msg);
                     }
                 }
                 Deferred::Assignment {
@@ -421,6 +471,7 @@ impl Builder {
             for r in list {
                 let rv = b.reference(
                     &r,
+                    hash_id(&r),
                     Hint::Container,
                     o.unwrap_or(Origin { file: 0, line: 0 }),
                     "attached_to resource",
@@ -470,6 +521,7 @@ impl Builder {
                 if let Some(ep) = explicit_parent {
                     let pv = b.reference(
                         &ep,
+                        hash_id(&ep),
                         Hint::Container,
                         o.unwrap_or(Origin { file: 0, line: 0 }),
                         "parent",
@@ -487,7 +539,7 @@ impl Builder {
                     if b.protos[pv as usize].def.is_none() {
                         let child = spelling(&b.protos[v]).to_string();
                         let pp = &mut b.protos[pv as usize];
-                        min_spelling(&mut pp.ref_spelling, &parent_buf);
+                        add_ref(pp, &parent_buf);
                         min_spelling(&mut pp.implied_by, &child);
                     }
                     b.protos[pv as usize].container_ref = true;
@@ -507,7 +559,7 @@ impl Builder {
         let implied: Vec<String> = b
             .protos
             .iter()
-            .filter(|p| p.def.is_none() && p.ref_spelling.is_some())
+            .filter(|p| p.def.is_none() && !p.refs.is_empty())
             .filter_map(|p| {
                 let child = p.implied_by.as_ref()?;
                 Some(format!(
@@ -549,11 +601,10 @@ impl Builder {
         let mut nodes: Vec<NodeData> = Vec::with_capacity(n);
         for (v, p) in b.protos.iter_mut().enumerate() {
             // The spellings are not needed after this: taken, not copied.
-            let id = p
-                .def_spelling
-                .take()
-                .or_else(|| p.ref_spelling.take())
-                .unwrap_or_default();
+            let id = match p.def_spelling.take() {
+                Some(s) => s,
+                None => ref_spelling(p).map(str::to_string).unwrap_or_default(),
+            };
             let (category, kind) = if v == 0 {
                 (Category::Internet, "internet".to_string())
             } else {
@@ -652,7 +703,7 @@ impl Builder {
         let mut order: Vec<u32> = (0..n as u32).collect();
         {
             let index = &b.index;
-            order.par_sort_unstable_by(|&x, &y| index[x as usize].cmp(&index[y as usize]));
+            order.par_sort_unstable_by(|&x, &y| index.folded(x).cmp(index.folded(y)));
         }
         let mut rank = vec![0u32; n];
         for (r, &v) in order.iter().enumerate() {
@@ -686,8 +737,11 @@ impl Builder {
     }
 }
 
-fn define(b: &mut Builder, d: Definition, o: Origin) {
-    let id = d.id.trim();
+/// `hash` is the [`hash_id`] of the definition's id.
+fn define(b: &mut Builder, mut d: Definition, hash: u64, o: Origin) {
+    // The spelling is kept on the node once, not in the definition as well.
+    let written = std::mem::take(&mut d.id);
+    let id = written.trim();
     if id.eq_ignore_ascii_case(ids::INTERNET) {
         b.warn(
             Some(o),
@@ -695,16 +749,19 @@ fn define(b: &mut Builder, d: Definition, o: Origin) {
         );
         return;
     }
-    let v = b.node(id) as usize;
+    let v = b.node_hashed(hash, id) as usize;
     let earlier = b.protos[v].def_line;
     let p = &mut b.protos[v];
-    min_spelling(&mut p.def_spelling, id);
+    let latest = p.last_def.as_deref().or(p.def_spelling.as_deref());
+    let same_spelling = latest == Some(written.as_str());
     let msg = match &mut p.def {
         None => {
             p.def = Some(d);
             None
         }
-        Some(cur) if *cur == d => Some(format!("`{id}` is defined again with identical content")),
+        Some(cur) if *cur == d && same_spelling => {
+            Some(format!("`{id}` is defined again with identical content"))
+        }
         Some(cur) => {
             let mut changed = Vec::new();
             if cur.def_type != d.def_type {
@@ -732,9 +789,6 @@ fn define(b: &mut Builder, d: Definition, o: Origin) {
                 }
                 cur.props = Some(x.clone());
             }
-            if d.id != cur.id {
-                cur.id = d.id.clone();
-            }
             Some(if changed.is_empty() {
                 format!("`{id}` is defined again (only the id's spelling differs)")
             } else {
@@ -746,6 +800,17 @@ fn define(b: &mut Builder, d: Definition, o: Origin) {
         }
     };
     p.def_line = Some(o);
+    let smallest = p.def_spelling.as_deref().is_none_or(|cur| id < cur);
+    if smallest && id.len() == written.len() {
+        p.def_spelling = Some(written);
+        p.last_def = None;
+    } else {
+        if smallest {
+            p.def_spelling = Some(id.to_string());
+        }
+        p.last_def =
+            (p.def_spelling.as_deref() != Some(written.as_str())).then(|| written.into_boxed_str());
+    }
     if let Some(m) = msg {
         let line = earlier.map(|e| b.locate(e).1).unwrap_or(0);
         b.warn(Some(o), format!("{m} (earlier definition at line {line})"));
@@ -756,8 +821,25 @@ fn define(b: &mut Builder, d: Definition, o: Origin) {
 fn spelling(p: &Proto) -> &str {
     p.def_spelling
         .as_deref()
-        .or(p.ref_spelling.as_deref())
+        .or_else(|| ref_spelling(p))
         .unwrap_or_default()
+}
+
+/// The smallest spelling references used while nothing defined the node.
+fn ref_spelling(p: &Proto) -> Option<&str> {
+    p.refs.iter().map(|s| &**s).min()
+}
+
+/// Notes a reference's spelling on a node nothing defines yet; gives its place in
+/// [`Proto::refs`].
+fn add_ref(p: &mut Proto, spelling: &str) -> u32 {
+    match p.refs.iter().position(|s| **s == *spelling) {
+        Some(i) => i as u32,
+        None => {
+            p.refs.push(spelling.into());
+            p.refs.len() as u32 - 1
+        }
+    }
 }
 
 /// Category and kind of a node, from its definition or, failing that, its id's shape.
@@ -999,6 +1081,65 @@ mod tests {
                 .id,
             "/subscriptions/S/resourceGroups/G"
         );
+    }
+
+    #[test]
+    fn redefinitions_compare_spellings_with_the_latest_definition() {
+        let b = graph(&[
+            r#"{"type":"resource","id":"a","kind":"vm"}"#,
+            r#"{"type":"resource","id":"A","kind":"vm"}"#,
+            r#"{"type":"resource","id":"A","kind":"vm"}"#,
+            r#"{"type":"resource","id":" a ","kind":"vm"}"#,
+            r#"{"type":"resource","id":"a","kind":"vm"}"#,
+        ]);
+        let said: Vec<(usize, &str)> = b
+            .warnings
+            .iter()
+            .map(|w| (w.line, w.message.as_str()))
+            .collect();
+        assert_eq!(
+            said,
+            [
+                (3, "`A` is defined again (only the id's spelling differs) (earlier definition at line 2)"),
+                (4, "`A` is defined again with identical content (earlier definition at line 3)"),
+                (5, "`a` is defined again (only the id's spelling differs) (earlier definition at line 4)"),
+                (6, "`a` is defined again (only the id's spelling differs) (earlier definition at line 5)"),
+            ]
+        );
+        assert_eq!(b.graph.node(b.graph.find("a").unwrap()).id, "A");
+    }
+
+    #[test]
+    fn undefined_references_are_named_as_each_record_spells_them() {
+        let b = graph(&[
+            r#"{"type":"reach","from":"Ghost","to":"x"}"#,
+            r#"{"type":"reach","from":"GHOST","to":"x"}"#,
+            r#"{"type":"reach","from":"Ghost","to":"x","ports":[22]}"#,
+            r#"{"type":"resource","id":"x","kind":"vm"}"#,
+        ]);
+        let said: Vec<(usize, &str)> = b
+            .warnings
+            .iter()
+            .map(|w| (w.line, w.message.as_str()))
+            .collect();
+        assert_eq!(
+            said,
+            [
+                (
+                    2,
+                    "reach source `Ghost` is not defined by any record; kept as a node"
+                ),
+                (
+                    3,
+                    "reach source `GHOST` is not defined by any record; kept as a node"
+                ),
+                (
+                    4,
+                    "reach source `Ghost` is not defined by any record; kept as a node"
+                ),
+            ]
+        );
+        assert_eq!(b.graph.node(b.graph.find("ghost").unwrap()).id, "GHOST");
     }
 
     #[test]

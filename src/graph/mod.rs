@@ -5,21 +5,18 @@
 //! (tags, props, findings, roles, ports) live in side tables indexed by node or edge.
 
 mod build;
+pub mod index;
 pub mod intern;
 pub mod roles;
 
-pub use build::{build, BuildOptions, Builder, Built};
+pub use build::{build, BuildOptions, Builder, Built, Keys};
+pub use index::IdIndex;
 pub use intern::{Interner, Sym};
 
 use crate::ingest::{Finding, Meta, PortRange};
 use indexmap::{IndexMap, IndexSet};
 use petgraph::graph::DiGraph;
 use serde_json::value::RawValue;
-
-/// Folded ids by node index. Looked up once or more for every reference in a snapshot,
-/// millions of times at scale, so with a fast hasher: ids are the user's own data, not
-/// input from an adversary the hash must resist.
-pub type IdSet = IndexSet<Box<str>, foldhash::fast::FixedState>;
 
 /// The four kinds of node in the format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -163,9 +160,8 @@ impl Csr {
 pub struct Graph {
     pub meta: Meta,
     pub g: DiGraph<NodeWeight, EdgeWeight, u32>,
-    /// Folded ids; a node's index here is its node index (an `IndexMap` whose values are
-    /// the positions themselves, so they are not stored twice).
-    pub index: IdSet,
+    /// Folded ids; a node's index here is its node index.
+    pub index: IdIndex,
     pub nodes: Vec<NodeData>,
     pub findings: Vec<Finding>,
     pub roles: Vec<roles::RoleInfo>,
@@ -193,14 +189,12 @@ impl Graph {
 
     /// The node for an id, compared case-insensitively.
     pub fn find(&self, id: &str) -> Option<u32> {
-        self.index
-            .get_index_of(id.to_ascii_lowercase().as_str())
-            .map(|i| i as u32)
+        self.index.get(id)
     }
 
     /// The folded (lowercase) id of a node.
     pub fn folded(&self, v: u32) -> &str {
-        self.index.get_index(v as usize).map_or("", |k| k.as_ref())
+        self.index.folded(v)
     }
 
     /// The node's kind as text.

@@ -37,7 +37,20 @@ pub fn parse_file(
     path: &Path,
     opts: ReadOptions,
     hash: bool,
-    each: impl FnMut(Record, Origin),
+    mut each: impl FnMut(Record, Origin),
+) -> Result<(Read, (String, u64))> {
+    parse_file_prepared(path, opts, hash, |_| (), |r, (), o| each(r, o))
+}
+
+/// [`parse_file`], with `prepare` run on each record on the parsing threads, before the
+/// record is handed to `each` with what it gave: work that needs the record alone, taken
+/// off the one thread that receives records in order.
+pub fn parse_file_prepared<K: Send>(
+    path: &Path,
+    opts: ReadOptions,
+    hash: bool,
+    prepare: impl Fn(&Record) -> K + Sync,
+    each: impl FnMut(Record, K, Origin),
 ) -> Result<(Read, (String, u64))> {
     let read_span = tracing::info_span!("read");
     let read_err = |source| Error::Read {
@@ -51,9 +64,9 @@ pub fn parse_file(
     let mut raw = crate::lineage::Hashing::new(file, hash);
     let read = if name.ends_with(".gz") {
         let text = flate2::read::MultiGzDecoder::new(&mut raw);
-        parse_from(text, size * 8, &name, opts, each, read_span)
+        parse_from(text, size * 8, &name, opts, prepare, each, read_span)
     } else {
-        parse_from(&mut raw, size, &name, opts, each, read_span)
+        parse_from(&mut raw, size, &name, opts, prepare, each, read_span)
     }?;
     Ok((read, raw.finish()))
 }
@@ -102,14 +115,15 @@ pub fn parse_into(
     bytes: &[u8],
     file: &str,
     opts: ReadOptions,
-    each: impl FnMut(Record, Origin),
+    mut each: impl FnMut(Record, Origin),
 ) -> Result<Read> {
     parse_from(
         bytes,
         bytes.len() as u64,
         file,
         opts,
-        each,
+        |_| (),
+        |r, (), o| each(r, o),
         tracing::Span::none(),
     )
 }
@@ -120,12 +134,14 @@ pub fn parse_into(
 /// are ever all in memory. `size` (the reader's length, if known) is for progress only;
 /// `read_span` is closed once the last byte has been read. Any error is returned once the
 /// whole text has been read, so every malformed line is reported, not only the first.
-pub fn parse_from(
+/// `prepare` runs on each record on the thread that parsed it; `each` gets what it gave.
+pub fn parse_from<K: Send>(
     reader: impl std::io::Read + Send,
     size: u64,
     file: &str,
     opts: ReadOptions,
-    mut each: impl FnMut(Record, Origin),
+    prepare: impl Fn(&Record) -> K + Sync,
+    mut each: impl FnMut(Record, K, Origin),
     read_span: tracing::Span,
 ) -> Result<Read> {
     let threads = rayon::current_num_threads();
@@ -142,9 +158,9 @@ pub fn parse_from(
         let mut p = pieces.lock().unwrap_or_else(|e| e.into_inner());
         p.next_piece()
     };
-    let parse = |(i, piece): (usize, Vec<u8>)| (i, parse_chunk(&piece, file));
+    let parse = |(i, piece): (usize, Vec<u8>)| (i, parse_chunk(&piece, file, &prepare));
     let mut taker = Taker::new(file, opts);
-    let mut take = |out: ChunkOut| {
+    let mut take = |out: ChunkOut<K>| {
         taker.take(out, &mut each);
         tracing::trace!(target: crate::phases::PROGRESS, done = taker.bytes as u64, of = size);
     };
@@ -157,7 +173,7 @@ pub fn parse_from(
         // them in line order, and reads and parses one itself whenever the next is not
         // ready.
         std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, ChunkOut)>(threads * 2);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, ChunkOut<K>)>(threads * 2);
             for _ in 1..threads {
                 let tx = tx.clone();
                 let (claim, parse) = (&claim, &parse);
@@ -301,7 +317,7 @@ impl<'a> Taker<'a> {
         }
     }
 
-    fn take(&mut self, chunk: ChunkOut, each: &mut impl FnMut(Record, Origin)) {
+    fn take<K>(&mut self, chunk: ChunkOut<K>, each: &mut impl FnMut(Record, K, Origin)) {
         let file = self.file;
         for item in chunk.items {
             let line = self.line_base + item.line;
@@ -349,10 +365,10 @@ impl<'a> Taker<'a> {
                         .warning(),
                     );
                 }
-                Outcome::Record(rec) => {
+                Outcome::Record(rec, keys) => {
                     self.first_content_line = false;
                     self.records += 1;
-                    each(rec, Origin { file: 0, line });
+                    each(rec, keys, Origin { file: 0, line });
                 }
             }
         }
@@ -389,33 +405,49 @@ impl<'a> Taker<'a> {
     }
 }
 
-struct ChunkOut {
+struct ChunkOut<K> {
     /// Number of lines in the chunk (newlines, plus a final unterminated line).
     lines: u32,
     bytes: usize,
-    items: Vec<Item>,
+    items: Vec<Item<K>>,
 }
 
-struct Item {
+struct Item<K> {
     /// 1-based line within the chunk.
     line: u32,
-    outcome: Outcome,
+    outcome: Outcome<K>,
 }
 
-enum Outcome {
+enum Outcome<K = ()> {
     Blank,
     Header(Meta, String),
     Unknown(String, String),
-    Record(Record),
+    /// A record, with what `prepare` made of it.
+    Record(Record, K),
     Bad(Diagnostic),
 }
 
-fn parse_chunk(chunk: &[u8], file: &str) -> ChunkOut {
+impl Outcome {
+    fn prepared<K>(self, prepare: &impl Fn(&Record) -> K) -> Outcome<K> {
+        match self {
+            Outcome::Record(rec, ()) => {
+                let k = prepare(&rec);
+                Outcome::Record(rec, k)
+            }
+            Outcome::Blank => Outcome::Blank,
+            Outcome::Header(m, t) => Outcome::Header(m, t),
+            Outcome::Unknown(t, l) => Outcome::Unknown(t, l),
+            Outcome::Bad(d) => Outcome::Bad(d),
+        }
+    }
+}
+
+fn parse_chunk<K>(chunk: &[u8], file: &str, prepare: &impl Fn(&Record) -> K) -> ChunkOut<K> {
     let mut items = Vec::new();
     let mut lines = 0u32;
     for raw in chunk.split_inclusive(|b| *b == b'\n') {
         lines += 1;
-        let outcome = parse_line(raw, file);
+        let outcome = parse_line(raw, file).prepared(prepare);
         if !matches!(outcome, Outcome::Blank) {
             items.push(Item {
                 line: lines,
@@ -763,7 +795,7 @@ fn to_record(l: Line, text: &str) -> Result<Outcome, Problem> {
         }
         other => return Ok(Outcome::Unknown(other.to_string(), text.to_string())),
     };
-    Ok(Outcome::Record(rec))
+    Ok(Outcome::Record(rec, ()))
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, with `t`/`z`/space accepted as RFC 3339 allows.
