@@ -216,7 +216,7 @@ fn node_pred(g: &Graph, v: u32, p: &NodePred) -> bool {
             let any = g
                 .findings_of(v)
                 .iter()
-                .any(|f| tests.iter().all(|(k, t)| finding_test(f, *k, t)));
+                .any(|f| tests.iter().all(|(k, t)| finding_test(g, f, *k, t)));
             any != *negated
         }
     }
@@ -241,7 +241,8 @@ fn prop_string(props: Option<&serde_json::value::RawValue>, key: &str) -> Option
     }
 }
 
-fn finding_test(f: &crate::ingest::Finding, k: FindingKey, t: &Test) -> bool {
+fn finding_test(g: &Graph, f: &crate::graph::FindingData, k: FindingKey, t: &Test) -> bool {
+    let text = |s: crate::graph::Sym| Some(g.strings.get(s));
     match k {
         FindingKey::Class => test_str(
             t,
@@ -250,21 +251,24 @@ fn finding_test(f: &crate::ingest::Finding, k: FindingKey, t: &Test) -> bool {
                 crate::ingest::FindingClass::Alert => "alert",
             }),
         ),
-        FindingKey::State => test_str(t, Some(&f.state)),
+        FindingKey::State => test_str(t, text(f.state)),
         FindingKey::Severity => match t {
             Test::Cmp(op, level) => op.holds(f.severity, *level),
             t => test_str(t, Some(f.severity.as_str())),
         },
-        FindingKey::Category => test_str(t, f.category.as_deref()),
-        FindingKey::Title => test_str(t, Some(&f.title)),
+        FindingKey::Category => test_str(t, f.category.and_then(text)),
+        FindingKey::Title => test_str(t, text(f.title)),
         FindingKey::Id => test_str(t, Some(&f.id)),
         FindingKey::Technique => match t {
             Test::Exists => !f.techniques.is_empty(),
-            Test::Eq(x) => f.techniques.iter().any(|tech| technique_is(tech, x)),
+            Test::Eq(x) => f
+                .techniques
+                .iter()
+                .any(|&tech| technique_is(g.strings.get(tech), x)),
             Test::In(xs) => f
                 .techniques
                 .iter()
-                .any(|tech| xs.iter().any(|x| technique_is(tech, x))),
+                .any(|&tech| xs.iter().any(|x| technique_is(g.strings.get(tech), x))),
             Test::Cmp(..) => false,
         },
     }

@@ -106,7 +106,9 @@ pub struct Builder {
     /// A 128-bit hash of every relation record and finding, with where it was first seen.
     seen: HashMap<u128, Origin, foldhash::fast::FixedState>,
     /// The latest finding of each folded id, with its resource's node.
-    findings: Vec<(u32, Finding, Origin)>,
+    findings: Vec<(u32, FindingData, Origin)>,
+    /// Kinds, tags and findings' texts, each once; the graph's [`Graph::strings`].
+    strings: Interner,
     /// Slots of `findings`, with the hash of each one's folded id.
     finding_ix: hashbrown::HashTable<(u64, u32)>,
     edges: Vec<PendingEdge>,
@@ -172,6 +174,7 @@ impl Builder {
             // About half the records of a typical snapshot are relations and findings.
             seen: HashMap::with_capacity_and_hasher(records / 2, Default::default()),
             findings: Vec::new(),
+            strings: Interner::default(),
             finding_ix: hashbrown::HashTable::new(),
             edges: Vec::new(),
             nets: Vec::new(),
@@ -361,6 +364,16 @@ impl Builder {
                     all[slot as usize].1.id.eq_ignore_ascii_case(&f.id)
                 })
                 .map(|&(_, slot)| slot)
+        };
+        let mut intern = |s: &str| self.strings.intern(s);
+        let f = FindingData {
+            class: f.class,
+            severity: f.severity,
+            state: intern(&f.state),
+            category: f.category.as_deref().map(&mut intern),
+            title: intern(&f.title),
+            techniques: f.techniques.iter().map(|t| intern(t)).collect(),
+            id: f.id.into_boxed_str(),
         };
         match found {
             Some(slot) => {
@@ -588,7 +601,7 @@ impl Builder {
 
         // Nodes.
         let n = b.protos.len();
-        let mut strings = Interner::default();
+        let mut strings = std::mem::take(&mut b.strings);
         // Read from each node's props JSON: in parallel, the one part of a node that parses.
         let sensitive: Vec<Option<String>> = b
             .protos

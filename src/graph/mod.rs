@@ -13,7 +13,7 @@ pub use build::{build, BuildOptions, Builder, Built, Keys};
 pub use index::IdIndex;
 pub use intern::{Interner, Sym};
 
-use crate::ingest::{Finding, Meta, PortRange};
+use crate::ingest::{FindingClass, Level, Meta, PortRange};
 use indexmap::{IndexMap, IndexSet};
 use petgraph::graph::DiGraph;
 use serde_json::value::RawValue;
@@ -121,6 +121,21 @@ pub struct NodeData {
     pub origin: Option<crate::ingest::Origin>,
 }
 
+/// What rules may read about a finding. Its other fields (its resource, which the node is;
+/// its times and source id) are left in the snapshot: nothing evaluates them, and at a
+/// million resources there are half a million findings to hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindingData {
+    pub id: Box<str>,
+    pub class: FindingClass,
+    pub severity: Level,
+    /// Normalised as [`crate::ingest::Finding::state`] is.
+    pub state: Sym,
+    pub category: Option<Sym>,
+    pub title: Sym,
+    pub techniques: Box<[Sym]>,
+}
+
 /// Ports and protocol of an `exposes` or `reaches` edge.
 #[derive(Debug, Clone)]
 pub struct NetInfo {
@@ -163,7 +178,7 @@ pub struct Graph {
     /// Folded ids; a node's index here is its node index.
     pub index: IdIndex,
     pub nodes: Vec<NodeData>,
-    pub findings: Vec<Finding>,
+    pub findings: Vec<FindingData>,
     pub roles: Vec<roles::RoleInfo>,
     pub nets: Vec<NetInfo>,
     /// Per edge kind, forward and backward adjacency.
@@ -176,7 +191,7 @@ pub struct Graph {
     pub edge_rank: Vec<u32>,
     /// Tag key that names the owner (case-insensitive).
     pub owner_key: String,
-    /// Kinds, tag keys and tag values.
+    /// Kinds, tag keys and values, and findings' titles, states, categories and techniques.
     pub strings: Interner,
     /// The source files, indexed by [`crate::ingest::Origin::file`].
     pub files: Vec<String>,
@@ -206,7 +221,7 @@ impl Graph {
         &self.nodes[v as usize]
     }
 
-    pub fn findings_of(&self, v: u32) -> &[Finding] {
+    pub fn findings_of(&self, v: u32) -> &[FindingData] {
         let (a, b) = self.nodes[v as usize].findings;
         &self.findings[a as usize..b as usize]
     }
