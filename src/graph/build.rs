@@ -43,10 +43,52 @@ enum Hint {
     Principal,
 }
 
+/// A definition as the builder keeps it: its id is on the node, its kind and tags are
+/// interned, its texts boxed to their length.
+struct Def {
+    def_type: DefType,
+    kind: Option<Sym>,
+    name: Option<Box<str>>,
+    parent: Option<Box<str>>,
+    tags: Option<Box<[(Sym, Sym)]>>,
+    props: Option<Box<RawValue>>,
+    attached_to: Option<Vec<String>>,
+}
+
+impl Def {
+    fn new(d: Definition, strings: &mut Interner) -> Def {
+        Def {
+            def_type: d.def_type,
+            kind: d.kind.as_deref().map(|k| strings.intern(k)),
+            name: d.name.map(String::into_boxed_str),
+            parent: d.parent.map(String::into_boxed_str),
+            tags: d.tags.map(|t| {
+                t.iter()
+                    .map(|(k, v)| (strings.intern(k), strings.intern(v)))
+                    .collect()
+            }),
+            props: d.props,
+            attached_to: d.attached_to,
+        }
+    }
+}
+
+impl PartialEq for Def {
+    fn eq(&self, o: &Self) -> bool {
+        self.def_type == o.def_type
+            && self.kind == o.kind
+            && self.name == o.name
+            && self.parent == o.parent
+            && self.tags == o.tags
+            && self.props.as_ref().map(|p| p.get()) == o.props.as_ref().map(|p| p.get())
+            && self.attached_to == o.attached_to
+    }
+}
+
 #[derive(Default)]
 struct Proto {
-    /// The winning definition, its `id` left empty: the spellings are kept here instead.
-    def: Option<Definition>,
+    /// The winning definition.
+    def: Option<Def>,
     def_line: Option<Origin>,
     /// Smallest defining spelling.
     def_spelling: Option<String>,
@@ -619,27 +661,28 @@ impl Builder {
                 None => ref_spelling(p).map(str::to_string).unwrap_or_default(),
             };
             let (category, kind) = if v == 0 {
-                (Category::Internet, "internet".to_string())
+                (Category::Internet, strings.intern("internet"))
             } else {
-                categorize(p, &id)
+                categorize(p, &id, &mut strings)
             };
             let def = p.def.take();
             let (name, tags, props) = match def {
-                Some(d) => (d.name, d.tags.unwrap_or_default(), d.props),
+                Some(d) => (
+                    d.name.map(String::from),
+                    d.tags.map(Vec::from).unwrap_or_default(),
+                    d.props,
+                ),
                 None => (None, Vec::new(), None),
             };
             let sensitivity = sensitive[v].as_deref().map(|s| strings.intern(s));
             nodes.push(NodeData {
                 category,
                 id,
-                kind: strings.intern(&kind),
+                kind,
                 name,
                 defined: p.def_line.is_some() && v != 0,
                 parent: parent[v],
-                tags: tags
-                    .iter()
-                    .map(|(k, v)| (strings.intern(k), strings.intern(v)))
-                    .collect(),
+                tags,
                 props,
                 sensitivity,
                 findings: (0, 0),
@@ -763,6 +806,7 @@ fn define(b: &mut Builder, mut d: Definition, hash: u64, o: Origin) {
         return;
     }
     let v = b.node_hashed(hash, id) as usize;
+    let d = Def::new(d, &mut b.strings);
     let earlier = b.protos[v].def_line;
     let p = &mut b.protos[v];
     let latest = p.last_def.as_deref().or(p.def_spelling.as_deref());
@@ -783,11 +827,11 @@ fn define(b: &mut Builder, mut d: Definition, hash: u64, o: Origin) {
             }
             macro_rules! take {
                 ($f:ident) => {
-                    if let Some(x) = &d.$f {
-                        if cur.$f.as_ref() != Some(x) {
+                    if let Some(x) = d.$f {
+                        if cur.$f.as_ref() != Some(&x) {
                             changed.push(stringify!($f));
                         }
-                        cur.$f = Some(x.clone());
+                        cur.$f = Some(x);
                     }
                 };
             }
@@ -796,11 +840,11 @@ fn define(b: &mut Builder, mut d: Definition, hash: u64, o: Origin) {
             take!(parent);
             take!(tags);
             take!(attached_to);
-            if let Some(x) = &d.props {
+            if let Some(x) = d.props {
                 if cur.props.as_ref().map(|p| p.get()) != Some(x.get()) {
                     changed.push("props");
                 }
-                cur.props = Some(x.clone());
+                cur.props = Some(x);
             }
             Some(if changed.is_empty() {
                 format!("`{id}` is defined again (only the id's spelling differs)")
@@ -856,34 +900,26 @@ fn add_ref(p: &mut Proto, spelling: &str) -> u32 {
 }
 
 /// Category and kind of a node, from its definition or, failing that, its id's shape.
-fn categorize(p: &Proto, id: &str) -> (Category, String) {
-    match &p.def {
-        Some(d) => match d.def_type {
-            DefType::Resource => (
-                Category::Resource,
-                d.kind.clone().unwrap_or_else(|| "unknown".into()),
-            ),
-            DefType::Identity => (
-                Category::Identity,
-                d.kind.clone().unwrap_or_else(|| "unknown".into()),
-            ),
-            DefType::Scope => match &d.kind {
-                Some(k) => (Category::Scope, k.clone()),
-                None => by_shape(id),
-            },
+fn categorize(p: &Proto, id: &str, strings: &mut Interner) -> (Category, Sym) {
+    let (category, kind) = match &p.def {
+        Some(d) => match (d.def_type, d.kind) {
+            (DefType::Resource, Some(k)) => return (Category::Resource, k),
+            (DefType::Resource, None) => (Category::Resource, "unknown"),
+            (DefType::Identity, Some(k)) => return (Category::Identity, k),
+            (DefType::Identity, None) => (Category::Identity, "unknown"),
+            (DefType::Scope, Some(k)) => return (Category::Scope, k),
+            (DefType::Scope, None) => by_shape(id),
         },
         None if p.container_ref => by_shape(id),
-        None => (Category::Identity, "unknown".into()),
-    }
+        None => (Category::Identity, "unknown"),
+    };
+    (category, strings.intern(kind))
 }
 
-fn by_shape(id: &str) -> (Category, String) {
+fn by_shape(id: &str) -> (Category, &'static str) {
     match ids::shape(id) {
-        Shape::Other => (Category::Resource, "unknown".into()),
-        s => (
-            Category::Scope,
-            s.scope_kind().unwrap_or("unknown").to_string(),
-        ),
+        Shape::Other => (Category::Resource, "unknown"),
+        s => (Category::Scope, s.scope_kind().unwrap_or("unknown")),
     }
 }
 
