@@ -483,7 +483,13 @@ fn run(cli: Cli) -> Result<Done, Error> {
             let (est, outcome) = scanned(&snapshot, &pack, &common)?;
             let write = tracing::info_span!("write");
             let rendering = write.enter();
-            let doc = report::scan_doc(
+            // JSON's listing is made and written a batch at a time, never held whole.
+            let json = matches!(format, Format::Json);
+            let doc = if json {
+                report::scan_doc_unlisted
+            } else {
+                report::scan_doc
+            }(
                 &snapshot.display().to_string(),
                 &est.graph,
                 &pack,
@@ -494,11 +500,11 @@ fn run(cli: Cli) -> Result<Done, Error> {
             if let Some(n) = &doc.notice {
                 eprintln!("note: {n}");
             }
-            if let Format::Json = format {
-                // The listing is written as it is formatted, never held whole.
+            if json {
                 drop(rendering);
                 return Ok(Done::streamed(output, write, move |out| {
-                    let written = report::write_json(&doc, out);
+                    let combos = &outcome.combinations;
+                    let written = report::write_json_listing(&doc, &est.graph, &pack, combos, out);
                     leave_to_exit((est, outcome, doc));
                     written
                 }));

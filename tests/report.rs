@@ -368,6 +368,24 @@ fn scan_json_spliced_equals_json_written_whole() {
             );
             let whole = serde_json::to_string_pretty(&doc).unwrap() + "\n";
             assert_eq!(report::json(&doc), whole, "{file} cap {cap:?}");
+            // The listing made a batch at a time as it is written: the same text.
+            let unlisted = report::scan_doc_unlisted(
+                file,
+                &est.graph,
+                &pack,
+                &out.combinations,
+                &est.warnings,
+                cap,
+            );
+            assert!(unlisted.combinations.is_empty());
+            let mut lazy = Vec::new();
+            report::write_json_listing(&unlisted, &est.graph, &pack, &out.combinations, &mut lazy)
+                .unwrap();
+            assert_eq!(
+                String::from_utf8(lazy).unwrap(),
+                whole,
+                "{file} cap {cap:?}"
+            );
         }
     }
     // A listing of many pieces and batches, at more than one thread count.
@@ -378,13 +396,14 @@ fn scan_json_spliced_equals_json_written_whole() {
     )
     .unwrap();
     let out = scan::run(&est.graph, &pack, &Filter::default());
-    let mut doc = report::scan_doc("demo", &est.graph, &pack, &out.combinations, &[], None);
-    let one = doc.combinations.clone();
-    assert!(!one.is_empty());
-    while doc.combinations.len() < 30_000 {
-        doc.combinations.extend(one.iter().cloned());
+    assert!(!out.combinations.is_empty());
+    let mut combos = Vec::new();
+    while combos.len() < 30_000 {
+        combos.extend(out.combinations.iter().cloned());
     }
+    let doc = report::scan_doc("demo", &est.graph, &pack, &combos, &[], None);
     let whole = serde_json::to_string_pretty(&doc).unwrap() + "\n";
+    let unlisted = report::scan_doc_unlisted("demo", &est.graph, &pack, &combos, &[], None);
     for threads in [1, 3] {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -393,6 +412,15 @@ fn scan_json_spliced_equals_json_written_whole() {
         assert!(
             pool.install(|| report::json(&doc)) == whole,
             "{threads} threads: the listing differs from the document written whole"
+        );
+        let mut lazy = Vec::new();
+        pool.install(|| {
+            report::write_json_listing(&unlisted, &est.graph, &pack, &combos, &mut lazy)
+        })
+        .unwrap();
+        assert!(
+            lazy == whole.as_bytes(),
+            "{threads} threads: the listing made as it is written differs"
         );
     }
 }

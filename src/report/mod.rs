@@ -34,11 +34,15 @@ pub struct ScanDoc {
     pub counts: Counts,
     pub by_rule: Vec<RuleCount>,
     pub by_owner: Vec<OwnerCount>,
+    /// Empty in a document from [`scan_doc_unlisted`].
     pub combinations: Vec<ComboDoc>,
     pub warnings: Vec<WarningDoc>,
     /// Set when the listing was cut by `--max-combinations`: never a silent truncation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notice: Option<String>,
+    /// How many combinations the listing has (the first of the scan's, in its order).
+    #[serde(skip)]
+    pub listed: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -184,6 +188,24 @@ pub fn scan_doc(
     warnings: &[Diagnostic],
     max_listed: Option<usize>,
 ) -> ScanDoc {
+    let mut doc = scan_doc_unlisted(input, g, pack, combos, warnings, max_listed);
+    doc.combinations = combos[..doc.listed]
+        .iter()
+        .map(|c| combo_doc(g, pack, c))
+        .collect();
+    doc
+}
+
+/// [`scan_doc`] without the listing's documents, for [`write_json_listing`] to make them a
+/// batch at a time as it writes: at a million resources they would be 0.3 GB held at once.
+pub fn scan_doc_unlisted(
+    input: &str,
+    g: &Graph,
+    pack: &RulePack,
+    combos: &[Combination],
+    warnings: &[Diagnostic],
+    max_listed: Option<usize>,
+) -> ScanDoc {
     let rules = &pack.rules;
     // Only the listed combinations are turned into documents (a walk of every step with
     // its ids and payloads is many times the size of the combination), so a cap bounds
@@ -196,24 +218,6 @@ pub fn scan_doc(
             combos.len()
         )
     });
-    let combo_docs: Vec<ComboDoc> = combos[..listed]
-        .iter()
-        .map(|c| {
-            let r = &rules[c.rule];
-            ComboDoc {
-                rule: r.id.clone(),
-                name: r.name.clone(),
-                severity: r.severity,
-                title: r.title.clone(),
-                entry: g.node(c.entry).id.clone(),
-                target: g.node(c.target).id.clone(),
-                owner: g.owner(c.entry).to_string(),
-                fingerprint: c.fingerprint.clone(),
-                attack: r.attack.clone(),
-                walk: c.walk.iter().map(|s| step_doc(g, s)).collect(),
-            }
-        })
-        .collect();
     let is_resource = |v: u32| g.node(v).category == Category::Resource;
     let toxic: BTreeSet<u32> = combos
         .iter()
@@ -285,9 +289,27 @@ pub fn scan_doc(
         },
         by_rule,
         by_owner,
-        combinations: combo_docs,
+        combinations: Vec::new(),
         warnings: warning_docs,
         notice,
+        listed,
+    }
+}
+
+/// The report document of one combination.
+pub fn combo_doc(g: &Graph, pack: &RulePack, c: &Combination) -> ComboDoc {
+    let r = &pack.rules[c.rule];
+    ComboDoc {
+        rule: r.id.clone(),
+        name: r.name.clone(),
+        severity: r.severity,
+        title: r.title.clone(),
+        entry: g.node(c.entry).id.clone(),
+        target: g.node(c.target).id.clone(),
+        owner: g.owner(c.entry).to_string(),
+        fingerprint: c.fingerprint.clone(),
+        attack: r.attack.clone(),
+        walk: c.walk.iter().map(|s| step_doc(g, s)).collect(),
     }
 }
 
@@ -327,10 +349,38 @@ pub fn json(doc: &ScanDoc) -> String {
 /// Writes [`json`]'s text as it is made: the listing, which can run to hundreds of
 /// megabytes, is formatted in parallel pieces and never held whole (see [`crate::stream`]).
 pub fn write_json(doc: &ScanDoc, out: &mut (dyn std::io::Write + Send)) -> std::io::Result<()> {
+    write_listing(doc, &doc.combinations, &pretty, out)
+}
+
+/// [`write_json`] of a document from [`scan_doc_unlisted`], the listing's documents made
+/// from `combos` (the scan's, as given to it) a batch at a time: the same text.
+pub fn write_json_listing(
+    doc: &ScanDoc,
+    g: &Graph,
+    pack: &RulePack,
+    combos: &[Combination],
+    out: &mut (dyn std::io::Write + Send),
+) -> std::io::Result<()> {
+    let listed = &combos[..doc.listed.min(combos.len())];
+    write_listing(doc, listed, &|c| pretty(&combo_doc(g, pack, c)), out)
+}
+
+/// Pretty JSON of one listed combination's document.
+fn pretty(c: &ComboDoc) -> String {
+    serde_json::to_string_pretty(c).unwrap_or_default()
+}
+
+/// The document's text with `all` as its listing, each written as `one` gives it.
+fn write_listing<T: Sync>(
+    doc: &ScanDoc,
+    all: &[T],
+    one: &(dyn Fn(&T) -> String + Sync),
+    out: &mut (dyn std::io::Write + Send),
+) -> std::io::Result<()> {
     const EMPTY: &str = "\n  \"combinations\": [],\n";
     let shell = serde_json::to_string_pretty(&ScanDocShell(doc)).unwrap_or_default();
     let at = match shell.find(EMPTY) {
-        Some(at) if !doc.combinations.is_empty() => at,
+        Some(at) if !all.is_empty() => at,
         _ => {
             out.write_all(shell.as_bytes())?;
             return out.write_all(b"\n");
@@ -338,7 +388,6 @@ pub fn write_json(doc: &ScanDoc, out: &mut (dyn std::io::Write + Send)) -> std::
     };
     out.write_all(&shell.as_bytes()[..at])?;
     out.write_all(b"\n  \"combinations\": [\n")?;
-    let all = &doc.combinations;
     crate::stream::write_batched(all, 1024, out, &|cs| {
         let mut text = String::new();
         for (i, c) in cs.iter().enumerate() {
@@ -346,8 +395,7 @@ pub fn write_json(doc: &ScanDoc, out: &mut (dyn std::io::Write + Send)) -> std::
             if i > 0 || !std::ptr::eq(cs.as_ptr(), all.as_ptr()) {
                 text.push_str(",\n");
             }
-            let one = serde_json::to_string_pretty(c).unwrap_or_default();
-            for (j, line) in one.lines().enumerate() {
+            for (j, line) in one(c).lines().enumerate() {
                 if j > 0 {
                     text.push('\n');
                 }
