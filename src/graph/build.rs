@@ -1132,6 +1132,14 @@ mod tests {
         );
     }
 
+    /// Each warning's line and message.
+    fn said(b: &Built) -> Vec<(usize, &str)> {
+        b.warnings
+            .iter()
+            .map(|w| (w.line, w.message.as_str()))
+            .collect()
+    }
+
     #[test]
     fn redefinitions_compare_spellings_with_the_latest_definition() {
         let b = graph(&[
@@ -1141,11 +1149,7 @@ mod tests {
             r#"{"type":"resource","id":" a ","kind":"vm"}"#,
             r#"{"type":"resource","id":"a","kind":"vm"}"#,
         ]);
-        let said: Vec<(usize, &str)> = b
-            .warnings
-            .iter()
-            .map(|w| (w.line, w.message.as_str()))
-            .collect();
+        let said = said(&b);
         assert_eq!(
             said,
             [
@@ -1166,11 +1170,7 @@ mod tests {
             r#"{"type":"reach","from":"Ghost","to":"x","ports":[22]}"#,
             r#"{"type":"resource","id":"x","kind":"vm"}"#,
         ]);
-        let said: Vec<(usize, &str)> = b
-            .warnings
-            .iter()
-            .map(|w| (w.line, w.message.as_str()))
-            .collect();
+        let said = said(&b);
         assert_eq!(
             said,
             [
