@@ -45,10 +45,15 @@ impl From<Diagnostic> for Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A text file's contents, or the error that names it.
-pub fn read_text(path: &std::path::Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| Error::Read {
+/// Turns an I/O error met reading `path` into the error that names it.
+pub fn read_error(path: &std::path::Path) -> impl Fn(std::io::Error) -> Error + Copy + '_ {
+    |source| Error::Read {
         path: path.to_path_buf(),
         source,
-    })
+    }
+}
+
+/// A text file's contents, or the error that names it.
+pub fn read_text(path: &std::path::Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(read_error(path))
 }

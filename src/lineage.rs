@@ -2,7 +2,7 @@
 //! counts, the rule pack's hash, the tool version, when it was generated) and the manifest
 //! sidecar that lets `toxgraph verify` prove, later, that nothing changed.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::scan::hex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -85,10 +85,7 @@ impl<R: std::io::Read> std::io::Read for Hashing<R> {
 
 /// SHA-256 and size of a file, streamed so large snapshots are not held twice.
 pub fn hash_file(path: &Path) -> Result<(String, u64)> {
-    let read_err = |source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    };
+    let read_err = crate::error::read_error(path);
     let f = std::fs::File::open(path).map_err(read_err)?;
     let mut h = Hashing::new(f, true);
     std::io::copy(&mut h, &mut std::io::sink()).map_err(read_err)?;

@@ -180,7 +180,7 @@ pub struct Keys {
 
 impl Keys {
     pub fn of(rec: &Record) -> Keys {
-        let h = |a: &str| hash_id(a);
+        let h = hash_id;
         let (ids, finding) = match rec {
             Record::Define(d) => ([h(&d.id), 0], 0),
             Record::Membership { group, member } => ([h(member), h(group)], 0),
@@ -528,7 +528,7 @@ impl Builder {
                     &r,
                     hash_id(&r),
                     Hint::Container,
-                    o.unwrap_or(Origin { file: 0, line: 0 }),
+                    o.unwrap_or_default(),
                     "attached_to resource",
                 );
                 edges.push(PendingEdge {
@@ -554,17 +554,15 @@ impl Builder {
         });
 
         // Parents: explicit or derived, transitively for referenced-only containers.
+        // Taking a parent can add a node (a container only referenced), which is then
+        // reached in turn: the node count is read again on every round.
         let mut parent: Vec<Option<u32>> = Vec::new();
         let mut explicit: Vec<bool> = Vec::new();
-        let mut v = 0usize;
         let mut parent_buf = String::new();
+        let mut v = 1;
         while v < b.protos.len() {
             parent.resize(b.protos.len(), None);
             explicit.resize(b.protos.len(), false);
-            if v == 0 {
-                v += 1;
-                continue;
-            }
             let p = &b.protos[v];
             let is_identity = match &p.def {
                 Some(d) => d.def_type == DefType::Identity,
@@ -578,11 +576,9 @@ impl Builder {
                         &ep,
                         hash_id(&ep),
                         Hint::Container,
-                        o.unwrap_or(Origin { file: 0, line: 0 }),
+                        o.unwrap_or_default(),
                         "parent",
                     );
-                    parent.resize(b.protos.len(), None);
-                    explicit.resize(b.protos.len(), false);
                     parent[v] = Some(pv);
                     explicit[v] = true;
                 } else if let Some(dp) = ids::derived_parent(spelling(p)) {
@@ -598,14 +594,13 @@ impl Builder {
                         min_spelling(&mut pp.implied_by, &child);
                     }
                     b.protos[pv as usize].container_ref = true;
-                    parent.resize(b.protos.len(), None);
-                    explicit.resize(b.protos.len(), false);
                     parent[v] = Some(pv);
                 }
             }
             v += 1;
         }
         parent.resize(b.protos.len(), None);
+        explicit.resize(b.protos.len(), false);
         // Every reference is in, parents' included.
         b.settle(&mut role_ix, &mut edges);
         b.role_refs = IndexSet::default();

@@ -58,10 +58,7 @@ pub fn taken_at(path: &Path, opts: ReadOptions) -> Result<String> {
         return load(path, opts).map(|s| s.meta.taken_at);
     }
     use std::io::BufRead;
-    let read_err = |source| crate::error::Error::Read {
-        path: path.to_path_buf(),
-        source,
-    };
+    let read_err = crate::error::read_error(path);
     let f = std::fs::File::open(path).map_err(read_err)?;
     let text: Box<dyn std::io::Read> = if path.display().to_string().ends_with(".gz") {
         Box::new(flate2::read::MultiGzDecoder::new(f))

@@ -26,26 +26,15 @@ const MAX_ERRORS_SHOWN: usize = 10;
 /// Reads a native snapshot file.
 pub fn read_file(path: &Path, opts: ReadOptions) -> Result<Snapshot> {
     whole(path.display().to_string(), |each| {
-        parse_file(path, opts, false, each).map(|(read, _)| read)
+        parse_file(path, opts, false, |_| (), each).map(|(read, _)| read)
     })
 }
 
 /// Parses a snapshot file as it is read (gunzipped when the name ends in `.gz`) and hands
-/// each record to `each`, as [`parse_from`] does. Also gives the file's SHA-256 (when
-/// `hash` is set; empty otherwise) and size, hashed on the way, for lineage.
-pub fn parse_file(
-    path: &Path,
-    opts: ReadOptions,
-    hash: bool,
-    mut each: impl FnMut(Record, Origin),
-) -> Result<(Read, (String, u64))> {
-    parse_file_prepared(path, opts, hash, |_| (), |r, (), o| each(r, o))
-}
-
-/// [`parse_file`], with `prepare` run on each record on the parsing threads, before the
-/// record is handed to `each` with what it gave: work that needs the record alone, taken
-/// off the one thread that receives records in order.
-pub fn parse_file_prepared<K: Send>(
+/// each record to `each`, as [`parse_from`] does, with what `prepare` made of it on the
+/// thread that parsed it. Also gives the file's SHA-256 (when `hash` is set; empty
+/// otherwise) and size, hashed on the way, for lineage.
+pub fn parse_file<K: Send>(
     path: &Path,
     opts: ReadOptions,
     hash: bool,
@@ -53,11 +42,7 @@ pub fn parse_file_prepared<K: Send>(
     each: impl FnMut(Record, K, Origin),
 ) -> Result<(Read, (String, u64))> {
     let read_span = tracing::info_span!("read");
-    let read_err = |source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(read_err)?;
+    let file = std::fs::File::open(path).map_err(crate::error::read_error(path))?;
     let size = file.metadata().map_or(0, |m| m.len());
     let _parse = tracing::info_span!("parse", bytes = size).entered();
     let name = path.display().to_string();
@@ -73,17 +58,20 @@ pub fn parse_file_prepared<K: Send>(
 
 /// Parses snapshot text; `file` names it in diagnostics.
 pub fn parse(bytes: &[u8], file: &str, opts: ReadOptions) -> Result<Snapshot> {
-    whole(file.to_string(), |each| parse_into(bytes, file, opts, each))
+    whole(file.to_string(), |each| {
+        let size = bytes.len() as u64;
+        parse_from(bytes, size, file, opts, |_| (), each, tracing::Span::none())
+    })
 }
 
 /// A whole snapshot, from a parse that hands its records over one at a time.
 fn whole(
     file: String,
-    parse: impl FnOnce(&mut dyn FnMut(Record, Origin)) -> Result<Read>,
+    parse: impl FnOnce(&mut dyn FnMut(Record, (), Origin)) -> Result<Read>,
 ) -> Result<Snapshot> {
     let mut records = Vec::new();
     let mut origins = Vec::new();
-    let read = parse(&mut |r, o| {
+    let read = parse(&mut |r, (), o| {
         records.push(r);
         origins.push(o);
     })?;
@@ -109,24 +97,6 @@ pub struct Read {
 /// Bytes per parsed piece, about: small enough that the pieces in flight stay a small part
 /// of the file, large enough that handing one over costs nothing.
 const PIECE_BYTES: usize = 1 << 21;
-
-/// Parses snapshot text held in memory; see [`parse_from`].
-pub fn parse_into(
-    bytes: &[u8],
-    file: &str,
-    opts: ReadOptions,
-    mut each: impl FnMut(Record, Origin),
-) -> Result<Read> {
-    parse_from(
-        bytes,
-        bytes.len() as u64,
-        file,
-        opts,
-        |_| (),
-        |r, (), o| each(r, o),
-        tracing::Span::none(),
-    )
-}
 
 /// Parses snapshot text as it is read from `reader` and hands each record to `each`, in
 /// line order, while later lines are still being read and parsed on the other threads: the

@@ -5,7 +5,7 @@
 use serde_json::value::RawValue;
 
 /// Where a record came from, for warnings that name the file and line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Origin {
     /// Index into [`Snapshot::files`](super::Snapshot::files).
     pub file: u32,

@@ -92,7 +92,7 @@ pub struct OwnerCount {
     pub by_severity: IndexMap<Level, usize>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct ComboDoc {
     pub rule: String,
     pub name: String,
@@ -107,7 +107,7 @@ pub struct ComboDoc {
 }
 
 /// One step of a witness walk. `via` is the edge taken into this node (absent on the first).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct StepDoc {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub via: Option<&'static str>,
@@ -207,9 +207,9 @@ pub fn scan_doc_unlisted(
     max_listed: Option<usize>,
 ) -> ScanDoc {
     let rules = &pack.rules;
-    // Only the listed combinations are turned into documents (a walk of every step with
-    // its ids and payloads is many times the size of the combination), so a cap bounds
-    // the report's memory, not only its length; the counts below still cover all.
+    // Only the listed combinations are ever turned into documents (a walk of every step
+    // with its ids and payloads is many times the size of the combination), so a cap
+    // bounds the report's memory, not only its length; the counts below still cover all.
     let listed = max_listed.unwrap_or(usize::MAX).min(combos.len());
     let notice = (listed < combos.len()).then(|| {
         format!(

@@ -157,10 +157,7 @@ pub fn load(path: &Path) -> Result<RulePack> {
     let mut files = Vec::new();
     let read = crate::error::read_text;
     if path.is_dir() {
-        let entries = std::fs::read_dir(path).map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let entries = std::fs::read_dir(path).map_err(crate::error::read_error(path))?;
         let mut paths: Vec<_> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "toml"))

@@ -243,15 +243,10 @@ fn dedup_relations(mut emitted: Vec<(Record, Origin)>) -> (Vec<Record>, Vec<Orig
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|source| Error::Read {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    let read_err = crate::error::read_error(dir);
+    let entries = std::fs::read_dir(dir).map_err(read_err)?;
     for e in entries {
-        let e = e.map_err(|source| Error::Read {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        let e = e.map_err(read_err)?;
         let p = e.path();
         let hidden = p
             .file_name()
