@@ -38,7 +38,7 @@ fn benches(c: &mut Criterion) {
         .iter()
         .find(|c| c.rule == tc001)
         .expect("the generated estate has a TC001 combination");
-    let target_id = g.node(reached.target).id.clone();
+    let target_id = g.id(reached.target).to_string();
     let target = g.find(&target_id).expect("the target's id finds it");
     let query = RulePack {
         rules: vec![Rule::adhoc(&pack.rules[tc001].pattern_text).expect("TC001's pattern parses")],

@@ -79,7 +79,7 @@ fn run_rule(
         .into_iter()
         .map(|m| Combination {
             rule: index,
-            fingerprint: fingerprint(&rule.id, g.folded(m.entry), g.folded(m.target)),
+            fingerprint: fingerprint(&rule.id, g.id(m.entry), g.id(m.target)),
             entry: m.entry,
             target: m.target,
             walk: m.walk,

@@ -394,7 +394,7 @@ proptest! {
         let g = build(snap, &BuildOptions::default()).graph;
         let (matches, _) = toxgraph::engine::evaluate(&g, &parsed, &Default::default());
         let node_of = |v: u32| -> usize {
-            let id = &g.node(v).id;
+            let id = g.id(v);
             if id == "internet" { 0 } else { id[1..].parse().unwrap() }
         };
         let got: BTreeSet<(usize, usize)> = matches.iter().map(|x| (node_of(x.entry), node_of(x.target))).collect();
@@ -437,6 +437,6 @@ proptest! {
         let filter = toxgraph::engine::Filter { entry: None, target: Some(target) };
         let (into, _) = toxgraph::engine::evaluate(&g, &parsed, &filter);
         let want: Vec<_> = all.into_iter().filter(|x| x.target == target).collect();
-        prop_assert_eq!(into, want, "pattern {} target {}", text, g.node(target).id);
+        prop_assert_eq!(into, want, "pattern {} target {}", text, g.id(target));
     }
 }

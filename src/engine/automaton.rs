@@ -195,7 +195,7 @@ fn node_pred(g: &Graph, v: u32, p: &NodePred) -> bool {
         NodePred::Prop { key, test, negated } => {
             let n = g.node(v);
             let holds = match key {
-                NodeKey::Id => test_str(test, Some(&n.id)),
+                NodeKey::Id => test_str(test, Some(g.id(v))),
                 NodeKey::Name => test_str(test, n.name.as_deref()),
                 NodeKey::Kind => test_str(test, Some(g.kind(v))),
                 NodeKey::Owner => match test {

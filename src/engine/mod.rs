@@ -140,11 +140,8 @@ pub fn evaluate(g: &Graph, p: &Pattern, filter: &Filter) -> (Vec<Match>, EvalSta
             found
         })
         .collect();
-    matches.sort_by(|x, y| {
-        g.folded(x.entry)
-            .cmp(g.folded(y.entry))
-            .then_with(|| g.folded(x.target).cmp(g.folded(y.target)))
-    });
+    // By folded entry id, then target id: the rank is their place in that order.
+    matches.sort_by_key(|m| (g.rank[m.entry as usize], g.rank[m.target as usize]));
     (matches, stats)
 }
 

@@ -64,8 +64,8 @@ impl Baseline {
             .map(|c| BaselineEntry {
                 fingerprint: c.fingerprint.clone(),
                 rule: pack.rules[c.rule].id.clone(),
-                entry: g.node(c.entry).id.clone(),
-                target: g.node(c.target).id.clone(),
+                entry: g.id(c.entry).to_string(),
+                target: g.id(c.target).to_string(),
                 owner: g.owner(c.entry).to_string(),
                 first_seen: kept
                     .get(c.fingerprint.as_str())
@@ -189,7 +189,7 @@ pub fn evaluate(
             continue;
         }
         let rule = &pack.rules[c.rule];
-        let entry = g.node(c.entry).id.clone();
+        let entry = g.id(c.entry).to_string();
         let accepted_by = exceptions.iter().enumerate().find_map(|(i, x)| {
             let hit = x.matches(&c.fingerprint, &rule.id, &entry);
             if hit {
@@ -208,7 +208,7 @@ pub fn evaluate(
             rule: rule.id.clone(),
             severity: rule.severity,
             title: rule.title.clone(),
-            target: g.node(c.target).id.clone(),
+            target: g.id(c.target).to_string(),
             owner: g.owner(c.entry).to_string(),
             walk: crate::report::walk_line(&steps),
             remediation: rule.remediation.trim().to_string(),

@@ -52,7 +52,7 @@ struct Def {
     parent: Option<Box<str>>,
     tags: Option<Box<[(Sym, Sym)]>>,
     props: Option<Box<RawValue>>,
-    attached_to: Option<Vec<String>>,
+    attached_to: Option<Box<[String]>>,
 }
 
 impl Def {
@@ -68,7 +68,7 @@ impl Def {
                     .collect()
             }),
             props: d.props,
-            attached_to: d.attached_to,
+            attached_to: d.attached_to.map(Vec::into_boxed_slice),
         }
     }
 }
@@ -85,23 +85,43 @@ impl PartialEq for Def {
     }
 }
 
+/// What the builder knows of a node besides its id, which the index holds (as first
+/// spelled). Small, since there is one per node: what few nodes need is boxed apart.
 #[derive(Default)]
 struct Proto {
     /// The winning definition.
     def: Option<Def>,
+    /// Where the node was last defined; `Some` once anything defines it.
     def_line: Option<Origin>,
-    /// Smallest defining spelling.
-    def_spelling: Option<String>,
-    /// The latest definition's spelling as written, where it is not `def_spelling`.
-    last_def: Option<Box<str>>,
-    /// The spellings references used while nothing defined the node, each once, in the
-    /// order met: the smallest is shown if nothing ever defines it, and a deferred check
-    /// names its reference's spelling by its place here.
-    refs: Vec<Box<str>>,
+    rare: Option<Box<Rare>>,
     container_ref: bool,
     principal_ref: bool,
+}
+
+/// Spellings other than the index's, and the child implying an undefined parent: most
+/// nodes are spelled one way and need none of this.
+#[derive(Default)]
+struct Rare {
+    /// Smallest defining spelling, where it is not the index's.
+    def_spelling: Option<Box<str>>,
+    /// The latest definition's spelling as written, where it is not the smallest.
+    last_def: Option<Box<str>>,
+    /// The spellings references used while nothing defined the node, each once, in the
+    /// order met, besides the index's (which an undefined node's first reference always
+    /// used): the smallest is shown if nothing ever defines the node, and a deferred check
+    /// names its reference's spelling by its place here, or [`FIRST`].
+    refs: Vec<Box<str>>,
     /// For a node only implied as a derived parent: the smallest child id implying it.
-    implied_by: Option<String>,
+    implied_by: Option<Box<str>>,
+}
+
+/// A reference spelled as the index holds the id.
+const FIRST: u32 = u32::MAX;
+
+impl Proto {
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Default::default)
+    }
 }
 
 /// What a record leaves to be decided once every record has been seen: whether a node it
@@ -111,7 +131,7 @@ enum Deferred {
         node: u32,
         origin: Origin,
         what: &'static str,
-        /// Index into the node's [`Proto::refs`].
+        /// Index into the node's [`Rare::refs`], or [`FIRST`].
         spelling: u32,
     },
     Assignment {
@@ -158,10 +178,10 @@ pub struct Builder {
     counts: TypeCounts,
 }
 
-fn min_spelling(slot: &mut Option<String>, s: &str) {
+fn min_spelling(slot: &mut Option<Box<str>>, s: &str) {
     match slot {
-        Some(cur) if cur.as_str() <= s => {}
-        _ => *slot = Some(s.to_string()),
+        Some(cur) if **cur <= *s => {}
+        _ => *slot = Some(s.into()),
     }
 }
 
@@ -224,7 +244,6 @@ impl Builder {
         };
         let internet = b.node(ids::INTERNET);
         debug_assert_eq!(internet, 0);
-        b.protos[0].def_spelling = Some(ids::INTERNET.to_string());
         b
     }
 
@@ -264,7 +283,7 @@ impl Builder {
         }
         // A defined node is shown with its defining spelling: references need not be kept.
         if p.def.is_none() {
-            let spelling = add_ref(p, id.trim());
+            let spelling = add_ref(p, self.index.text(v), id.trim());
             if v != 0 {
                 self.deferred.push(Deferred::Undefined {
                     node: v,
@@ -455,9 +474,12 @@ impl Builder {
                 } => {
                     let p = &self.protos[node as usize];
                     if p.def.is_none() {
+                        let spelled = match (spelling, &p.rare) {
+                            (FIRST, _) | (_, None) => self.index.text(node),
+                            (i, Some(r)) => &r.refs[i as usize],
+                        };
                         let msg = format!(
-                            "{what} `{}` is not defined by any record; kept as a node",
-                            p.refs[spelling as usize]
+                            "{what} `{spelled}` is not defined by any record; kept as a node"
                         );
                         self.warn(Some(origin), msg);
                     }
@@ -523,7 +545,7 @@ impl Builder {
                 continue;
             };
             let o = b.protos[v].def_line;
-            for r in list {
+            for r in list.into_vec() {
                 let rv = b.reference(
                     &r,
                     hash_id(&r),
@@ -581,17 +603,18 @@ impl Builder {
                     );
                     parent[v] = Some(pv);
                     explicit[v] = true;
-                } else if let Some(dp) = ids::derived_parent(spelling(p)) {
+                } else if let Some(dp) = ids::derived_parent(b.spelling(v as u32)) {
                     // Copied into a reused buffer: the node's own spelling is borrowed from
                     // `b` while `b` takes the parent.
                     parent_buf.clear();
                     parent_buf.push_str(dp);
                     let pv = b.node(&parent_buf);
                     if b.protos[pv as usize].def.is_none() {
-                        let child = spelling(&b.protos[v]).to_string();
+                        let child = b.spelling(v as u32).to_string();
+                        let first = b.index.text(pv);
                         let pp = &mut b.protos[pv as usize];
-                        add_ref(pp, &parent_buf);
-                        min_spelling(&mut pp.implied_by, &child);
+                        add_ref(pp, first, &parent_buf);
+                        min_spelling(&mut pp.rare().implied_by, &child);
                     }
                     b.protos[pv as usize].container_ref = true;
                     parent[v] = Some(pv);
@@ -606,15 +629,18 @@ impl Builder {
         b.role_refs = IndexSet::default();
         // One warning per implied node, naming the smallest id implying it, so the message
         // does not depend on the order of lines.
-        let implied: Vec<String> = b
-            .protos
-            .iter()
-            .filter(|p| p.def.is_none() && !p.refs.is_empty())
-            .filter_map(|p| {
-                let child = p.implied_by.as_ref()?;
+        let implied: Vec<String> = (1..b.protos.len() as u32)
+            .filter_map(|v| {
+                let p = &b.protos[v as usize];
+                let child = p
+                    .rare
+                    .as_ref()?
+                    .implied_by
+                    .as_ref()
+                    .filter(|_| p.def.is_none())?;
                 Some(format!(
                     "`{}` is implied by the id `{child}` but not defined; kept as a node",
-                    spelling(p)
+                    b.spelling(v)
                 ))
             })
             .collect();
@@ -649,17 +675,17 @@ impl Builder {
             })
             .collect();
         let mut nodes: Vec<NodeData> = Vec::with_capacity(n);
-        for (v, p) in b.protos.iter_mut().enumerate() {
-            // The spellings are not needed after this: taken, not copied.
-            let id = match p.def_spelling.take() {
-                Some(s) => s,
-                None => ref_spelling(p).map(str::to_string).unwrap_or_default(),
-            };
+        for v in 0..n {
+            let id = b.spelling(v as u32);
+            // Kept on the node only where it is not the index's text.
+            let spelled = (id != b.index.text(v as u32)).then(|| id.into());
+            let p = &b.protos[v];
             let (category, kind) = if v == 0 {
                 (Category::Internet, strings.intern("internet"))
             } else {
-                categorize(p, &id, &mut strings)
+                categorize(p, id, &mut strings)
             };
+            let p = &mut b.protos[v];
             let def = p.def.take();
             let (name, tags, props) = match def {
                 Some(d) => (
@@ -672,7 +698,7 @@ impl Builder {
             let sensitivity = sensitive[v].as_deref().map(|s| strings.intern(s));
             nodes.push(NodeData {
                 category,
-                id,
+                spelled,
                 kind,
                 name,
                 defined: p.def_line.is_some() && v != 0,
@@ -725,9 +751,9 @@ impl Builder {
                     "`{}` edge from {} `{}` to {} `{}` joins unexpected kinds; followed anyway",
                     e.kind.as_str(),
                     strings.get(nodes[e.from as usize].kind),
-                    nodes[e.from as usize].id,
+                    id_of(&nodes, &b.index, e.from),
                     strings.get(nodes[e.to as usize].kind),
-                    nodes[e.to as usize].id
+                    id_of(&nodes, &b.index, e.to),
                 );
                 b.warn(e.origin, msg);
             }
@@ -754,7 +780,7 @@ impl Builder {
         let mut order: Vec<u32> = (0..n as u32).collect();
         {
             let index = &b.index;
-            order.par_sort_unstable_by(|&x, &y| index.folded(x).cmp(index.folded(y)));
+            order.par_sort_unstable_by(|&x, &y| index.cmp_folded(x, y));
         }
         let mut rank = vec![0u32; n];
         for (r, &v) in order.iter().enumerate() {
@@ -800,12 +826,19 @@ fn define(b: &mut Builder, mut d: Definition, hash: u64, o: Origin) {
         );
         return;
     }
-    let v = b.node_hashed(hash, id) as usize;
+    let v = b.node_hashed(hash, id);
     let d = Def::new(d, &mut b.strings);
-    let earlier = b.protos[v].def_line;
-    let p = &mut b.protos[v];
-    let latest = p.last_def.as_deref().or(p.def_spelling.as_deref());
+    let first = b.index.text(v);
+    let p = &mut b.protos[v as usize];
+    let earlier = p.def_line;
+    let rare = p.rare.as_deref();
+    let def_spelling = earlier.map(|_| {
+        rare.and_then(|r| r.def_spelling.as_deref())
+            .unwrap_or(first)
+    });
+    let latest = rare.and_then(|r| r.last_def.as_deref()).or(def_spelling);
     let same_spelling = latest == Some(written.as_str());
+    let smallest = def_spelling.is_none_or(|cur| id < cur);
     let msg = match &mut p.def {
         None => {
             p.def = Some(d);
@@ -852,16 +885,23 @@ fn define(b: &mut Builder, mut d: Definition, hash: u64, o: Origin) {
         }
     };
     p.def_line = Some(o);
-    let smallest = p.def_spelling.as_deref().is_none_or(|cur| id < cur);
-    if smallest && id.len() == written.len() {
-        p.def_spelling = Some(written);
-        p.last_def = None;
-    } else {
-        if smallest {
-            p.def_spelling = Some(id.to_string());
+    if smallest {
+        if id != first {
+            p.rare().def_spelling = Some(id.into());
+        } else if let Some(r) = &mut p.rare {
+            r.def_spelling = None;
         }
-        p.last_def =
-            (p.def_spelling.as_deref() != Some(written.as_str())).then(|| written.into_boxed_str());
+    }
+    // The smallest defining spelling, now.
+    let shown = p
+        .rare
+        .as_ref()
+        .and_then(|r| r.def_spelling.as_deref())
+        .unwrap_or(first);
+    if shown != written {
+        p.rare().last_def = Some(written.into_boxed_str());
+    } else if let Some(r) = &mut p.rare {
+        r.last_def = None;
     }
     if let Some(m) = msg {
         let line = earlier.map(|e| b.locate(e).1).unwrap_or(0);
@@ -869,27 +909,37 @@ fn define(b: &mut Builder, mut d: Definition, hash: u64, o: Origin) {
     }
 }
 
-/// The spelling shown for a node: the smallest defining one, else the smallest reference.
-fn spelling(p: &Proto) -> &str {
-    p.def_spelling
-        .as_deref()
-        .or_else(|| ref_spelling(p))
-        .unwrap_or_default()
+impl Builder {
+    /// The spelling shown for a node: the smallest defining one, else the smallest
+    /// reference (the index's text among them).
+    fn spelling(&self, v: u32) -> &str {
+        let first = self.index.text(v);
+        let p = &self.protos[v as usize];
+        let rare = p.rare.as_deref();
+        if v == 0 {
+            first
+        } else if p.def_line.is_some() {
+            rare.and_then(|r| r.def_spelling.as_deref())
+                .unwrap_or(first)
+        } else {
+            let refs = rare.map_or(&[][..], |r| &r.refs[..]);
+            refs.iter().map(|s| &**s).fold(first, std::cmp::min)
+        }
+    }
 }
 
-/// The smallest spelling references used while nothing defined the node.
-fn ref_spelling(p: &Proto) -> Option<&str> {
-    p.refs.iter().map(|s| &**s).min()
-}
-
-/// Notes a reference's spelling on a node nothing defines yet; gives its place in
-/// [`Proto::refs`].
-fn add_ref(p: &mut Proto, spelling: &str) -> u32 {
-    match p.refs.iter().position(|s| **s == *spelling) {
+/// Notes a reference's spelling on a node nothing defines yet, whose id the index holds as
+/// `first`; gives its place in [`Rare::refs`], or [`FIRST`].
+fn add_ref(p: &mut Proto, first: &str, spelling: &str) -> u32 {
+    if spelling == first {
+        return FIRST;
+    }
+    let refs = &mut p.rare().refs;
+    match refs.iter().position(|s| **s == *spelling) {
         Some(i) => i as u32,
         None => {
-            p.refs.push(spelling.into());
-            p.refs.len() as u32 - 1
+            refs.push(spelling.into());
+            refs.len() as u32 - 1
         }
     }
 }
@@ -951,7 +1001,7 @@ fn warn_parent_cycles(b: &mut Builder, parent: &mut [Option<u32>], explicit: &[b
                     let pos = path.iter().position(|&x| x == v).unwrap_or(0);
                     let cycle: Vec<String> = path[pos..]
                         .iter()
-                        .map(|&x| spelling(&b.protos[x as usize]).to_string())
+                        .map(|&x| b.spelling(x).to_string())
                         .collect();
                     let o = b.protos[v as usize].def_line;
                     let any_explicit = path[pos..].iter().any(|&x| explicit[x as usize]);
@@ -1086,7 +1136,11 @@ mod tests {
         let g = &b.graph;
         let ghost = g.node(g.find("ghost").unwrap());
         assert_eq!(
-            (ghost.category, g.strings.get(ghost.kind), ghost.id.as_str()),
+            (
+                ghost.category,
+                g.strings.get(ghost.kind),
+                g.id(g.find("ghost").unwrap())
+            ),
             (Category::Identity, "unknown", "Ghost")
         );
         let rg = g.node(g.find("/SUBSCRIPTIONS/s/resourcegroups/g").unwrap());
@@ -1111,18 +1165,15 @@ mod tests {
         ]);
         let g = &b.graph;
         assert_eq!(
-            g.node(
-                g.find("/subscriptions/s/resourcegroups/g/providers/a/b/vm")
-                    .unwrap()
-            )
-            .id,
+            g.id(g
+                .find("/subscriptions/s/resourcegroups/g/providers/a/b/vm")
+                .unwrap()),
             "/subscriptions/S/resourceGroups/G/providers/A/b/vm"
         );
-        assert_eq!(g.node(g.find("x2").unwrap()).id, "X2");
+        assert_eq!(g.id(g.find("x2").unwrap()), "X2");
         // The derived parent takes the smallest child-derived spelling.
         assert_eq!(
-            g.node(g.find("/subscriptions/s/resourcegroups/g").unwrap())
-                .id,
+            g.id(g.find("/subscriptions/s/resourcegroups/g").unwrap()),
             "/subscriptions/S/resourceGroups/G"
         );
     }
@@ -1154,7 +1205,7 @@ mod tests {
                 (6, "`a` is defined again (only the id's spelling differs) (earlier definition at line 5)"),
             ]
         );
-        assert_eq!(b.graph.node(b.graph.find("a").unwrap()).id, "A");
+        assert_eq!(b.graph.id(b.graph.find("a").unwrap()), "A");
     }
 
     #[test]
@@ -1183,7 +1234,7 @@ mod tests {
                 ),
             ]
         );
-        assert_eq!(b.graph.node(b.graph.find("ghost").unwrap()).id, "GHOST");
+        assert_eq!(b.graph.id(b.graph.find("ghost").unwrap()), "GHOST");
     }
 
     #[test]

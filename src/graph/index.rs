@@ -1,7 +1,15 @@
-//! The id index: folded id → node. Every reference in a snapshot is looked up here, millions
-//! of times at scale, on the one thread that takes records in line order; so the hash of an
-//! id can be worked out beforehand, on the threads that parse (see
-//! [`Keys`](super::Keys)), and a probe compares the stored hash before it touches a key.
+//! The id index: id → node, comparing ids as the format does (trimmed, ASCII letters
+//! folded). Every reference in a snapshot is looked up here, millions of times at scale,
+//! on the one thread that takes records in line order; so the hash of an id can be worked
+//! out beforehand, on the threads that parse (see [`Keys`](super::Keys)), and a probe
+//! compares the stored hash before it touches a key.
+//!
+//! Each id is held once, as first spelled, in large shared blocks of text: at a million
+//! resources ids are a fifth of the snapshot, and a folded copy beside a display copy, each
+//! its own allocation, was the largest thing in memory.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
 
 /// The hash the index files a folded id under: a fast, fixed-seed hash, since ids are the
 /// user's own data, not input from an adversary the hash must resist.
@@ -29,27 +37,45 @@ thread_local! {
     static FOLD: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
-/// Folded ids by node index, and a hash table of node indices over them.
+/// Bytes of id text per block: big enough that blocks are few, small enough that the last
+/// one's unused tail is nothing beside the rest. A longer id gets a block of its own.
+const BLOCK: usize = 1 << 20;
+
+/// Where a node's id lies in [`IdIndex::blocks`].
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    block: u32,
+    start: u32,
+    len: u32,
+}
+
+/// Ids by node index, and a hash table of node indices over them.
 #[derive(Debug, Default)]
 pub struct IdIndex {
     /// (hash, node): the hash is kept beside the node so a probe rarely reads a key that
     /// is not the one it wants, and growing the table never hashes a key again.
     table: hashbrown::HashTable<(u64, u32)>,
-    folded: Vec<Box<str>>,
+    /// Id text, trimmed, as first spelled, end to end; a block is never grown once made,
+    /// so adding an id never copies the others.
+    blocks: Vec<String>,
+    spans: Vec<Span>,
 }
 
-/// Two indices are equal when they give the same nodes the same ids: the table follows.
+/// Two indices are equal when they give the same nodes the same folded ids.
 impl PartialEq for IdIndex {
     fn eq(&self, o: &Self) -> bool {
-        self.folded == o.folded
+        self.len() == o.len()
+            && (0..self.len() as u32).all(|v| self.text(v).eq_ignore_ascii_case(o.text(v)))
     }
 }
 
 impl IdIndex {
+    /// An index that holds `n` ids before its table grows.
     pub fn with_capacity(n: usize) -> IdIndex {
         IdIndex {
             table: hashbrown::HashTable::with_capacity(n),
-            folded: Vec::with_capacity(n),
+            blocks: Vec::new(),
+            spans: Vec::with_capacity(n),
         }
     }
 
@@ -59,7 +85,7 @@ impl IdIndex {
         let id = id.trim();
         self.table
             .find(hash, |&(h, v)| {
-                h == hash && self.folded[v as usize].eq_ignore_ascii_case(id)
+                h == hash && self.text(v).eq_ignore_ascii_case(id)
             })
             .map(|&(_, v)| v)
     }
@@ -69,9 +95,23 @@ impl IdIndex {
         if let Some(v) = self.get_hashed(hash, id) {
             return (v, false);
         }
-        let v = self.folded.len() as u32;
-        self.folded
-            .push(id.trim().to_ascii_lowercase().into_boxed_str());
+        let id = id.trim();
+        let v = self.spans.len() as u32;
+        let fits = self
+            .blocks
+            .last()
+            .is_some_and(|b| b.capacity() - b.len() >= id.len());
+        if !fits {
+            self.blocks.push(String::with_capacity(BLOCK.max(id.len())));
+        }
+        let block = self.blocks.len() - 1;
+        let text = &mut self.blocks[block];
+        self.spans.push(Span {
+            block: block as u32,
+            start: text.len() as u32,
+            len: id.len() as u32,
+        });
+        text.push_str(id);
         self.table.insert_unique(hash, (hash, v), |&(h, _)| h);
         (v, true)
     }
@@ -81,18 +121,70 @@ impl IdIndex {
         self.get_hashed(hash_id(id), id)
     }
 
-    /// The folded id of a node.
-    pub fn folded(&self, v: u32) -> &str {
-        self.folded.get(v as usize).map_or("", |k| k)
+    /// A node's id as first spelled (trimmed); empty for a node the index does not hold.
+    pub fn text(&self, v: u32) -> &str {
+        match self.spans.get(v as usize) {
+            Some(s) => {
+                let start = s.start as usize;
+                &self.blocks[s.block as usize][start..start + s.len as usize]
+            }
+            None => "",
+        }
+    }
+
+    /// The folded id of a node: what fingerprints and the node order are made of.
+    pub fn folded(&self, v: u32) -> Cow<'_, str> {
+        let t = self.text(v);
+        if t.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(t.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(t)
+        }
+    }
+
+    /// Two nodes in byte order of their folded ids, without folding copies.
+    pub fn cmp_folded(&self, x: u32, y: u32) -> Ordering {
+        cmp_folded(self.text(x).as_bytes(), self.text(y).as_bytes())
     }
 
     pub fn len(&self) -> usize {
-        self.folded.len()
+        self.spans.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.folded.is_empty()
+        self.spans.is_empty()
     }
+}
+
+/// `a` and `b` compared as if ASCII-lowercased, eight bytes at a time: the node order sorts
+/// a million ids that share long prefixes.
+fn cmp_folded(a: &[u8], b: &[u8]) -> Ordering {
+    let (mut ca, mut cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        let x = lower8(u64::from_be_bytes(x.try_into().unwrap_or_default()));
+        let y = lower8(u64::from_be_bytes(y.try_into().unwrap_or_default()));
+        if x != y {
+            return x.cmp(&y);
+        }
+    }
+    // One side has fewer than eight bytes left: the rest is short.
+    let n = (a.len() / 8).min(b.len() / 8) * 8;
+    let (ra, rb) = (a[n..].iter(), b[n..].iter());
+    ra.map(u8::to_ascii_lowercase)
+        .cmp(rb.map(u8::to_ascii_lowercase))
+}
+
+/// Eight bytes with their ASCII capitals lowercased (as `u8::to_ascii_lowercase` does to
+/// each), in one word.
+fn lower8(x: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let seven = x & !HIGH;
+    // High bit of each byte set where the byte's low seven bits are ≥ 'A', and where > 'Z'.
+    let ge_a = seven + (0x80 - b'A' as u64) * ONES;
+    let gt_z = seven + (0x7f - b'Z' as u64) * ONES;
+    let upper = ge_a & !gt_z & !x & HIGH;
+    x | (upper >> 2)
 }
 
 #[cfg(test)]
@@ -110,9 +202,12 @@ mod tests {
         assert_eq!(ix.insert_hashed(hash_id(b), b), (v, false));
         assert_eq!(ix.get("/subscriptions/s/resourcegroups/G"), Some(v));
         assert_eq!(ix.folded(v), "/subscriptions/s/resourcegroups/g");
+        assert_eq!(ix.text(v), a, "the first spelling is kept, trimmed");
         assert_eq!(ix.get("/subscriptions/s"), None);
-        let (w, new) = ix.insert_hashed(hash_id("x"), "x");
+        let (w, new) = ix.insert_hashed(hash_id(" x"), " x");
         assert!(new && w == v + 1 && ix.len() == 2);
+        assert_eq!(ix.text(w), "x");
+        assert_eq!(ix.text(9), "");
     }
 
     #[test]
@@ -124,5 +219,68 @@ mod tests {
         assert!(new && v != w);
         assert_eq!(ix.get_hashed(7, "A"), Some(v));
         assert_eq!(ix.get_hashed(7, "B"), Some(w));
+    }
+
+    #[test]
+    fn ids_span_blocks_and_a_long_id_gets_its_own() {
+        let mut ix = IdIndex::default();
+        let long = "L".repeat(BLOCK + 3);
+        let mut ids: Vec<String> = (0..BLOCK / 50).map(|i| format!("/id/{i:060}")).collect();
+        ids.insert(7, long);
+        for id in &ids {
+            ix.insert_hashed(hash_id(id), id);
+        }
+        assert!(ix.blocks.len() >= 3);
+        for (v, id) in ids.iter().enumerate() {
+            assert_eq!(ix.text(v as u32), id);
+            assert_eq!(ix.get(&id.to_uppercase()), Some(v as u32));
+        }
+    }
+
+    #[test]
+    fn lower8_lowercases_each_byte_as_u8_does() {
+        for b in 0..=255u8 {
+            for pos in 0..8 {
+                let mut word = *b"aZ@[`{\x80\xff";
+                word[pos] = b;
+                let want = word.map(|c| c.to_ascii_lowercase());
+                let got = lower8(u64::from_be_bytes(word)).to_be_bytes();
+                assert_eq!(got, want, "byte {b:#x} at {pos}");
+            }
+        }
+    }
+
+    #[test]
+    fn folded_order_is_byte_order_of_lowercased_text() {
+        let ids = [
+            "",
+            "a",
+            "A",
+            "/Subscriptions/S",
+            "/subscriptions/s/x",
+            "/subscriptions/s",
+            "/subscriptions/sA",
+            "/subscriptions/s@",
+            "/subscriptions/s[",
+            "/SUBSCRIPTIONS/T/aaaaaaaaaaaaaaaaaaaa",
+            "/subscriptions/t",
+            "/subscriptions/t/",
+            "\u{e9}",
+            "Z",
+            "_",
+            "z{",
+            "zZzZzZzZzZzZzZzZ1",
+            "zzzzzzzzzzzzzzzz",
+        ];
+        for x in ids {
+            for y in ids {
+                let want = x.to_ascii_lowercase().cmp(&y.to_ascii_lowercase());
+                assert_eq!(
+                    cmp_folded(x.as_bytes(), y.as_bytes()),
+                    want,
+                    "{x:?} vs {y:?}"
+                );
+            }
+        }
     }
 }

@@ -101,8 +101,8 @@ pub const NONE: u32 = u32::MAX;
 #[derive(Debug, Clone)]
 pub struct NodeData {
     pub category: Category,
-    /// Display spelling (spec: smallest defining spelling, else smallest reference).
-    pub id: String,
+    /// The id as shown, where it is not as the index holds it: see [`Graph::id`].
+    pub spelled: Option<Box<str>>,
     /// Scope kind, resource type or identity kind; `unknown` where nothing says.
     pub kind: Sym,
     pub name: Option<String>,
@@ -175,7 +175,7 @@ impl Csr {
 pub struct Graph {
     pub meta: Meta,
     pub g: DiGraph<NodeWeight, EdgeWeight, u32>,
-    /// Folded ids; a node's index here is its node index.
+    /// Ids; a node's index here is its node index.
     pub index: IdIndex,
     pub nodes: Vec<NodeData>,
     pub findings: Vec<FindingData>,
@@ -207,8 +207,14 @@ impl Graph {
         self.index.get(id)
     }
 
+    /// A node's id as shown (the format's display spelling: the smallest defining
+    /// spelling, else the smallest reference's).
+    pub fn id(&self, v: u32) -> &str {
+        id_of(&self.nodes, &self.index, v)
+    }
+
     /// The folded (lowercase) id of a node.
-    pub fn folded(&self, v: u32) -> &str {
+    pub fn folded(&self, v: u32) -> std::borrow::Cow<'_, str> {
         self.index.folded(v)
     }
 
@@ -295,6 +301,14 @@ impl Graph {
         s.edges = self.g.edge_count();
         s.findings = self.findings.len();
         s
+    }
+}
+
+/// [`Graph::id`], for while the graph is being made.
+fn id_of<'a>(nodes: &'a [NodeData], index: &'a IdIndex, v: u32) -> &'a str {
+    match &nodes[v as usize].spelled {
+        Some(s) => s,
+        None => index.text(v),
     }
 }
 
