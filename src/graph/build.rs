@@ -166,7 +166,8 @@ pub struct Builder {
     /// Role names and ids as assignments spell them, each kept once.
     role_refs: IndexSet<Box<str>, foldhash::fast::FixedState>,
     /// A 128-bit hash of every relation record and finding, with where it was first seen.
-    seen: HashMap<u128, Origin, foldhash::fast::FixedState>,
+    /// As two words: a `u128` key would be aligned to 16 bytes, a third of each entry.
+    seen: HashMap<[u64; 2], Origin, foldhash::fast::FixedState>,
     /// The latest finding of each folded id, with its resource's node.
     findings: Vec<(u32, FindingData, Origin)>,
     /// Kinds, tags and findings' texts, each once; the graph's [`Graph::strings`].
@@ -227,7 +228,10 @@ impl Builder {
         let mut b = Builder {
             owner_key: opts.owner_key.clone(),
             files,
-            index: IdIndex::with_capacity(records + 1),
+            // Ids are fewer than records: about half of them in a typical snapshot. The
+            // table is the one part sized here that is touched whole, so it is not
+            // oversized; it grows, without hashing again, if there are more.
+            index: IdIndex::with_capacity(records / 2 + 1),
             protos: Vec::with_capacity(records + 1),
             warnings: Vec::new(),
             deferred: Vec::new(),
@@ -312,12 +316,18 @@ impl Builder {
             return;
         }
         if let Some(h) = keys.relation {
-            if let Some(&first) = self.seen.get(&h) {
-                let (_, line) = self.locate(first);
-                self.warn(Some(o), format!("exact duplicate of line {line}; ignored"));
-                return;
+            use std::collections::hash_map::Entry;
+            match self.seen.entry([h as u64, (h >> 64) as u64]) {
+                Entry::Occupied(e) => {
+                    let first = *e.get();
+                    let (_, line) = self.locate(first);
+                    self.warn(Some(o), format!("exact duplicate of line {line}; ignored"));
+                    return;
+                }
+                Entry::Vacant(e) => {
+                    e.insert(o);
+                }
             }
-            self.seen.insert(h, o);
         }
         match rec {
             Record::Define(_) => {}
@@ -674,45 +684,43 @@ impl Builder {
                 sensitivity_of(props.get())
             })
             .collect();
-        let mut nodes: Vec<NodeData> = Vec::with_capacity(n);
-        for v in 0..n {
-            let id = b.spelling(v as u32);
-            // Kept on the node only where it is not the index's text.
-            let spelled = (id != b.index.text(v as u32)).then(|| id.into());
-            let p = &b.protos[v];
-            let (category, kind) = if v == 0 {
-                (Category::Internet, strings.intern("internet"))
-            } else {
-                categorize(p, id, &mut strings)
-            };
-            let p = &mut b.protos[v];
-            let def = p.def.take();
-            let (name, tags, props) = match def {
-                Some(d) => (
-                    d.name.map(String::from),
-                    d.tags.map(Vec::from).unwrap_or_default(),
-                    d.props,
-                ),
-                None => (None, Vec::new(), None),
-            };
-            let sensitivity = sensitive[v].as_deref().map(|s| strings.intern(s));
-            nodes.push(NodeData {
-                category,
-                spelled,
-                kind,
-                name,
-                defined: p.def_line.is_some() && v != 0,
-                parent: parent[v],
-                tags,
-                props,
-                sensitivity,
-                findings: (0, 0),
-                origin: p.def_line,
-            });
-        }
-
-        // Everything the nodes need has been taken from the protos.
-        b.protos = Vec::new();
+        // Each node is made from its proto in the protos' own memory (a `NodeData` is no
+        // bigger than a `Proto`, and collecting a mapped `vec::IntoIter` reuses its
+        // allocation): the two arrays are never both held.
+        let index = &b.index;
+        let mut nodes: Vec<NodeData> = std::mem::take(&mut b.protos)
+            .into_iter()
+            .enumerate()
+            .map(|(v, p)| {
+                let id = shown(&p, index.text(v as u32), v as u32);
+                // Kept on the node only where it is not the index's text.
+                let spelled = (id != index.text(v as u32)).then(|| id.into());
+                let (category, kind) = if v == 0 {
+                    (Category::Internet, strings.intern("internet"))
+                } else {
+                    categorize(&p, id, &mut strings)
+                };
+                let (name, tags, props) = match p.def {
+                    Some(d) => (d.name, d.tags.unwrap_or_default(), d.props),
+                    None => (None, Box::default(), None),
+                };
+                let sensitivity = sensitive[v].as_deref().map(|s| strings.intern(s));
+                NodeData {
+                    category,
+                    spelled,
+                    kind,
+                    name,
+                    defined: p.def_line.is_some() && v != 0,
+                    parent: parent[v],
+                    tags,
+                    props,
+                    sensitivity,
+                    findings: (0, 0),
+                    origin: p.def_line,
+                }
+            })
+            .collect();
+        drop(sensitive);
 
         // Findings, grouped by node, later definitions winning.
         let mut findings = Vec::with_capacity(taken.len());
@@ -910,21 +918,24 @@ fn define(b: &mut Builder, mut d: Definition, hash: u64, o: Origin) {
 }
 
 impl Builder {
-    /// The spelling shown for a node: the smallest defining one, else the smallest
-    /// reference (the index's text among them).
+    /// The spelling shown for a node.
     fn spelling(&self, v: u32) -> &str {
-        let first = self.index.text(v);
-        let p = &self.protos[v as usize];
-        let rare = p.rare.as_deref();
-        if v == 0 {
-            first
-        } else if p.def_line.is_some() {
-            rare.and_then(|r| r.def_spelling.as_deref())
-                .unwrap_or(first)
-        } else {
-            let refs = rare.map_or(&[][..], |r| &r.refs[..]);
-            refs.iter().map(|s| &**s).fold(first, std::cmp::min)
-        }
+        shown(&self.protos[v as usize], self.index.text(v), v)
+    }
+}
+
+/// The spelling shown for node `v`, whose id the index holds as `first`: the smallest
+/// defining one, else the smallest reference (`first` among them).
+fn shown<'a>(p: &'a Proto, first: &'a str, v: u32) -> &'a str {
+    let rare = p.rare.as_deref();
+    if v == 0 {
+        first
+    } else if p.def_line.is_some() {
+        rare.and_then(|r| r.def_spelling.as_deref())
+            .unwrap_or(first)
+    } else {
+        let refs = rare.map_or(&[][..], |r| &r.refs[..]);
+        refs.iter().map(|s| &**s).fold(first, std::cmp::min)
     }
 }
 
@@ -1126,6 +1137,35 @@ mod tests {
         }
         let snap = native::parse(text.as_bytes(), "t.jsonl", ReadOptions::default()).unwrap();
         build(snap, &BuildOptions::default())
+    }
+
+    #[test]
+    fn nodes_fit_in_the_protos_memory() {
+        use std::mem::{align_of, size_of};
+        // What lets `finish` make the nodes in place (see there), and what a node costs.
+        assert!(size_of::<NodeData>() <= size_of::<Proto>());
+        assert_eq!(align_of::<NodeData>(), align_of::<Proto>());
+        assert!(size_of::<Proto>() <= 112, "{}", size_of::<Proto>());
+        let protos: Vec<Proto> = (0..1000).map(|_| Proto::default()).collect();
+        let at = protos.as_ptr() as usize;
+        let nodes: Vec<NodeData> = protos
+            .into_iter()
+            .enumerate()
+            .map(|(v, p)| NodeData {
+                category: Category::Resource,
+                spelled: None,
+                kind: Interner::default().intern("x"),
+                name: None,
+                defined: p.def_line.is_some() && v != 0,
+                parent: None,
+                tags: Box::default(),
+                props: None,
+                sensitivity: None,
+                findings: (0, 0),
+                origin: None,
+            })
+            .collect();
+        assert_eq!(nodes.as_ptr() as usize, at, "collected in place");
     }
 
     #[test]

@@ -3,9 +3,15 @@
 
 use indexmap::IndexSet;
 
-/// A handle to an interned string.
+/// A handle to an interned string. Never zero, so an `Option<Sym>` is four bytes too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Sym(u32);
+pub struct Sym(std::num::NonZeroU32);
+
+impl Sym {
+    fn at(i: usize) -> Sym {
+        Sym(std::num::NonZeroU32::MIN.saturating_add(i as u32))
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct Interner {
@@ -15,14 +21,14 @@ pub struct Interner {
 impl Interner {
     pub fn intern(&mut self, s: &str) -> Sym {
         if let Some(i) = self.set.get_index_of(s) {
-            return Sym(i as u32);
+            return Sym::at(i);
         }
         let (i, _) = self.set.insert_full(s.into());
-        Sym(i as u32)
+        Sym::at(i)
     }
 
     pub fn get(&self, s: Sym) -> &str {
-        self.set.get_index(s.0 as usize).map_or("", |b| b)
+        self.set.get_index(s.0.get() as usize - 1).map_or("", |b| b)
     }
 
     pub fn len(&self) -> usize {
@@ -45,5 +51,7 @@ mod tests {
         assert_eq!(i.get(a), "Microsoft.Compute/virtualMachines");
         assert_ne!(i.intern("x"), a);
         assert_eq!(i.len(), 2);
+        assert!(a < i.intern("x"), "handles keep insertion order");
+        assert_eq!(std::mem::size_of::<Option<super::Sym>>(), 4);
     }
 }

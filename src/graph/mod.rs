@@ -105,11 +105,11 @@ pub struct NodeData {
     pub spelled: Option<Box<str>>,
     /// Scope kind, resource type or identity kind; `unknown` where nothing says.
     pub kind: Sym,
-    pub name: Option<String>,
+    pub name: Option<Box<str>>,
     /// Defined by a record (not only referenced).
     pub defined: bool,
     pub parent: Option<u32>,
-    pub tags: Vec<(Sym, Sym)>,
+    pub tags: Box<[(Sym, Sym)]>,
     pub props: Option<Box<RawValue>>,
     /// `props.sensitivity` when it is a string: read once here, since every reference
     /// rule tests it on every node.

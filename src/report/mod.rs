@@ -150,7 +150,7 @@ pub fn step_doc(g: &Graph, s: &crate::engine::Step) -> StepDoc {
         privileged: None,
         ports: None,
         node: g.id(s.node).to_string(),
-        name: n.name.clone(),
+        name: n.name.as_deref().map(String::from),
         category: n.category.as_str(),
         kind: g.kind(s.node).to_string(),
     };
