@@ -783,6 +783,8 @@ impl Builder {
                 },
             );
         }
+        // The graph holds the edges now.
+        drop(edges);
         let (fwd, bwd) = adjacency(&g, n);
 
         let mut order: Vec<u32> = (0..n as u32).collect();

@@ -156,20 +156,29 @@ impl IdIndex {
     }
 }
 
-/// `a` and `b` compared as if ASCII-lowercased, eight bytes at a time: the node order sorts
-/// a million ids that share long prefixes.
+/// `a` and `b` compared as if ASCII-lowercased: the node order sorts a million ids that
+/// share long prefixes, so the words they share as written are skipped unfolded, and only
+/// the first that differs is folded, eight bytes at a time.
 fn cmp_folded(a: &[u8], b: &[u8]) -> Ordering {
-    let (mut ca, mut cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        let x = lower8(u64::from_be_bytes(x.try_into().unwrap_or_default()));
-        let y = lower8(u64::from_be_bytes(y.try_into().unwrap_or_default()));
+    let word = |s: &[u8], i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[i..i + 8]);
+        u64::from_be_bytes(w)
+    };
+    let whole = a.len().min(b.len()) / 8 * 8;
+    let mut i = 0;
+    while i < whole {
+        let (x, y) = (word(a, i), word(b, i));
         if x != y {
-            return x.cmp(&y);
+            let (x, y) = (lower8(x), lower8(y));
+            if x != y {
+                return x.cmp(&y);
+            }
         }
+        i += 8;
     }
     // One side has fewer than eight bytes left: the rest is short.
-    let n = (a.len() / 8).min(b.len() / 8) * 8;
-    let (ra, rb) = (a[n..].iter(), b[n..].iter());
+    let (ra, rb) = (a[i..].iter(), b[i..].iter());
     ra.map(u8::to_ascii_lowercase)
         .cmp(rb.map(u8::to_ascii_lowercase))
 }
@@ -280,6 +289,33 @@ mod tests {
                     want,
                     "{x:?} vs {y:?}"
                 );
+            }
+        }
+        // Random ids over letters either side of the capitals, sharing prefixes.
+        let alphabet = b"aAbBzZ/@[`{-";
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n) as usize
+        };
+        let mut ids: Vec<Vec<u8>> = Vec::new();
+        for _ in 0..400 {
+            let mut id = match ids.len() {
+                0 => Vec::new(),
+                k => ids[next(k as u64)].clone(),
+            };
+            id.truncate(next(id.len() as u64 + 1));
+            for _ in 0..next(30) {
+                id.push(alphabet[next(alphabet.len() as u64)]);
+            }
+            ids.push(id);
+        }
+        for x in &ids {
+            for y in &ids {
+                let want = x.to_ascii_lowercase().cmp(&y.to_ascii_lowercase());
+                assert_eq!(cmp_folded(x, y), want, "{x:?} vs {y:?}");
             }
         }
     }

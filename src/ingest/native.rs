@@ -208,7 +208,9 @@ impl<R: std::io::Read> Pieces<R> {
             return None;
         }
         use std::io::Read;
-        let mut buf = std::mem::take(&mut self.carry);
+        // Sized once for a whole piece, so reading never moves what is already in.
+        let mut buf = Vec::with_capacity(PIECE_BYTES + (1 << 16) + self.carry.len());
+        buf.append(&mut self.carry);
         let mut scanned = 0;
         loop {
             if !self.end {
@@ -412,8 +414,12 @@ impl Outcome {
     }
 }
 
+/// Bytes per line, about, in a typical snapshot: the items of a piece are sized by it, so
+/// that they are rarely moved as they grow.
+const LINE_BYTES: usize = 256;
+
 fn parse_chunk<K>(chunk: &[u8], file: &str, prepare: &impl Fn(&Record) -> K) -> ChunkOut<K> {
-    let mut items = Vec::new();
+    let mut items = Vec::with_capacity(chunk.len() / LINE_BYTES + 1);
     let mut lines = 0u32;
     for raw in chunk.split_inclusive(|b| *b == b'\n') {
         lines += 1;
