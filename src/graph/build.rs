@@ -591,6 +591,24 @@ impl Builder {
         let mut parent: Vec<Option<u32>> = Vec::new();
         let mut explicit: Vec<bool> = Vec::new();
         let mut parent_buf = String::new();
+        // The derived parent (its length as a prefix of the node's spelling, and its hash)
+        // of every defined node that takes one, worked out in parallel: a defined node's
+        // spelling cannot change below, an undefined one's can (a later child may spell it
+        // smaller), so those are worked out in turn.
+        let derived: Vec<Option<(u32, u64)>> = {
+            let b = &b;
+            (0..b.protos.len())
+                .into_par_iter()
+                .map(|v| {
+                    let d = b.protos[v].def.as_ref()?;
+                    if v == 0 || d.def_type == DefType::Identity || d.parent.is_some() {
+                        return None;
+                    }
+                    let dp = ids::derived_parent(b.spelling(v as u32))?;
+                    Some((dp.len() as u32, hash_id(dp)))
+                })
+                .collect()
+        };
         let mut v = 1;
         while v < b.protos.len() {
             parent.resize(b.protos.len(), None);
@@ -613,12 +631,16 @@ impl Builder {
                     );
                     parent[v] = Some(pv);
                     explicit[v] = true;
-                } else if let Some(dp) = ids::derived_parent(b.spelling(v as u32)) {
+                } else if let Some((len, hash)) = match derived.get(v) {
+                    Some(&known) if p.def.is_some() => known,
+                    _ => ids::derived_parent(b.spelling(v as u32))
+                        .map(|dp| (dp.len() as u32, hash_id(dp))),
+                } {
                     // Copied into a reused buffer: the node's own spelling is borrowed from
                     // `b` while `b` takes the parent.
                     parent_buf.clear();
-                    parent_buf.push_str(dp);
-                    let pv = b.node(&parent_buf);
+                    parent_buf.push_str(&b.spelling(v as u32)[..len as usize]);
+                    let pv = b.node_hashed(hash, &parent_buf);
                     if b.protos[pv as usize].def.is_none() {
                         let child = b.spelling(v as u32).to_string();
                         let first = b.index.text(pv);
@@ -787,11 +809,7 @@ impl Builder {
         drop(edges);
         let (fwd, bwd) = adjacency(&g, n);
 
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        {
-            let index = &b.index;
-            order.par_sort_unstable_by(|&x, &y| index.cmp_folded(x, y));
-        }
+        let order = b.index.folded_order();
         let mut rank = vec![0u32; n];
         for (r, &v) in order.iter().enumerate() {
             rank[v as usize] = r as u32;

@@ -8,6 +8,7 @@
 //! resources ids are a fifth of the snapshot, and a folded copy beside a display copy, each
 //! its own allocation, was the largest thing in memory.
 
+use rayon::prelude::*;
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
@@ -147,6 +148,69 @@ impl IdIndex {
         cmp_folded(self.text(x).as_bytes(), self.text(y).as_bytes())
     }
 
+    /// Every node, in byte order of folded ids.
+    ///
+    /// A comparison sort would read two ids from all over memory for each of its
+    /// n log n comparisons, and ids share most of their length; this sorts by a window of
+    /// each id folded into a key held beside it, so each id is read once per window, and
+    /// only nodes that tie on a window go on to the next.
+    pub fn folded_order(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.len() as u32).collect();
+        // Ranges of `order` whose ids agree (folded) on their first `depth` bytes.
+        let mut tied = vec![(0, order.len(), 0)];
+        while !tied.is_empty() {
+            // Carve the ranges out of `order` to sort them side by side.
+            let mut parts = Vec::with_capacity(tied.len());
+            let mut rest = &mut order[..];
+            let mut at = 0;
+            for &(lo, hi, depth) in &tied {
+                let (_, r) = std::mem::take(&mut rest).split_at_mut(lo - at);
+                let (part, r) = r.split_at_mut(hi - lo);
+                parts.push((part, lo, depth));
+                rest = r;
+                at = hi;
+            }
+            tied = parts
+                .into_par_iter()
+                .flat_map_iter(|(part, lo, depth)| self.sort_window(part, lo, depth))
+                .collect();
+        }
+        order
+    }
+
+    /// Sorts `part` (which starts at `lo` in the order, its ids agreeing up to `depth`) by
+    /// the window of [`WINDOW`] bytes after `depth`; gives the ranges that tie on it and go
+    /// on past it.
+    fn sort_window(&self, part: &mut [u32], lo: usize, depth: usize) -> Vec<(usize, usize, usize)> {
+        if part.len() <= 16 {
+            part.sort_unstable_by(|&x, &y| self.cmp_folded(x, y));
+            return Vec::new();
+        }
+        let mut keyed: Vec<(WindowKey, u32)> = part
+            .iter()
+            .map(|&v| (window_key(self.text(v).as_bytes(), depth), v))
+            .collect();
+        if keyed.len() > 1 << 16 {
+            keyed.par_sort_unstable();
+        } else {
+            keyed.sort_unstable();
+        }
+        let mut tied = Vec::new();
+        let mut i = 0;
+        while i < keyed.len() {
+            let j = i + keyed[i..].partition_point(|k| k.0 == keyed[i].0);
+            // Keys are equal only where both ids go on past the window: folded ids differ.
+            if j - i > 1 && usize::from(keyed[i].0 .1) > WINDOW {
+                tied.push((lo + i, lo + j, depth + WINDOW));
+            }
+            i = j;
+        }
+        for (slot, (_, v)) in part.iter_mut().zip(keyed) {
+            *slot = v;
+        }
+        tied
+    }
+
     pub fn len(&self) -> usize {
         self.spans.len()
     }
@@ -167,6 +231,10 @@ fn cmp_folded(a: &[u8], b: &[u8]) -> Ordering {
     };
     let whole = a.len().min(b.len()) / 8 * 8;
     let mut i = 0;
+    // Thirty-two bytes spelt alike at a time first: ids share most of their length.
+    while i + 32 <= whole && a[i..i + 32] == b[i..i + 32] {
+        i += 32;
+    }
     while i < whole {
         let (x, y) = (word(a, i), word(b, i));
         if x != y {
@@ -181,6 +249,28 @@ fn cmp_folded(a: &[u8], b: &[u8]) -> Ordering {
     let (ra, rb) = (a[i..].iter(), b[i..].iter());
     ra.map(u8::to_ascii_lowercase)
         .cmp(rb.map(u8::to_ascii_lowercase))
+}
+
+/// Bytes of an id compared in one round of [`IdIndex::folded_order`].
+const WINDOW: usize = 32;
+
+/// The folded bytes of an id's window as words (zero past the id's end), and how many
+/// bytes of the id are left from the window's start (capped at one past it): ordered as
+/// the windows themselves are, a shorter id before any it is a prefix of.
+type WindowKey = ([u64; WINDOW / 8], u8);
+
+fn window_key(id: &[u8], depth: usize) -> WindowKey {
+    let rest = id.get(depth..).unwrap_or_default();
+    let mut bytes = [0u8; WINDOW];
+    let k = rest.len().min(WINDOW);
+    bytes[..k].copy_from_slice(&rest[..k]);
+    let mut words = [0u64; WINDOW / 8];
+    for (w, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        *w = lower8(u64::from_be_bytes(b));
+    }
+    (words, rest.len().min(WINDOW + 1) as u8)
 }
 
 /// Eight bytes with their ASCII capitals lowercased (as `u8::to_ascii_lowercase` does to
@@ -244,6 +334,47 @@ mod tests {
             assert_eq!(ix.text(v as u32), id);
             assert_eq!(ix.get(&id.to_uppercase()), Some(v as u32));
         }
+    }
+
+    #[test]
+    fn folded_order_sorts_as_folding_and_comparing_does() {
+        // Ids sharing prefixes longer than several windows, differing in case, with NUL
+        // bytes and prefixes of each other, and enough of them to split into rounds.
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n) as usize
+        };
+        let alphabet = b"aAbBzZ/@[`{-\0";
+        let mut ix = IdIndex::default();
+        let mut made: Vec<Vec<u8>> = Vec::new();
+        while made.len() < 3000 {
+            // Mostly long shared prefixes (spelt in either case), cut near their end.
+            let mut id = match next(4) {
+                0 if !made.is_empty() => made[next(made.len() as u64)].clone(),
+                k => format!("/subscriptions/{k}/resourceGroups/rg-{k}/providers/Microsoft.Compute/virtualMachines/")
+                    .bytes()
+                    .map(|b| if next(2) == 0 { b.to_ascii_uppercase() } else { b })
+                    .collect(),
+            };
+            id.truncate(id.len() - next(id.len().min(8) as u64 + 1));
+            for _ in 0..next(40) {
+                id.push(alphabet[next(alphabet.len() as u64)]);
+            }
+            let Ok(text) = std::str::from_utf8(&id) else {
+                continue;
+            };
+            let text = text.trim().to_string();
+            if ix.insert_hashed(hash_id(&text), &text).1 {
+                made.push(text.into_bytes());
+            }
+        }
+        let mut want: Vec<u32> = (0..ix.len() as u32).collect();
+        want.sort_by_key(|&v| ix.text(v).to_ascii_lowercase());
+        assert_eq!(ix.folded_order(), want);
+        assert!(IdIndex::default().folded_order().is_empty());
     }
 
     #[test]
