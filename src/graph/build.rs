@@ -745,16 +745,19 @@ impl Builder {
         drop(sensitive);
 
         // Findings, grouped by node, later definitions winning.
-        let mut findings = Vec::with_capacity(taken.len());
-        for (v, f, _) in taken {
-            let start = findings.len() as u32;
-            let node = &mut nodes[v as usize];
-            if node.findings == (0, 0) {
-                node.findings = (start, start);
-            }
-            findings.push(f);
-            node.findings.1 = findings.len() as u32;
-        }
+        // Made in the sorted list's own memory, as the nodes are.
+        let findings: Vec<FindingData> = taken
+            .into_iter()
+            .enumerate()
+            .map(|(i, (v, f, _))| {
+                let node = &mut nodes[v as usize];
+                if node.findings == (0, 0) {
+                    node.findings = (i as u32, i as u32);
+                }
+                node.findings.1 = i as u32 + 1;
+                f
+            })
+            .collect();
 
         // Edges whose ends are not of the kinds the format expects are kept, with a warning.
         for e in &edges {
