@@ -19,7 +19,10 @@ pub fn fold(id: &str) -> String {
 /// management groups and anything that is not an Azure id have none.
 pub fn derived_parent(id: &str) -> Option<&str> {
     let trimmed = id.trim_end_matches('/');
-    let segs: Vec<(usize, &str)> = segments(trimmed);
+    with_segments(trimmed, |segs| derived_from(trimmed, segs))
+}
+
+fn derived_from<'a>(trimmed: &'a str, segs: &[(usize, &'a str)]) -> Option<&'a str> {
     if segs.is_empty() {
         return None;
     }
@@ -71,25 +74,40 @@ fn valid_container(s: &str) -> bool {
     s.starts_with('/') && s.len() > 1
 }
 
-/// Splits `/a/b/c` into `(offset, segment)` pairs; an id that does not start with `/` is
-/// not an Azure id and has no segments.
-fn segments(id: &str) -> Vec<(usize, &str)> {
-    if !id.starts_with('/') {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    let mut start = 1;
-    for (i, b) in id.bytes().enumerate().skip(1) {
-        if b == b'/' {
-            out.push((start, &id[start..i]));
-            start = i + 1;
+/// Calls `f` with `/a/b/c` split into `(offset, segment)` pairs; an id that does not start
+/// with `/`, or has an empty segment, is not an Azure id and has no segments. The pairs are
+/// kept on the stack unless there are very many: the build asks this of every node.
+fn with_segments<'a, R>(id: &'a str, f: impl FnOnce(&[(usize, &'a str)]) -> R) -> R {
+    const ON_STACK: usize = 32;
+    let mut stack = [(0, ""); ON_STACK];
+    let mut heap = Vec::new();
+    let mut n = 0;
+    if id.starts_with('/') {
+        let mut start = 1;
+        let ends = id.bytes().enumerate().skip(1).filter(|&(_, b)| b == b'/');
+        for end in ends.map(|(i, _)| i).chain([id.len()]) {
+            let seg = (start, &id[start..end]);
+            if n < ON_STACK {
+                stack[n] = seg;
+            } else {
+                if n == ON_STACK {
+                    heap.extend_from_slice(&stack);
+                }
+                heap.push(seg);
+            }
+            n += 1;
+            start = end + 1;
         }
     }
-    out.push((start, &id[start..]));
-    if out.iter().any(|(_, s)| s.is_empty()) {
-        return Vec::new();
+    let segs = if n <= ON_STACK {
+        &stack[..n]
+    } else {
+        &heap[..]
+    };
+    if segs.iter().any(|(_, s)| s.is_empty()) {
+        return f(&[]);
     }
-    out
+    f(segs)
 }
 
 /// What an id's shape says a never-defined node is.
@@ -116,19 +134,23 @@ impl Shape {
 
 /// Classifies an id by its shape alone.
 pub fn shape(id: &str) -> Shape {
-    let segs = segments(id.trim_end_matches('/'));
-    let is = |i: usize, name: &str| {
-        segs.get(i)
-            .is_some_and(|(_, s)| s.eq_ignore_ascii_case(name))
-    };
-    match segs.len() {
-        2 if is(0, "subscriptions") => Shape::Subscription,
-        4 if is(0, "subscriptions") && is(2, "resourcegroups") => Shape::ResourceGroup,
-        4 if is(0, "providers") && is(1, "microsoft.management") && is(2, "managementgroups") => {
-            Shape::ManagementGroup
+    with_segments(id.trim_end_matches('/'), |segs| {
+        let is = |i: usize, name: &str| {
+            segs.get(i)
+                .is_some_and(|(_, s)| s.eq_ignore_ascii_case(name))
+        };
+        match segs.len() {
+            2 if is(0, "subscriptions") => Shape::Subscription,
+            4 if is(0, "subscriptions") && is(2, "resourcegroups") => Shape::ResourceGroup,
+            4 if is(0, "providers")
+                && is(1, "microsoft.management")
+                && is(2, "managementgroups") =>
+            {
+                Shape::ManagementGroup
+            }
+            _ => Shape::Other,
         }
-        _ => Shape::Other,
-    }
+    })
 }
 
 /// The GUID a role reference names, if it is one: a bare GUID or the last segment of a
@@ -189,6 +211,30 @@ mod tests {
             derived_parent("/SUBSCRIPTIONS/s/RESOURCEGROUPS/g/providers/a/b/c"),
             Some("/SUBSCRIPTIONS/s/RESOURCEGROUPS/g")
         );
+        assert_eq!(derived_parent("/subscriptions/S/resourceGroups//G"), None);
+        assert_eq!(derived_parent("/"), None);
+    }
+
+    #[test]
+    fn parents_of_ids_with_very_many_segments() {
+        // More segments than are kept on the stack: the same answers.
+        let deep = |pairs: usize| {
+            let mut id = "/subscriptions/S/resourceGroups/G/providers/NS".to_string();
+            for i in 0..pairs {
+                id.push_str(&format!("/T{i}/N{i}"));
+            }
+            id
+        };
+        for pairs in [14, 15, 16, 30] {
+            assert_eq!(
+                derived_parent(&deep(pairs)),
+                Some(&deep(pairs - 1)[..]),
+                "{pairs}"
+            );
+            assert_eq!(shape(&deep(pairs)), Shape::Other);
+        }
+        assert_eq!(derived_parent(&format!("{}/T//N", deep(20))), None);
+        assert_eq!(derived_parent(&format!("{}/x", deep(20))), None);
     }
 
     #[test]
