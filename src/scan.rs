@@ -36,8 +36,16 @@ pub fn fingerprint(rule_id: &str, entry: &str, target: &str) -> String {
     hex(&h.finalize())
 }
 
+/// Lowercase hex of `bytes`, in one allocation: every combination's fingerprint is made
+/// with it.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
 }
 
 /// Evaluates every rule of `pack` (in parallel) over `g`.
