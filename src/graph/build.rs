@@ -697,137 +697,20 @@ impl Builder {
         // The node order needs only the ids, all known now: it is sorted while the nodes,
         // findings, edges and adjacency are made, which is mostly one thread's work.
         let index = std::mem::take(&mut b.index);
-        let (order, (n, strings, nodes, findings, g, fwd, bwd)) = rayon::join(
+        let (order, made) = rayon::join(
             || index.folded_order(),
-            || {
-                // Nodes.
-                let n = b.protos.len();
-                let mut strings = std::mem::take(&mut b.strings);
-                // Read from each node's props JSON: in parallel, the one part of a node that
-                // parses.
-                let sensitive: Vec<Option<String>> = b
-                    .protos
-                    .par_iter()
-                    .map(|p| {
-                        let props = p.def.as_ref()?.props.as_ref()?;
-                        sensitivity_of(props.get())
-                    })
-                    .collect();
-                // Each node is made from its proto in the protos' own memory (a `NodeData` is no
-                // bigger than a `Proto`, and collecting a mapped `vec::IntoIter` reuses its
-                // allocation): the two arrays are never both held.
-                let mut nodes: Vec<NodeData> = std::mem::take(&mut b.protos)
-                    .into_iter()
-                    .enumerate()
-                    .map(|(v, p)| {
-                        let id = shown(&p, index.text(v as u32), v as u32);
-                        // Kept on the node only where it is not the index's text.
-                        let spelled = (id != index.text(v as u32)).then(|| id.into());
-                        let (category, kind) = if v == 0 {
-                            (Category::Internet, strings.intern("internet"))
-                        } else {
-                            categorize(&p, id, &mut strings)
-                        };
-                        let (name, tags, props) = match p.def {
-                            Some(d) => (d.name, d.tags.unwrap_or_default(), d.props),
-                            None => (None, Box::default(), None),
-                        };
-                        let sensitivity = sensitive[v].as_deref().map(|s| strings.intern(s));
-                        NodeData {
-                            category,
-                            spelled,
-                            kind,
-                            name,
-                            defined: p.def_line.is_some() && v != 0,
-                            parent: parent[v],
-                            tags,
-                            props,
-                            sensitivity,
-                            findings: (0, 0),
-                            origin: p.def_line,
-                        }
-                    })
-                    .collect();
-                drop(sensitive);
-
-                // Findings, grouped by node, later definitions winning.
-                // Made in the sorted list's own memory, as the nodes are.
-                let findings: Vec<FindingData> = taken
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, (v, f, _))| {
-                        let node = &mut nodes[v as usize];
-                        if node.findings == (0, 0) {
-                            node.findings = (i as u32, i as u32);
-                        }
-                        node.findings.1 = i as u32 + 1;
-                        f
-                    })
-                    .collect();
-
-                // Edges whose ends are not of the kinds the format expects are kept, with a warning.
-                for e in &edges {
-                    let (fc, tc) = (
-                        nodes[e.from as usize].category,
-                        nodes[e.to as usize].category,
-                    );
-                    let ok = match e.kind {
-                        EdgeKind::Exposes => tc == Category::Resource,
-                        EdgeKind::Reaches => fc == Category::Resource && tc == Category::Resource,
-                        EdgeKind::Contains => true,
-                        EdgeKind::UsesIdentity => {
-                            fc == Category::Resource && tc == Category::Identity
-                        }
-                        EdgeKind::MemberOf => {
-                            fc == Category::Identity
-                                && tc == Category::Identity
-                                && matches!(
-                                    strings.get(nodes[e.to as usize].kind),
-                                    "group" | "unknown"
-                                )
-                        }
-                        EdgeKind::HasRole => {
-                            fc == Category::Identity
-                                && matches!(tc, Category::Scope | Category::Resource)
-                        }
-                    };
-                    if !ok {
-                        let msg = format!(
-                            "`{}` edge from {} `{}` to {} `{}` joins unexpected kinds; followed anyway",
-                            e.kind.as_str(),
-                            strings.get(nodes[e.from as usize].kind),
-                            id_of(&nodes, &index, e.from),
-                            strings.get(nodes[e.to as usize].kind),
-                            id_of(&nodes, &index, e.to),
-                        );
-                        b.warn(e.origin, msg);
-                    }
-                }
-
-                let mut g: DiGraph<NodeWeight, EdgeWeight, u32> =
-                    DiGraph::with_capacity(n, edges.len());
-                for node in &nodes {
-                    g.add_node(NodeWeight {
-                        category: node.category,
-                    });
-                }
-                for e in &edges {
-                    g.add_edge(
-                        petgraph::graph::NodeIndex::new(e.from as usize),
-                        petgraph::graph::NodeIndex::new(e.to as usize),
-                        EdgeWeight {
-                            kind: e.kind,
-                            extra: e.extra,
-                        },
-                    );
-                }
-                // The graph holds the edges now.
-                drop(edges);
-                let (fwd, bwd) = adjacency(&g, n);
-                (n, strings, nodes, findings, g, fwd, bwd)
-            },
+            || make(&mut b, &index, &parent, taken, edges),
         );
         b.index = index;
+        let Made {
+            strings,
+            nodes,
+            findings,
+            g,
+            fwd,
+            bwd,
+        } = made;
+        let n = nodes.len();
         let mut rank = vec![0u32; n];
         for (r, &v) in order.iter().enumerate() {
             rank[v as usize] = r as u32;
@@ -857,6 +740,152 @@ impl Builder {
             files: b.files,
         };
         Built { graph, warnings }
+    }
+}
+
+/// What [`Builder::finish`] makes of the protos, findings and edges while the node order
+/// is sorted.
+struct Made {
+    strings: Interner,
+    nodes: Vec<NodeData>,
+    findings: Vec<FindingData>,
+    g: DiGraph<NodeWeight, EdgeWeight, u32>,
+    fwd: Vec<Csr>,
+    bwd: Vec<Csr>,
+}
+
+/// The nodes (from the protos, which it takes), the findings grouped by node (from
+/// `taken`, sorted), the edges checked and put into the petgraph graph, and adjacency.
+fn make(
+    b: &mut Builder,
+    index: &IdIndex,
+    parent: &[Option<u32>],
+    taken: Vec<(u32, FindingData, Origin)>,
+    edges: Vec<PendingEdge>,
+) -> Made {
+    // Nodes.
+    let n = b.protos.len();
+    let mut strings = std::mem::take(&mut b.strings);
+    // Read from each node's props JSON: in parallel, the one part of a node that parses.
+    let sensitive: Vec<Option<String>> = b
+        .protos
+        .par_iter()
+        .map(|p| {
+            let props = p.def.as_ref()?.props.as_ref()?;
+            sensitivity_of(props.get())
+        })
+        .collect();
+    // Each node is made from its proto in the protos' own memory (a `NodeData` is no
+    // bigger than a `Proto`, and collecting a mapped `vec::IntoIter` reuses its
+    // allocation): the two arrays are never both held.
+    let mut nodes: Vec<NodeData> = std::mem::take(&mut b.protos)
+        .into_iter()
+        .enumerate()
+        .map(|(v, p)| {
+            let id = shown(&p, index.text(v as u32), v as u32);
+            // Kept on the node only where it is not the index's text.
+            let spelled = (id != index.text(v as u32)).then(|| id.into());
+            let (category, kind) = if v == 0 {
+                (Category::Internet, strings.intern("internet"))
+            } else {
+                categorize(&p, id, &mut strings)
+            };
+            let (name, tags, props) = match p.def {
+                Some(d) => (d.name, d.tags.unwrap_or_default(), d.props),
+                None => (None, Box::default(), None),
+            };
+            let sensitivity = sensitive[v].as_deref().map(|s| strings.intern(s));
+            NodeData {
+                category,
+                spelled,
+                kind,
+                name,
+                defined: p.def_line.is_some() && v != 0,
+                parent: parent[v],
+                tags,
+                props,
+                sensitivity,
+                findings: (0, 0),
+                origin: p.def_line,
+            }
+        })
+        .collect();
+    drop(sensitive);
+
+    // Findings, grouped by node, later definitions winning.
+    // Made in the sorted list's own memory, as the nodes are.
+    let findings: Vec<FindingData> = taken
+        .into_iter()
+        .enumerate()
+        .map(|(i, (v, f, _))| {
+            let node = &mut nodes[v as usize];
+            if node.findings == (0, 0) {
+                node.findings = (i as u32, i as u32);
+            }
+            node.findings.1 = i as u32 + 1;
+            f
+        })
+        .collect();
+
+    // Edges whose ends are not of the kinds the format expects are kept, with a warning.
+    for e in &edges {
+        let (fc, tc) = (
+            nodes[e.from as usize].category,
+            nodes[e.to as usize].category,
+        );
+        let ok = match e.kind {
+            EdgeKind::Exposes => tc == Category::Resource,
+            EdgeKind::Reaches => fc == Category::Resource && tc == Category::Resource,
+            EdgeKind::Contains => true,
+            EdgeKind::UsesIdentity => fc == Category::Resource && tc == Category::Identity,
+            EdgeKind::MemberOf => {
+                fc == Category::Identity
+                    && tc == Category::Identity
+                    && matches!(strings.get(nodes[e.to as usize].kind), "group" | "unknown")
+            }
+            EdgeKind::HasRole => {
+                fc == Category::Identity && matches!(tc, Category::Scope | Category::Resource)
+            }
+        };
+        if !ok {
+            let msg = format!(
+                "`{}` edge from {} `{}` to {} `{}` joins unexpected kinds; followed anyway",
+                e.kind.as_str(),
+                strings.get(nodes[e.from as usize].kind),
+                id_of(&nodes, index, e.from),
+                strings.get(nodes[e.to as usize].kind),
+                id_of(&nodes, index, e.to),
+            );
+            b.warn(e.origin, msg);
+        }
+    }
+
+    let mut g: DiGraph<NodeWeight, EdgeWeight, u32> = DiGraph::with_capacity(n, edges.len());
+    for node in &nodes {
+        g.add_node(NodeWeight {
+            category: node.category,
+        });
+    }
+    for e in &edges {
+        g.add_edge(
+            petgraph::graph::NodeIndex::new(e.from as usize),
+            petgraph::graph::NodeIndex::new(e.to as usize),
+            EdgeWeight {
+                kind: e.kind,
+                extra: e.extra,
+            },
+        );
+    }
+    // The graph holds the edges now.
+    drop(edges);
+    let (fwd, bwd) = adjacency(&g, n);
+    Made {
+        strings,
+        nodes,
+        findings,
+        g,
+        fwd,
+        bwd,
     }
 }
 

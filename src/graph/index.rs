@@ -2,14 +2,13 @@
 //! folded). Every reference in a snapshot is looked up here, millions of times at scale,
 //! on the one thread that takes records in line order; so the hash of an id can be worked
 //! out beforehand, on the threads that parse (see [`Keys`](super::Keys)), and a probe
-//! compares the stored hash before it touches a key.
+//! compares half of it, stored in the table, before it touches an id.
 //!
 //! Each id is held once, as first spelled, in large shared blocks of text: at a million
 //! resources ids are a fifth of the snapshot, and a folded copy beside a display copy, each
 //! its own allocation, was the largest thing in memory.
 
 use rayon::prelude::*;
-use std::borrow::Cow;
 use std::cmp::Ordering;
 
 /// The hash the index files a folded id under: a fast, fixed-seed hash, since ids are the
@@ -64,11 +63,11 @@ pub struct IdIndex {
     spans: Vec<Span>,
 }
 
-/// Two indices are equal when they give the same nodes the same folded ids.
+/// Two indices are equal when they give the same nodes the same ids, spelt alike: the
+/// table follows.
 impl PartialEq for IdIndex {
     fn eq(&self, o: &Self) -> bool {
-        self.len() == o.len()
-            && (0..self.len() as u32).all(|v| self.text(v).eq_ignore_ascii_case(o.text(v)))
+        self.len() == o.len() && (0..self.len() as u32).all(|v| self.text(v) == o.text(v))
     }
 }
 
@@ -170,16 +169,6 @@ impl IdIndex {
         }
     }
 
-    /// The folded id of a node: what fingerprints and the node order are made of.
-    pub fn folded(&self, v: u32) -> Cow<'_, str> {
-        let t = self.text(v);
-        if t.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(t.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(t)
-        }
-    }
-
     /// Two nodes in byte order of their folded ids, without folding copies.
     pub fn cmp_folded(&self, x: u32, y: u32) -> Ordering {
         cmp_folded(self.text(x).as_bytes(), self.text(y).as_bytes())
@@ -236,7 +225,8 @@ impl IdIndex {
         let mut i = 0;
         while i < keyed.len() {
             let j = i + keyed[i..].partition_point(|k| k.0 == keyed[i].0);
-            // Keys are equal only where both ids go on past the window: folded ids differ.
+            // Only ids that go on past the window can tie on it: two that end within it and
+            // tie would be one folded id, which the index holds once.
             if j - i > 1 && usize::from(keyed[i].0 .1) > WINDOW {
                 tied.push((lo + i, lo + j, depth + WINDOW));
             }
@@ -327,6 +317,16 @@ fn lower8(x: u64) -> u64 {
 mod tests {
     use super::*;
 
+    /// A small fixed-seed generator: `next(n)` is in `0..n`.
+    fn xorshift(mut seed: u64) -> impl FnMut(u64) -> usize {
+        move |n| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n) as usize
+        }
+    }
+
     #[test]
     fn ids_fold_and_trim_to_one_node() {
         let mut ix = IdIndex::default();
@@ -337,7 +337,6 @@ mod tests {
         assert_eq!(hash_id(a), hash_id(b));
         assert_eq!(ix.insert_hashed(hash_id(b), b), (v, false));
         assert_eq!(ix.get("/subscriptions/s/resourcegroups/G"), Some(v));
-        assert_eq!(ix.folded(v), "/subscriptions/s/resourcegroups/g");
         assert_eq!(ix.text(v), a, "the first spelling is kept, trimmed");
         assert_eq!(ix.get("/subscriptions/s"), None);
         let (w, new) = ix.insert_hashed(hash_id(" x"), " x");
@@ -377,13 +376,7 @@ mod tests {
     fn folded_order_sorts_as_folding_and_comparing_does() {
         // Ids sharing prefixes longer than several windows, differing in case, with NUL
         // bytes and prefixes of each other, and enough of them to split into rounds.
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n) as usize
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let alphabet = b"aAbBzZ/@[`{-\0";
         let mut ix = IdIndex::default();
         let mut made: Vec<Vec<u8>> = Vec::new();
@@ -461,13 +454,7 @@ mod tests {
         }
         // Random ids over letters either side of the capitals, sharing prefixes.
         let alphabet = b"aAbBzZ/@[`{-";
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n) as usize
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         let mut ids: Vec<Vec<u8>> = Vec::new();
         for _ in 0..400 {
             let mut id = match ids.len() {

@@ -213,11 +213,6 @@ impl Graph {
         id_of(&self.nodes, &self.index, v)
     }
 
-    /// The folded (lowercase) id of a node.
-    pub fn folded(&self, v: u32) -> std::borrow::Cow<'_, str> {
-        self.index.folded(v)
-    }
-
     /// The node's kind as text.
     pub fn kind(&self, v: u32) -> &str {
         self.strings.get(self.nodes[v as usize].kind)
