@@ -1,10 +1,11 @@
 //! Renderings of the quarterly report: terminal, Markdown, JSON, CSV and a self-contained
 //! HTML page (inline CSS and SVG, no script, no external request). Names, ids and tags come
 //! from the estate and are attacker-controlled: HTML escapes everything, CSV neutralises
-//! formula cells, Markdown escapes pipes and backticks.
+//! formula cells, Markdown escapes pipes and backticks (and fences code spans instead,
+//! where escapes are not read).
 
 use super::quarterly::{Report, Row, Status};
-use super::text::md_escape as md;
+use super::text::{md_code, md_escape as md};
 use super::xml_escape as esc;
 use std::fmt::Write;
 
@@ -240,8 +241,8 @@ fn lineage_md(o: &mut String, rep: &Report) {
     for i in &l.inputs {
         let _ = writeln!(
             o,
-            "- input `{}`: {} bytes, SHA-256 `{}`, taken at {}, label {}",
-            md(&i.file),
+            "- input {}: {} bytes, SHA-256 `{}`, taken at {}, label {}",
+            md_code(&i.file),
             i.size,
             i.sha256,
             md(&i.taken_at),
@@ -515,5 +516,11 @@ mod tests {
         assert_eq!(csv_text("-2+3"), "'-2+3");
         assert_eq!(csv_text("a,b"), "\"a,b\"");
         assert_eq!(md("a|b`c"), "a\\|b\\`c");
+        // Code spans show their text as it is: no escapes, a longer fence instead.
+        assert_eq!(md_code(r"C:\est\q1.jsonl"), r"`C:\est\q1.jsonl`");
+        assert_eq!(md_code("a`b"), "``a`b``");
+        assert_eq!(md_code("`a``"), "``` `a`` ```");
+        assert_eq!(md_code(" a "), "`  a  `");
+        assert_eq!(md_code("a\nb|<c>"), "`a b|<c>`");
     }
 }

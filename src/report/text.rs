@@ -231,6 +231,21 @@ pub(crate) fn md_escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// Estate-supplied text as a whole Markdown code span, shown exactly as it is. Inside a
+/// code span backslash escapes are not read (a Windows path escaped like other text would
+/// show every `\` doubled), so no character is escaped: the fence is made longer than any
+/// run of backticks in the text instead, and padded with a space where the text would
+/// otherwise lose or merge an edge. Line ends become spaces, as a code span shows them.
+pub(crate) fn md_code(s: &str) -> String {
+    let s = s.replace(['\r', '\n'], " ");
+    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let edge = |c: char| s.starts_with(c) || s.ends_with(c);
+    let stripped = s.starts_with(' ') && s.ends_with(' ') && !s.trim().is_empty();
+    let pad = if edge('`') || stripped { " " } else { "" };
+    format!("{fence}{pad}{s}{pad}{fence}")
+}
+
 /// The Markdown report.
 pub fn markdown(doc: &ScanDoc) -> String {
     let mut o = String::new();
@@ -242,8 +257,8 @@ pub fn markdown(doc: &ScanDoc) -> String {
     );
     let _ = writeln!(
         o,
-        "Snapshot `{}` taken {}; toxgraph {}.\n",
-        md_escape(&doc.input),
+        "Snapshot {} taken {}; toxgraph {}.\n",
+        md_code(&doc.input),
         doc.snapshot.taken_at,
         doc.tool.version
     );
