@@ -1,7 +1,7 @@
 //! From records to graph: merging definitions, resolving references and roles, deriving
 //! parents, and the warnings the format asks for along the way.
 
-use super::index::{hash_id, IdIndex};
+use super::index::{cmp_folded, hash_id, IdIndex};
 use super::roles::RoleTable;
 use super::*;
 use crate::diag::Diagnostic;
@@ -166,7 +166,6 @@ pub struct Builder {
     /// Role names and ids as assignments spell them, each kept once.
     role_refs: IndexSet<Box<str>, foldhash::fast::FixedState>,
     /// A 128-bit hash of every relation record and finding, with where it was first seen.
-    /// As two words: a `u128` key would be aligned to 16 bytes, a third of each entry.
     seen: HashMap<[u64; 2], Origin, foldhash::fast::FixedState>,
     /// The latest finding of each folded id, with its resource's node.
     findings: Vec<(u32, FindingData, Origin)>,
@@ -192,7 +191,7 @@ fn min_spelling(slot: &mut Option<Box<str>>, s: &str) {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Keys {
     /// Exact duplicates are found by this (see [`Record::relation_hash128`]).
-    relation: Option<u128>,
+    relation: Option<[u64; 2]>,
     /// [`hash_id`] of the ids the record names, in the order the builder takes them.
     ids: [u64; 2],
     /// [`hash_id`] of a finding's own id.
@@ -230,7 +229,7 @@ impl Builder {
             files,
             // Ids are fewer than records: about half of them in a typical snapshot. The
             // table is the one part sized here that is touched whole, so it is not
-            // oversized; it grows, without hashing again, if there are more.
+            // oversized; it grows (each id hashed again from its text) if there are more.
             index: IdIndex::with_capacity(records / 2 + 1),
             protos: Vec::with_capacity(records + 1),
             warnings: Vec::new(),
@@ -317,7 +316,7 @@ impl Builder {
         }
         if let Some(h) = keys.relation {
             use std::collections::hash_map::Entry;
-            match self.seen.entry([h as u64, (h >> 64) as u64]) {
+            match self.seen.entry(h) {
                 Entry::Occupied(e) => {
                     let first = *e.get();
                     let (_, line) = self.locate(first);
@@ -578,11 +577,8 @@ impl Builder {
         // Findings grouped by node, then by folded id.
         let mut taken = std::mem::take(&mut b.findings);
         taken.sort_unstable_by(|(v, f, _), (w, g, _)| {
-            v.cmp(w).then_with(|| {
-                let (a, b) = (f.id.bytes(), g.id.bytes());
-                a.map(|c| c.to_ascii_lowercase())
-                    .cmp(b.map(|c| c.to_ascii_lowercase()))
-            })
+            v.cmp(w)
+                .then_with(|| cmp_folded(f.id.as_bytes(), g.id.as_bytes()))
         });
 
         // Parents: explicit or derived, transitively for referenced-only containers.

@@ -250,7 +250,7 @@ impl IdIndex {
 /// `a` and `b` compared as if ASCII-lowercased: the node order sorts a million ids that
 /// share long prefixes, so the words they share as written are skipped unfolded, and only
 /// the first that differs is folded, eight bytes at a time.
-fn cmp_folded(a: &[u8], b: &[u8]) -> Ordering {
+pub(crate) fn cmp_folded(a: &[u8], b: &[u8]) -> Ordering {
     let word = |s: &[u8], i: usize| {
         let mut w = [0u8; 8];
         w.copy_from_slice(&s[i..i + 8]);

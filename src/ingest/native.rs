@@ -390,28 +390,13 @@ struct Item<K> {
     outcome: Outcome<K>,
 }
 
-enum Outcome<K = ()> {
+enum Outcome<K> {
     Blank,
     Header(Meta, String),
     Unknown(String, String),
     /// A record, with what `prepare` made of it.
     Record(Record, K),
     Bad(Diagnostic),
-}
-
-impl Outcome {
-    fn prepared<K>(self, prepare: &impl Fn(&Record) -> K) -> Outcome<K> {
-        match self {
-            Outcome::Record(rec, ()) => {
-                let k = prepare(&rec);
-                Outcome::Record(rec, k)
-            }
-            Outcome::Blank => Outcome::Blank,
-            Outcome::Header(m, t) => Outcome::Header(m, t),
-            Outcome::Unknown(t, l) => Outcome::Unknown(t, l),
-            Outcome::Bad(d) => Outcome::Bad(d),
-        }
-    }
 }
 
 /// Bytes per line, about, in a typical snapshot: the items of a piece are sized by it, so
@@ -423,7 +408,7 @@ fn parse_chunk<K>(chunk: &[u8], file: &str, prepare: &impl Fn(&Record) -> K) -> 
     let mut lines = 0u32;
     for raw in chunk.split_inclusive(|b| *b == b'\n') {
         lines += 1;
-        let outcome = parse_line(raw, file).prepared(prepare);
+        let outcome = parse_line(raw, file, prepare);
         if !matches!(outcome, Outcome::Blank) {
             items.push(Item {
                 line: lines,
@@ -438,7 +423,7 @@ fn parse_chunk<K>(chunk: &[u8], file: &str, prepare: &impl Fn(&Record) -> K) -> 
     }
 }
 
-fn parse_line(raw: &[u8], file: &str) -> Outcome {
+fn parse_line<K>(raw: &[u8], file: &str, prepare: &impl Fn(&Record) -> K) -> Outcome<K> {
     let text = match std::str::from_utf8(raw) {
         Ok(t) => t,
         Err(e) => {
@@ -458,7 +443,7 @@ fn parse_line(raw: &[u8], file: &str) -> Outcome {
         Ok(l) => l,
         Err(e) => return Outcome::Bad(json_error(file, trimmed, &e)),
     };
-    match to_record(line, trimmed) {
+    match to_record(line, trimmed, prepare) {
         Ok(o) => o,
         Err((msg, field, expected)) => {
             let (col, width) = field
@@ -593,7 +578,12 @@ fn non_empty(v: Option<String>) -> Option<String> {
     v.filter(|s| !s.trim().is_empty())
 }
 
-fn to_record(l: Line, text: &str) -> Result<Outcome, Problem> {
+/// The record a line holds (with what `prepare` makes of it), or what else it is.
+fn to_record<K>(
+    l: Line,
+    text: &str,
+    prepare: &impl Fn(&Record) -> K,
+) -> Result<Outcome<K>, Problem> {
     let Some(ty) = l.ty else {
         return Err((
             "record has no `type` field".into(),
@@ -771,7 +761,8 @@ fn to_record(l: Line, text: &str) -> Result<Outcome, Problem> {
         }
         other => return Ok(Outcome::Unknown(other.to_string(), text.to_string())),
     };
-    Ok(Outcome::Record(rec, ()))
+    let prepared = prepare(&rec);
+    Ok(Outcome::Record(rec, prepared))
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, with `t`/`z`/space accepted as RFC 3339 allows.

@@ -71,6 +71,17 @@ impl PortRange {
     pub const ALL: PortRange = PortRange { lo: 0, hi: 65535 };
 }
 
+/// As the format writes a range: `443`, or `8000-8080`.
+impl std::fmt::Display for PortRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.lo == self.hi {
+            write!(f, "{}", self.lo)
+        } else {
+            write!(f, "{}-{}", self.lo, self.hi)
+        }
+    }
+}
+
 /// Finding class: posture (recommendation) or detected activity (alert). The distinction
 /// is what keeps posture from being reported as detection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -233,13 +244,14 @@ impl Record {
     /// A 128-bit hash of a relation record or finding: two records with the same one are
     /// taken as exact duplicates without the earlier record being kept to compare. Two
     /// different records share one with odds of about n²/2¹²⁹ (below 10⁻²⁵ at ten million
-    /// records).
-    pub fn relation_hash128(&self) -> Option<u128> {
+    /// records). As two words (low, high): a `u128` would be aligned to 16 bytes wherever
+    /// it is kept.
+    pub fn relation_hash128(&self) -> Option<[u64; 2]> {
         let lo = self.relation_hash()?;
         let hi = self.relation_hash_with(&foldhash::fast::FixedState::with_seed(
             0x9e37_79b9_7f4a_7c15,
         ))?;
-        Some(u128::from(hi) << 64 | u128::from(lo))
+        Some([lo, hi])
     }
 
     fn relation_hash_with(&self, state: &impl std::hash::BuildHasher) -> Option<u64> {

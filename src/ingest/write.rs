@@ -82,11 +82,12 @@ impl<'a> Obj<'a> {
     fn ports(&mut self, ports: &Option<Vec<PortRange>>) {
         use std::fmt::Write;
         let Some(ps) = ports else { return };
+        // A single port as a number, a range as a string.
         self.seq("ports", '[', ']', ps, |out, r| {
             let _ = if r.lo == r.hi {
-                write!(out, "{}", r.lo)
+                write!(out, "{r}")
             } else {
-                write!(out, "\"{}-{}\"", r.lo, r.hi)
+                write!(out, "\"{r}\"")
             };
         });
     }

@@ -162,17 +162,10 @@ pub fn step_doc(g: &Graph, s: &crate::engine::Step) -> StepDoc {
             doc.privileged = Some(r.privileged);
         }
         if let Some(net) = g.net_of(e) {
-            doc.ports = net.ports.as_ref().map(|ps| {
-                ps.iter()
-                    .map(|p| {
-                        if p.lo == p.hi {
-                            p.lo.to_string()
-                        } else {
-                            format!("{}-{}", p.lo, p.hi)
-                        }
-                    })
-                    .collect()
-            });
+            doc.ports = net
+                .ports
+                .as_ref()
+                .map(|ps| ps.iter().map(ToString::to_string).collect());
         }
         debug_assert!(EdgeKind::ALL.contains(&w.kind));
     }
