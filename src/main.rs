@@ -422,8 +422,9 @@ fn pack(path: Option<&Path>) -> Result<rules::RulePack, Error> {
     }
 }
 
-fn estate(path: &Path, c: &Common) -> Result<toxgraph::Estate, Error> {
-    toxgraph::load_estate(path, c.read(), &c.build())
+/// The estate, built with what `pack` needs of it.
+fn estate(path: &Path, c: &Common, pack: &rules::RulePack) -> Result<toxgraph::Estate, Error> {
+    toxgraph::load_estate(path, c.read(), &c.build(pack))
 }
 
 impl Common {
@@ -433,9 +434,10 @@ impl Common {
         }
     }
 
-    fn build(&self) -> graph::BuildOptions {
+    fn build(&self, pack: &rules::RulePack) -> graph::BuildOptions {
         graph::BuildOptions {
             owner_key: self.owner_tag.clone(),
+            keep_props: pack.reads_props(),
         }
     }
 }
@@ -446,7 +448,7 @@ fn scanned(
     pack: &rules::RulePack,
     c: &Common,
 ) -> Result<(toxgraph::Estate, scan::Outcome), Error> {
-    let est = estate(path, c)?;
+    let est = estate(path, c, pack)?;
     let outcome = scan::run(&est.graph, pack, &Filter::default());
     Ok((est, outcome))
 }
@@ -524,8 +526,11 @@ fn run(cli: Cli) -> Result<Done, Error> {
             output,
         } => {
             pool(common.threads)?;
-            let rule = rules::Rule::adhoc(&pattern)?;
-            let est = estate(&snapshot, &common)?;
+            let pack = rules::RulePack {
+                rules: vec![rules::Rule::adhoc(&pattern)?],
+                sources: vec![],
+            };
+            let est = estate(&snapshot, &common, &pack)?;
             let g = &est.graph;
             let find = |id: Option<String>, what: &str| -> Result<Option<u32>, Error> {
                 id.map(|id| {
@@ -541,10 +546,6 @@ fn run(cli: Cli) -> Result<Done, Error> {
             let filter = Filter {
                 entry: find(entry, "entry")?,
                 target: find(target, "target")?,
-            };
-            let pack = rules::RulePack {
-                rules: vec![rule],
-                sources: vec![],
             };
             let outcome = scan::run(g, &pack, &filter);
             let write = tracing::info_span!("write");
@@ -646,7 +647,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 &snapshots,
                 &pack,
                 common.read(),
-                &common.build(),
+                &common.build(&pack),
                 &opts,
                 order == Order::TakenAt,
                 generated_at,

@@ -195,6 +195,25 @@ fn query_into_one_target() {
     assert!(err.contains("no node has the target id `nope`"), "{err}");
 }
 
+/// The shipped rules read no props, so a scan builds without them; a query that tests one
+/// must still see them.
+#[test]
+fn query_on_props_sees_them() {
+    let (code, out, err) = run(
+        &[
+            "query",
+            r#"(r:resource {props.osType: "linux"})"#,
+            "fixtures/rules/TC005/match.jsonl",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("vm-jump01") && out.contains("1 match"),
+        "{out}"
+    );
+}
+
 #[test]
 fn rules_list_check_explain() {
     let (code, out, _) = run(&["rules", "list"], None);

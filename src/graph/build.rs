@@ -17,12 +17,17 @@ use std::collections::HashMap;
 pub struct BuildOptions {
     /// Tag key naming a resource's owner (matched case-insensitively).
     pub owner_key: String,
+    /// Keep each node's `props` in the graph. Only `props.KEY` tests read them (the
+    /// sensitivity is read at build either way), so a build for rules without such tests
+    /// can leave them out: at a million resources they are some 30 MB.
+    pub keep_props: bool,
 }
 
 impl Default for BuildOptions {
     fn default() -> Self {
         BuildOptions {
             owner_key: "owner".into(),
+            keep_props: true,
         }
     }
 }
@@ -156,6 +161,7 @@ struct PendingEdge {
 /// reader can hand records over as it parses them instead of holding them all.
 pub struct Builder {
     owner_key: String,
+    keep_props: bool,
     files: Vec<String>,
     index: IdIndex,
     protos: Vec<Proto>,
@@ -226,6 +232,7 @@ impl Builder {
     pub fn with_capacity(opts: &BuildOptions, files: Vec<String>, records: usize) -> Builder {
         let mut b = Builder {
             owner_key: opts.owner_key.clone(),
+            keep_props: opts.keep_props,
             files,
             // Ids are fewer than records: about half of them in a typical snapshot. The
             // table is the one part sized here that is touched whole, so it is not
@@ -762,15 +769,19 @@ fn make(
     // Nodes.
     let n = b.protos.len();
     let mut strings = std::mem::take(&mut b.strings);
+    let keep_props = b.keep_props;
     // Read from each node's props JSON: in parallel, the one part of a node that parses.
-    let sensitive: Vec<Option<String>> = b
+    // Few nodes have one: only those are listed, by node, so the list stays small.
+    let listed: Vec<(u32, String)> = b
         .protos
         .par_iter()
-        .map(|p| {
+        .enumerate()
+        .filter_map(|(v, p)| {
             let props = p.def.as_ref()?.props.as_ref()?;
-            sensitivity_of(props.get())
+            Some((v as u32, sensitivity_of(props.get())?))
         })
         .collect();
+    let mut sensitive = listed.iter().peekable();
     // Each node is made from its proto in the protos' own memory (a `NodeData` is no
     // bigger than a `Proto`, and collecting a mapped `vec::IntoIter` reuses its
     // allocation): the two arrays are never both held.
@@ -787,10 +798,16 @@ fn make(
                 categorize(&p, id, &mut strings)
             };
             let (name, tags, props) = match p.def {
-                Some(d) => (d.name, d.tags.unwrap_or_default(), d.props),
+                Some(d) => (
+                    d.name,
+                    d.tags.unwrap_or_default(),
+                    d.props.filter(|_| keep_props),
+                ),
                 None => (None, Box::default(), None),
             };
-            let sensitivity = sensitive[v].as_deref().map(|s| strings.intern(s));
+            let sensitivity = sensitive
+                .next_if(|(w, _)| *w as usize == v)
+                .map(|(_, s)| strings.intern(s));
             NodeData {
                 category,
                 spelled,
@@ -806,7 +823,7 @@ fn make(
             }
         })
         .collect();
-    drop(sensitive);
+    drop(listed);
 
     // Findings, grouped by node, later definitions winning.
     // Made in the sorted list's own memory, as the nodes are.
@@ -1097,6 +1114,7 @@ fn warn_parent_cycles(b: &mut Builder, parent: &mut [Option<u32>], explicit: &[b
 fn adjacency(g: &DiGraph<NodeWeight, EdgeWeight, u32>, n: usize) -> (Vec<Csr>, Vec<Csr>) {
     let mut fwd = Vec::with_capacity(6);
     let mut bwd = Vec::with_capacity(6);
+    let mut scratch = Vec::new();
     for kind in EdgeKind::ALL {
         let es: Vec<(u32, u32, u32)> = g
             .raw_edges()
@@ -1111,35 +1129,14 @@ fn adjacency(g: &DiGraph<NodeWeight, EdgeWeight, u32>, n: usize) -> (Vec<Csr>, V
                 )
             })
             .collect();
-        fwd.push(csr(n, es.iter().map(|&(s, t, i)| (s, t, i))));
-        bwd.push(csr(n, es.iter().map(|&(s, t, i)| (t, s, i))));
+        fwd.push(Csr::new(n, es.iter().copied(), &mut scratch));
+        bwd.push(Csr::new(
+            n,
+            es.iter().map(|&(s, t, i)| (t, s, i)),
+            &mut scratch,
+        ));
     }
     (fwd, bwd)
-}
-
-fn csr(n: usize, es: impl Iterator<Item = (u32, u32, u32)> + Clone) -> Csr {
-    let mut offsets = vec![0u32; n + 1];
-    for (s, _, _) in es.clone() {
-        offsets[s as usize + 1] += 1;
-    }
-    for i in 0..n {
-        offsets[i + 1] += offsets[i];
-    }
-    let m = offsets[n] as usize;
-    let mut fill = offsets.clone();
-    let mut nbrs = vec![0u32; m];
-    let mut edges = vec![0u32; m];
-    for (s, t, e) in es {
-        let at = fill[s as usize] as usize;
-        nbrs[at] = t;
-        edges[at] = e;
-        fill[s as usize] += 1;
-    }
-    Csr {
-        offsets,
-        nbrs,
-        edges,
-    }
 }
 
 /// Canonical edge order: by source and target rank, kind, then the payload's text.
@@ -1161,28 +1158,33 @@ fn edge_ranks(
             _ => format!("{:?}", nets[w.extra as usize]),
         }
     };
-    // Sorted on a packed key, in parallel; only edges equal on it (parallel edges of one
-    // kind) are then ordered by their payload's text, keeping input order among equals.
-    let key = |i: usize| {
-        let e = &raw[i];
-        let ends = u64::from(rank[e.source().index()]) << 32 | u64::from(rank[e.target().index()]);
-        (ends, e.weight.kind)
-    };
-    let mut order: Vec<((u64, EdgeKind), u32)> =
-        (0..raw.len()).map(|i| (key(i), i as u32)).collect();
+    // Sorted on a key packed into one word with the edge's index (16 bytes an edge), in
+    // parallel; only edges equal on the key (parallel edges of one kind) are then ordered
+    // by their payload's text, keeping input order among equals.
+    const IX: u32 = 32;
+    let group = |k: u128| k >> IX;
+    let mut order: Vec<u128> = raw
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let ends =
+                u64::from(rank[e.source().index()]) << 32 | u64::from(rank[e.target().index()]);
+            u128::from(ends) << 40 | u128::from(e.weight.kind as u8) << IX | i as u128
+        })
+        .collect();
     order.par_sort_unstable();
     let mut start = 0;
     while start < order.len() {
-        let end = start + order[start..].partition_point(|(k, _)| *k == order[start].0);
+        let g = group(order[start]);
+        let end = start + order[start..].partition_point(|&k| group(k) == g);
         if end - start > 1 {
-            order[start..end].sort_by_cached_key(|&(_, i)| (payload(i as usize), i));
+            order[start..end].sort_by_cached_key(|&k| (payload(k as u32 as usize), k));
         }
         start = end;
     }
-    let order: Vec<u32> = order.into_iter().map(|(_, i)| i).collect();
     let mut out = vec![0u32; raw.len()];
-    for (r, &e) in order.iter().enumerate() {
-        out[e as usize] = r as u32;
+    for (r, &k) in order.iter().enumerate() {
+        out[k as u32 as usize] = r as u32;
     }
     out
 }
@@ -1200,6 +1202,34 @@ mod tests {
         }
         let snap = native::parse(text.as_bytes(), "t.jsonl", ReadOptions::default()).unwrap();
         build(snap, &BuildOptions::default())
+    }
+
+    #[test]
+    fn props_left_out_on_request_keep_the_sensitivity() {
+        let lines = [
+            r#"{"type":"resource","id":"a","kind":"k","props":{"sensitivity":"high","x":1}}"#,
+            r#"{"type":"resource","id":"b","kind":"k","props":{"x":2}}"#,
+        ];
+        let built = |keep_props| {
+            let mut text = String::from(r#"{"type":"snapshot","taken_at":"2026-01-01T00:00:00Z"}"#);
+            for l in lines {
+                text.push('\n');
+                text.push_str(l);
+            }
+            let snap = native::parse(text.as_bytes(), "t.jsonl", ReadOptions::default()).unwrap();
+            let opts = BuildOptions {
+                keep_props,
+                ..BuildOptions::default()
+            };
+            build(snap, &opts).graph
+        };
+        for keep in [true, false] {
+            let g = built(keep);
+            let a = g.node(g.find("a").unwrap());
+            assert_eq!(a.sensitivity.map(|s| g.strings.get(s)), Some("high"));
+            assert_eq!(a.props.is_some(), keep);
+            assert_eq!(g.node(g.find("b").unwrap()).props.is_some(), keep);
+        }
     }
 
     #[test]

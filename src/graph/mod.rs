@@ -5,11 +5,13 @@
 //! (tags, props, findings, roles, ports) live in side tables indexed by node or edge.
 
 mod build;
+pub mod csr;
 pub mod index;
 pub mod intern;
 pub mod roles;
 
 pub use build::{build, BuildOptions, Builder, Built, Keys};
+pub use csr::Csr;
 pub use index::IdIndex;
 pub use intern::{Interner, Sym};
 
@@ -151,22 +153,6 @@ impl NetInfo {
             None => true,
             Some(ps) => ps.iter().any(|p| p.lo <= hi && lo <= p.hi),
         }
-    }
-}
-
-/// Compressed adjacency for one edge kind and direction: `nbrs[offsets[v]..offsets[v+1]]`.
-#[derive(Debug, Clone, Default)]
-pub struct Csr {
-    pub offsets: Vec<u32>,
-    pub nbrs: Vec<u32>,
-    /// Edge index (petgraph) of each neighbour entry, for edge predicates.
-    pub edges: Vec<u32>,
-}
-
-impl Csr {
-    #[inline]
-    pub fn range(&self, v: u32) -> std::ops::Range<usize> {
-        self.offsets[v as usize] as usize..self.offsets[v as usize + 1] as usize
     }
 }
 

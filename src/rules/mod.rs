@@ -139,6 +139,11 @@ impl RulePack {
     pub fn get(&self, id: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.id.eq_ignore_ascii_case(id))
     }
+
+    /// Does any rule test `props.KEY`? If none does, the graph need not keep props.
+    pub fn reads_props(&self) -> bool {
+        self.rules.iter().any(|r| r.pattern.reads_props())
+    }
 }
 
 /// The shipped pack, compiled into the binary so it works from any directory.
@@ -453,6 +458,18 @@ fn string_content_offset(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_props_tests_read_props() {
+        let pack = |text: &str| RulePack {
+            rules: vec![Rule::adhoc(text).unwrap()],
+            sources: vec![],
+        };
+        assert!(pack(r#"(a {props.osType: "linux"})"#).reads_props());
+        assert!(pack(r#"(a)-[:reaches]->(b {not props.x})"#).reads_props());
+        assert!(!pack(r#"(a {tags.props: "x", sensitivity: "high"})"#).reads_props());
+        assert!(!shipped().unwrap().reads_props());
+    }
 
     const GOOD: &str = r#"id = "TC900"
 name = "test-rule"

@@ -35,6 +35,22 @@ pub struct Pattern {
     pub distinct_entry_target: bool,
 }
 
+impl Pattern {
+    /// Does any node test read `props.KEY`? A graph built only for patterns that do not
+    /// need not keep resources' props.
+    pub fn reads_props(&self) -> bool {
+        self.nodes.iter().flat_map(|n| &n.preds).any(|p| {
+            matches!(
+                p,
+                NodePred::Prop {
+                    key: NodeKey::Prop(_),
+                    ..
+                }
+            )
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodePat {
     pub var: Option<String>,
