@@ -216,7 +216,7 @@ fn node_pred(g: &Graph, v: u32, p: &NodePred) -> bool {
             let any = g
                 .findings_of(v)
                 .iter()
-                .any(|f| tests.iter().all(|(k, t)| finding_test(g, f, *k, t)));
+                .any(|f| tests.iter().all(|(k, t)| finding_test(g, v, f, *k, t)));
             any != *negated
         }
     }
@@ -241,7 +241,7 @@ fn prop_string(props: Option<&serde_json::value::RawValue>, key: &str) -> Option
     }
 }
 
-fn finding_test(g: &Graph, f: &crate::graph::FindingData, k: FindingKey, t: &Test) -> bool {
+fn finding_test(g: &Graph, v: u32, f: &crate::graph::FindingData, k: FindingKey, t: &Test) -> bool {
     let text = |s: crate::graph::Sym| Some(g.strings.get(s));
     match k {
         FindingKey::Class => test_str(
@@ -258,7 +258,7 @@ fn finding_test(g: &Graph, f: &crate::graph::FindingData, k: FindingKey, t: &Tes
         },
         FindingKey::Category => test_str(t, f.category.and_then(text)),
         FindingKey::Title => test_str(t, text(f.title)),
-        FindingKey::Id => test_str(t, Some(&f.id)),
+        FindingKey::Id => test_str(t, Some(&g.finding_id(v, f))),
         FindingKey::Technique => match t {
             Test::Exists => !f.techniques.is_empty(),
             Test::Eq(x) => f

@@ -184,6 +184,14 @@ pub struct Builder {
     counts: TypeCounts,
 }
 
+/// Is the id in `parts` (joined) `id`, ASCII case aside?
+fn eq_folded_parts([head, rest]: [&str; 2], id: &str) -> bool {
+    let id = id.as_bytes();
+    id.len() == head.len() + rest.len()
+        && id[..head.len()].eq_ignore_ascii_case(head.as_bytes())
+        && id[head.len()..].eq_ignore_ascii_case(rest.as_bytes())
+}
+
 fn min_spelling(slot: &mut Option<Box<str>>, s: &str) {
     match slot {
         Some(cur) if **cur <= *s => {}
@@ -435,36 +443,46 @@ impl Builder {
             "finding resource",
         );
         let found = {
-            let all = &self.findings;
+            let (all, index) = (&self.findings, &self.index);
             self.finding_ix
                 .find(h, |&(_, slot)| {
-                    all[slot as usize].1.id.eq_ignore_ascii_case(&f.id)
+                    let (w, held, _) = &all[slot as usize];
+                    eq_folded_parts(held.id_parts(index.text(*w)), &f.id)
                 })
                 .map(|&(_, slot)| slot)
         };
+        // Kept as what follows the node's id, where it begins with it.
+        let node = self.index.text(v);
+        let after_node = f.id.len() > node.len() && f.id.starts_with(node);
+        let id_rest = if after_node {
+            f.id[node.len()..].into()
+        } else {
+            f.id.as_str().into()
+        };
         let mut intern = |s: &str| self.strings.intern(s);
-        let f = FindingData {
+        let data = FindingData {
             class: f.class,
             severity: f.severity,
             state: intern(&f.state),
             category: f.category.as_deref().map(&mut intern),
             title: intern(&f.title),
             techniques: f.techniques.iter().map(|t| intern(t)).collect(),
-            id: f.id.into_boxed_str(),
+            id_rest,
+            after_node,
         };
         match found {
             Some(slot) => {
-                let prev = std::mem::replace(&mut self.findings[slot as usize], (v, f, o));
+                let prev = std::mem::replace(&mut self.findings[slot as usize], (v, data, o));
                 let (_, line) = self.locate(prev.2);
-                let id = &self.findings[slot as usize].1.id;
                 let msg = format!(
-                    "finding `{id}` is also defined at line {line} with other values; this later line wins"
+                    "finding `{}` is also defined at line {line} with other values; this later line wins",
+                    f.id
                 );
                 self.warn(Some(o), msg);
             }
             None => {
                 let slot = self.findings.len() as u32;
-                self.findings.push((v, f, o));
+                self.findings.push((v, data, o));
                 self.finding_ix.insert_unique(h, (h, slot), |&(h, _)| h);
             }
         }
@@ -583,9 +601,20 @@ impl Builder {
 
         // Findings grouped by node, then by folded id.
         let mut taken = std::mem::take(&mut b.findings);
+        let index = &b.index;
         taken.sort_unstable_by(|(v, f, _), (w, g, _)| {
-            v.cmp(w)
-                .then_with(|| cmp_folded(f.id.as_bytes(), g.id.as_bytes()))
+            v.cmp(w).then_with(|| {
+                let node = index.text(*v);
+                match (f.id_parts(node), g.id_parts(node)) {
+                    // Most often both follow the node's id: only the rest differs.
+                    ([a, x], [b, y]) if a.len() == b.len() => {
+                        cmp_folded(x.as_bytes(), y.as_bytes())
+                    }
+                    ([a, x], [b, y]) => {
+                        cmp_folded(format!("{a}{x}").as_bytes(), format!("{b}{y}").as_bytes())
+                    }
+                }
+            })
         });
 
         // Parents: explicit or derived, transitively for referenced-only containers.
@@ -1317,6 +1346,52 @@ mod tests {
             .iter()
             .map(|w| (w.line, w.message.as_str()))
             .collect()
+    }
+
+    /// Ids that begin with their resource's id are held as the rest; every id still reads,
+    /// sorts and replaces as the whole.
+    #[test]
+    fn finding_ids_after_their_node_read_whole() {
+        let f = |id: &str, res: &str, title: &str| {
+            format!(
+                r#"{{"type":"finding","id":"{id}","resource":"{res}","class":"alert","title":"{title}","severity":"low"}}"#
+            )
+        };
+        let lines = [
+            r#"{"type":"resource","id":"/s/Vm","kind":"k"}"#.to_string(),
+            f("/s/Vm/a/2", "/s/Vm", "t1"),
+            f("/s/VMX/a/1", "/s/vm", "t2"),
+            f("/S/VM/A/2", "/s/vm", "t3"),
+            f("/s/Vm/A/10", "/s/Vm", "t4"),
+            f("/s/Vm", "/s/Vm", "t5"),
+        ];
+        let built = graph(&lines.iter().map(String::as_str).collect::<Vec<_>>());
+        let g = &built.graph;
+        let v = g.find("/s/vm").unwrap();
+        let ids: Vec<String> = g
+            .findings_of(v)
+            .iter()
+            .map(|f| g.finding_id(v, f).into_owned())
+            .collect();
+        assert_eq!(ids, ["/s/Vm", "/s/Vm/A/10", "/S/VM/A/2", "/s/VMX/a/1"]);
+        let held: Vec<bool> = g.findings_of(v).iter().map(|f| f.after_node).collect();
+        assert_eq!(held, [false, true, false, false]);
+        // A rule's `finding: {id: ...}` test sees the whole id.
+        let matches = |id: &str| {
+            let text = format!(r#"(r {{finding: {{id: "{id}"}}}})"#);
+            let pack = crate::rules::RulePack {
+                rules: vec![crate::rules::Rule::adhoc(&text).unwrap()],
+                sources: vec![],
+            };
+            crate::scan::run(g, &pack, &Default::default())
+                .combinations
+                .len()
+        };
+        assert_eq!(matches("/s/vm/a/10"), 1);
+        assert_eq!(matches("/A/10"), 0);
+        assert!(said(&built)
+            .iter()
+            .any(|(l, m)| *l == 5 && m.contains("finding `/S/VM/A/2` is also defined at line 3")));
     }
 
     #[test]
