@@ -7,23 +7,23 @@ use rayon::prelude::*;
 use std::io::Write;
 
 /// Writes `format` of each run of `piece` items, in order.
-pub fn write_batched<T: Sync>(
+pub fn write_batched<T: Sync, B: AsRef<[u8]> + Send + Sync>(
     items: &[T],
     piece: usize,
     out: &mut (dyn Write + Send),
-    format: &(dyn Fn(&[T]) -> String + Sync),
+    format: &(dyn Fn(&[T]) -> B + Sync),
 ) -> std::io::Result<()> {
     /// Pieces per batch for each thread: enough to keep every thread busy while a batch
     /// is written.
     const PIECES_PER_THREAD: usize = 4;
     let piece = piece.max(1);
-    let each = |batch: &[T]| -> Vec<String> { batch.par_chunks(piece).map(format).collect() };
+    let each = |batch: &[T]| -> Vec<B> { batch.par_chunks(piece).map(format).collect() };
     let mut batches = items.chunks(piece * PIECES_PER_THREAD * rayon::current_num_threads());
     let mut ready = batches.next().map(each).unwrap_or_default();
     loop {
         let next = batches.next();
         let (written, formatted) = rayon::join(
-            || ready.iter().try_for_each(|t| out.write_all(t.as_bytes())),
+            || ready.iter().try_for_each(|t| out.write_all(t.as_ref())),
             || next.map(each),
         );
         written?;
@@ -48,14 +48,14 @@ mod tests {
             let mut out = Vec::new();
             pool.install(|| {
                 super::write_batched(&items, 7, &mut out, &|xs| {
-                    xs.iter().map(|i| format!("{i},")).collect()
+                    xs.iter().map(|i| format!("{i},")).collect::<String>()
                 })
             })
             .unwrap();
             assert!(out == expected.as_bytes(), "{threads} threads");
         }
         let mut out = Vec::new();
-        super::write_batched::<u32>(&[], 7, &mut out, &|_| "x".into()).unwrap();
+        super::write_batched::<u32, String>(&[], 7, &mut out, &|_| "x".into()).unwrap();
         assert!(out.is_empty());
     }
 }

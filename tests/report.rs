@@ -424,3 +424,62 @@ fn scan_json_spliced_equals_json_written_whole() {
         );
     }
 }
+
+/// The listing written straight from the graph reads as its documents printed by
+/// serde_json, on the strings that need escaping and the fields that may be absent: ids
+/// with quotes, backslashes, control characters and non-ASCII text, a node without a
+/// name, an empty and an absent port list, a role, and a rule with no ATT&CK mapping.
+#[test]
+fn listing_written_from_the_graph_reads_as_its_documents() {
+    use toxgraph::{engine::Filter, graph::BuildOptions, ingest, report, rules, scan};
+    let text = [
+        r#"{"type":"snapshot","taken_at":"2026-01-01T00:00:00Z"}"#,
+        r#"{"type":"scope","id":"/subscriptions/s","kind":"subscription","name":"s \"q\" \\ é"}"#,
+        r#"{"type":"resource","id":"/subscriptions/s/a\"b\\c\u0001d/vm","kind":"k/\"v\"","tags":{"owner":"t\u00e9am \"x\""}}"#,
+        r#"{"type":"resource","id":"/subscriptions/s/db","kind":"k","name":"d\tb","parent":"/subscriptions/s","props":{"sensitivity":"high"}}"#,
+        r#"{"type":"resource","id":"/subscriptions/s/web","kind":"k","name":"w"}"#,
+        r#"{"type":"identity","id":"mi-1","kind":"managed_identity","attached_to":["/subscriptions/s/web"]}"#,
+        r#"{"type":"role","name":"Ro\"le","privileged":true}"#,
+        r#"{"type":"role_assignment","principal":"mi-1","role":"Ro\"le","scope":"/subscriptions/s"}"#,
+        r#"{"type":"exposure","resource":"/subscriptions/s/a\"b\\c\u0001d/vm","from":"internet","ports":[]}"#,
+        r#"{"type":"exposure","resource":"/subscriptions/s/web","from":"internet"}"#,
+        r#"{"type":"reach","from":"/subscriptions/s/a\"b\\c\u0001d/vm","to":"/subscriptions/s/db","ports":[443,"8000-8080"]}"#,
+        r#"{"type":"reach","from":"/subscriptions/s/web","to":"/subscriptions/s/db"}"#,
+    ]
+    .join("\n");
+    let snap = ingest::native::parse(text.as_bytes(), "t.jsonl", Default::default()).unwrap();
+    let built = toxgraph::graph::build(snap, &BuildOptions::default());
+    let g = &built.graph;
+    let mut pack = rules::shipped().unwrap();
+    for p in [
+        "(internet)-[:exposes]->(e)-[:reaches*0..2]->(t)",
+        "(internet)-[:exposes]->(e)-[:uses_identity]->(i)-[:has_role]->(s)-[:contains*0..2]->(t)",
+    ] {
+        pack.rules.push(rules::Rule::adhoc(p).unwrap());
+    }
+    let out = scan::run(g, &pack, &Filter::default());
+    let walks = |kind: &str| {
+        out.combinations.iter().any(|c| {
+            c.walk
+                .iter()
+                .any(|s| s.edge.is_some_and(|e| g.edge(e).kind.as_str() == kind))
+        })
+    };
+    assert!(out.combinations.len() >= 5, "{}", out.combinations.len());
+    assert!(walks("has_role") && walks("reaches") && walks("contains"));
+    let doc = report::scan_doc("t", g, &pack, &out.combinations, &built.warnings, None);
+    let whole = serde_json::to_string_pretty(&doc).unwrap() + "\n";
+    assert!(
+        whole.contains(r#""ports": []"#) && whole.contains(r#"\u0001"#),
+        "{whole}"
+    );
+    assert!(
+        whole.contains(r#""attack": []"#) && whole.contains(r#"Ro\"le"#),
+        "{whole}"
+    );
+    let unlisted =
+        report::scan_doc_unlisted("t", g, &pack, &out.combinations, &built.warnings, None);
+    let mut lazy = Vec::new();
+    report::write_json_listing(&unlisted, g, &pack, &out.combinations, &mut lazy).unwrap();
+    assert_eq!(String::from_utf8(lazy).unwrap(), whole);
+}

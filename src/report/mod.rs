@@ -21,6 +21,7 @@ use crate::scan::Combination;
 use indexmap::IndexMap;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 
 /// Version of the JSON document; bumped on any incompatible change.
 pub const SCAN_SCHEMA: &str = "toxgraph.scan/v1";
@@ -342,11 +343,11 @@ pub fn json(doc: &ScanDoc) -> String {
 /// Writes [`json`]'s text as it is made: the listing, which can run to hundreds of
 /// megabytes, is formatted in parallel pieces and never held whole (see [`crate::stream`]).
 pub fn write_json(doc: &ScanDoc, out: &mut (dyn std::io::Write + Send)) -> std::io::Result<()> {
-    write_listing(doc, &doc.combinations, &pretty, out)
+    write_listing(doc, &doc.combinations, &indented, out)
 }
 
-/// [`write_json`] of a document from [`scan_doc_unlisted`], the listing's documents made
-/// from `combos` (the scan's, as given to it) a batch at a time: the same text.
+/// [`write_json`] of a document from [`scan_doc_unlisted`], the listing's text made from
+/// `combos` (the scan's, as given to it) a batch at a time: the same text.
 pub fn write_json_listing(
     doc: &ScanDoc,
     g: &Graph,
@@ -355,19 +356,172 @@ pub fn write_json_listing(
     out: &mut (dyn std::io::Write + Send),
 ) -> std::io::Result<()> {
     let listed = &combos[..doc.listed.min(combos.len())];
-    write_listing(doc, listed, &|c| pretty(&combo_doc(g, pack, c)), out)
+    let listing = Listing::new(g, pack);
+    write_listing(doc, listed, &|c, text| listing.write(c, text), out)
 }
 
-/// Pretty JSON of one listed combination's document.
-fn pretty(c: &ComboDoc) -> String {
-    serde_json::to_string_pretty(c).unwrap_or_default()
+/// Appends `c`'s document as pretty JSON, indented to sit in the listing.
+fn indented(c: &ComboDoc, text: &mut Vec<u8>) {
+    let pretty = serde_json::to_string_pretty(c).unwrap_or_default();
+    for (j, line) in pretty.lines().enumerate() {
+        if j > 0 {
+            text.push(b'\n');
+        }
+        text.extend_from_slice(b"    ");
+        text.extend_from_slice(line.as_bytes());
+    }
 }
 
-/// The document's text with `all` as its listing, each written as `one` gives it.
+/// Writes a listed combination's JSON straight from the graph, as [`indented`] writes its
+/// [`ComboDoc`]: at scale the listing is most of a scan's output (320 MB at a million
+/// resources), and making a document of owned strings, printing it and indenting the
+/// print took most of the write. Each rule's own fields, the same in all its
+/// combinations, are printed once, by serde_json, and cut where the per-combination
+/// values go; the rest is written here, with serde_json escaping every string.
+struct Listing<'a> {
+    g: &'a Graph,
+    /// Per rule: the text before the entry's value, between the entry's, target's,
+    /// owner's and fingerprint's values, before the walk and after it.
+    rules: Vec<[String; 6]>,
+}
+
+impl<'a> Listing<'a> {
+    fn new(g: &'a Graph, pack: &RulePack) -> Listing<'a> {
+        let rules = pack
+            .rules
+            .iter()
+            .map(|r| {
+                let mut text = Vec::new();
+                indented(
+                    &ComboDoc {
+                        rule: r.id.clone(),
+                        name: r.name.clone(),
+                        severity: r.severity,
+                        title: r.title.clone(),
+                        entry: String::new(),
+                        target: String::new(),
+                        owner: String::new(),
+                        fingerprint: String::new(),
+                        attack: r.attack.clone(),
+                        walk: Vec::new(),
+                    },
+                    &mut text,
+                );
+                let text = String::from_utf8_lossy(&text);
+                // A value is never split by a newline, so each key is found at its line.
+                let mut pieces: [String; 6] = Default::default();
+                let mut rest = &*text;
+                for (i, key) in ["entry", "target", "owner", "fingerprint", "walk"]
+                    .iter()
+                    .enumerate()
+                {
+                    let empty = if *key == "walk" { "[]" } else { "\"\"" };
+                    let marker = format!("\n      \"{key}\": {empty}");
+                    let at = rest
+                        .find(&marker)
+                        .map_or(rest.len(), |at| at + marker.len() - empty.len());
+                    pieces[i] = rest[..at].to_string();
+                    rest = rest.get(at + empty.len()..).unwrap_or("");
+                }
+                pieces[5] = rest.to_string();
+                pieces
+            })
+            .collect();
+        Listing { g, rules }
+    }
+
+    fn write(&self, c: &Combination, out: &mut Vec<u8>) {
+        let g = self.g;
+        let [head, after_entry, after_target, after_owner, after_print, tail] = &self.rules[c.rule];
+        let text = |out: &mut Vec<u8>, s: &str| out.extend_from_slice(s.as_bytes());
+        // A step's field: the separator from the one before, its key and a string value.
+        let field = |out: &mut Vec<u8>, first: bool, key: &str, value: &str| {
+            text(
+                out,
+                if first {
+                    "\n          \""
+                } else {
+                    ",\n          \""
+                },
+            );
+            text(out, key);
+            text(out, "\": ");
+            json_str(out, value);
+        };
+        text(out, head);
+        json_str(out, g.id(c.entry));
+        text(out, after_entry);
+        json_str(out, g.id(c.target));
+        text(out, after_target);
+        json_str(out, g.owner(c.entry));
+        text(out, after_owner);
+        json_str(out, &c.fingerprint);
+        text(out, after_print);
+        out.push(b'[');
+        for (i, s) in c.walk.iter().enumerate() {
+            text(
+                out,
+                if i == 0 {
+                    "\n        {"
+                } else {
+                    ",\n        {"
+                },
+            );
+            if let Some(e) = s.edge {
+                field(out, true, "via", g.edge(e).kind.as_str());
+                if let Some(r) = g.role_of(e) {
+                    field(out, false, "role", &r.name);
+                    text(out, ",\n          \"privileged\": ");
+                    text(out, if r.privileged { "true" } else { "false" });
+                }
+                if let Some(ports) = g.net_of(e).and_then(|n| n.ports.as_ref()) {
+                    text(out, ",\n          \"ports\": [");
+                    for (j, p) in ports.iter().enumerate() {
+                        text(
+                            out,
+                            if j == 0 {
+                                "\n            \""
+                            } else {
+                                ",\n            \""
+                            },
+                        );
+                        let _ = write!(out, "{p}\"");
+                    }
+                    text(
+                        out,
+                        if ports.is_empty() {
+                            "]"
+                        } else {
+                            "\n          ]"
+                        },
+                    );
+                }
+            }
+            let n = g.node(s.node);
+            field(out, s.edge.is_none(), "node", g.id(s.node));
+            if let Some(name) = &n.name {
+                field(out, false, "name", name);
+            }
+            field(out, false, "category", n.category.as_str());
+            field(out, false, "kind", g.kind(s.node));
+            text(out, "\n        }");
+        }
+        text(out, "\n      ]");
+        text(out, tail);
+    }
+}
+
+/// Appends `s` as a JSON string, escaped as serde_json escapes it.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing to memory cannot fail.
+    let _ = serde_json::to_writer(out, s);
+}
+
+/// The document's text with `all` as its listing, each element appended by `one`.
 fn write_listing<T: Sync>(
     doc: &ScanDoc,
     all: &[T],
-    one: &(dyn Fn(&T) -> String + Sync),
+    one: &(dyn Fn(&T, &mut Vec<u8>) + Sync),
     out: &mut (dyn std::io::Write + Send),
 ) -> std::io::Result<()> {
     const EMPTY: &str = "\n  \"combinations\": [],\n";
@@ -382,19 +536,13 @@ fn write_listing<T: Sync>(
     out.write_all(&shell.as_bytes()[..at])?;
     out.write_all(b"\n  \"combinations\": [\n")?;
     crate::stream::write_batched(all, 1024, out, &|cs| {
-        let mut text = String::new();
+        let mut text = Vec::new();
         for (i, c) in cs.iter().enumerate() {
             // Elements are separated by `,` and a newline; the listing's first has none.
             if i > 0 || !std::ptr::eq(cs.as_ptr(), all.as_ptr()) {
-                text.push_str(",\n");
+                text.extend_from_slice(b",\n");
             }
-            for (j, line) in one(c).lines().enumerate() {
-                if j > 0 {
-                    text.push('\n');
-                }
-                text.push_str("    ");
-                text.push_str(line);
-            }
+            one(c, &mut text);
         }
         text
     })?;
