@@ -196,7 +196,7 @@ fn node_pred(g: &Graph, v: u32, p: &NodePred) -> bool {
             let n = g.node(v);
             let holds = match key {
                 NodeKey::Id => test_str(test, Some(g.id(v))),
-                NodeKey::Name => test_str(test, n.name.as_deref()),
+                NodeKey::Name => test_str(test, g.name(v)),
                 NodeKey::Kind => test_str(test, Some(g.kind(v))),
                 NodeKey::Owner => match test {
                     Test::Exists => g.inherited_tag(v, &g.owner_key).is_some(),

@@ -827,9 +827,11 @@ fn make(
             } else {
                 categorize(&p, id, &mut strings)
             };
+            let name_is_tail =
+                p.def.as_ref().and_then(|d| d.name.as_deref()) == Some(super::id_tail(id));
             let (name, tags, props) = match p.def {
                 Some(d) => (
-                    d.name,
+                    d.name.filter(|_| !name_is_tail),
                     d.tags.unwrap_or_default(),
                     d.props.filter(|_| keep_props),
                 ),
@@ -843,6 +845,7 @@ fn make(
                 spelled,
                 kind,
                 name,
+                name_is_tail,
                 defined: p.def_line.is_some() && v != 0,
                 parent: parent[v],
                 tags,
@@ -1250,6 +1253,29 @@ mod tests {
         build(snap, &BuildOptions::default())
     }
 
+    /// A name that is the id's last segment is kept once, in the id; every name reads
+    /// back as written.
+    #[test]
+    fn names_read_back_whether_or_not_they_end_the_id() {
+        let built = graph(&[
+            r#"{"type":"resource","id":"/s/rg/VM1","kind":"k","name":"VM1"}"#,
+            r#"{"type":"resource","id":"/s/rg/vm2","kind":"k","name":"VM2"}"#,
+            r#"{"type":"resource","id":"/s/rg/vm3","kind":"k"}"#,
+            r#"{"type":"resource","id":"vm4","kind":"k","name":"vm4"}"#,
+            r#"{"type":"resource","id":"/s/rg/vm5/","kind":"k","name":""}"#,
+        ]);
+        let g = &built.graph;
+        let name = |id: &str| {
+            let v = g.find(id).unwrap();
+            (g.name(v), g.node(v).name_is_tail)
+        };
+        assert_eq!(name("/s/rg/vm1"), (Some("VM1"), true));
+        assert_eq!(name("/s/rg/vm2"), (Some("VM2"), false));
+        assert_eq!(name("/s/rg/vm3"), (None, false));
+        assert_eq!(name("vm4"), (Some("vm4"), true));
+        assert_eq!(name("/s/rg/vm5/"), (Some(""), true));
+    }
+
     #[test]
     fn props_left_out_on_request_keep_the_sensitivity() {
         let lines = [
@@ -1295,6 +1321,7 @@ mod tests {
                 spelled: None,
                 kind: Interner::default().intern("x"),
                 name: None,
+                name_is_tail: false,
                 defined: p.def_line.is_some() && v != 0,
                 parent: None,
                 tags: Box::default(),

@@ -107,7 +107,11 @@ pub struct NodeData {
     pub spelled: Option<Box<str>>,
     /// Scope kind, resource type or identity kind; `unknown` where nothing says.
     pub kind: Sym,
-    pub name: Option<Box<str>>,
+    /// The name, where it is not the last segment of the id (see [`Graph::name`]).
+    pub(crate) name: Option<Box<str>>,
+    /// The name is the last segment of the id, as resources' names mostly are: kept once,
+    /// in the id (a million names, 16 MB, at a million resources).
+    pub(crate) name_is_tail: bool,
     /// Defined by a record (not only referenced).
     pub defined: bool,
     pub parent: Option<u32>,
@@ -211,6 +215,15 @@ impl Graph {
         id_of(&self.nodes, &self.index, v)
     }
 
+    /// The node's name, if it has one.
+    pub fn name(&self, v: u32) -> Option<&str> {
+        let n = &self.nodes[v as usize];
+        if n.name_is_tail {
+            return Some(id_tail(self.id(v)));
+        }
+        n.name.as_deref()
+    }
+
     /// The node's kind as text.
     pub fn kind(&self, v: u32) -> &str {
         self.strings.get(self.nodes[v as usize].kind)
@@ -303,6 +316,11 @@ impl Graph {
         s.findings = self.findings.len();
         s
     }
+}
+
+/// What follows an id's last `/` (the whole id if it has none).
+pub(crate) fn id_tail(id: &str) -> &str {
+    id.rsplit('/').next().unwrap_or(id)
 }
 
 /// [`Graph::id`], for while the graph is being made.

@@ -151,7 +151,7 @@ pub fn step_doc(g: &Graph, s: &crate::engine::Step) -> StepDoc {
         privileged: None,
         ports: None,
         node: g.id(s.node).to_string(),
-        name: n.name.as_deref().map(String::from),
+        name: g.name(s.node).map(String::from),
         category: n.category.as_str(),
         kind: g.kind(s.node).to_string(),
     };
@@ -499,7 +499,7 @@ impl<'a> Listing<'a> {
             }
             let n = g.node(s.node);
             field(out, s.edge.is_none(), "node", g.id(s.node));
-            if let Some(name) = &n.name {
+            if let Some(name) = g.name(s.node) {
                 field(out, false, "name", name);
             }
             field(out, false, "category", n.category.as_str());
