@@ -610,9 +610,7 @@ impl Builder {
                     ([a, x], [b, y]) if a.len() == b.len() => {
                         cmp_folded(x.as_bytes(), y.as_bytes())
                     }
-                    ([a, x], [b, y]) => {
-                        cmp_folded(format!("{a}{x}").as_bytes(), format!("{b}{y}").as_bytes())
-                    }
+                    (x, y) => cmp_folded(joined(x).as_bytes(), joined(y).as_bytes()),
                 }
             })
         });
@@ -1199,11 +1197,10 @@ fn edge_ranks(
         }
     };
     // The first rank of each node's out-edges, by the node's place in the order.
-    let degrees: Vec<u32> = order
+    let mut starts: Vec<u32> = order
         .par_iter()
         .map(|&v| fwd.iter().map(|c| c.range(v).len() as u32).sum())
         .collect();
-    let mut starts = degrees;
     let mut next = 0;
     for s in &mut starts {
         next += std::mem::replace(s, next);

@@ -240,10 +240,7 @@ impl Graph {
 
     /// The id of `f`, one of [`findings_of(v)`](Self::findings_of).
     pub fn finding_id<'a>(&'a self, v: u32, f: &'a FindingData) -> std::borrow::Cow<'a, str> {
-        match f.id_parts(self.index.text(v)) {
-            ["", rest] => rest.into(),
-            [head, rest] => format!("{head}{rest}").into(),
-        }
+        joined(f.id_parts(self.index.text(v)))
     }
 
     pub fn edge(&self, e: u32) -> EdgeWeight {
@@ -315,6 +312,15 @@ impl Graph {
         s.edges = self.g.edge_count();
         s.findings = self.findings.len();
         s
+    }
+}
+
+/// A finding's id from its [parts](FindingData::id_parts).
+pub(crate) fn joined<'a>([head, rest]: [&'a str; 2]) -> std::borrow::Cow<'a, str> {
+    if head.is_empty() {
+        rest.into()
+    } else {
+        format!("{head}{rest}").into()
     }
 }
 
