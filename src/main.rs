@@ -24,10 +24,10 @@ const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
 /// Memory a phase has freed goes back to the system 50 ms after, instead of mimalloc 3's
 /// 1 s. A scan frees most of what parsing used while it builds the graph; keeping it a
-/// second longer held 60-120 MB more at the peak at a million resources, for no time
-/// gained beyond the noise (10 ms, mimalloc 2's default, held a little less and took
-/// twice the page faults: see docs/performance.md). `MIMALLOC_PURGE_DELAY`, where set,
-/// still decides.
+/// second longer held 60-120 MB more at the peak at a million resources. Freed memory
+/// used again is faulted in again: the price is up to 0.3 s of a 5-7 s scan there (10
+/// ms, mimalloc 2's default, held a little less for twice the page faults; see
+/// docs/performance.md). `MIMALLOC_PURGE_DELAY`, where set, still decides.
 fn return_freed_memory_promptly() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: sets one integer option of the allocator, which mimalloc allows at any
