@@ -153,11 +153,15 @@ pub fn shape(id: &str) -> Shape {
     })
 }
 
+/// What follows an id's last `/` (the whole id if it has none).
+pub fn last_segment(id: &str) -> &str {
+    id.rsplit('/').next().unwrap_or(id)
+}
+
 /// The GUID a role reference names, if it is one: a bare GUID or the last segment of a
 /// `.../roleDefinitions/GUID` id. Returned lowercased.
 pub fn role_guid(reference: &str) -> Option<String> {
-    let r = reference.trim();
-    let last = r.rsplit('/').next().unwrap_or(r);
+    let last = last_segment(reference.trim());
     is_guid(last).then(|| last.to_ascii_lowercase())
 }
 

@@ -826,7 +826,7 @@ fn make(
                 categorize(&p, id, &mut strings)
             };
             let name_is_tail =
-                p.def.as_ref().and_then(|d| d.name.as_deref()) == Some(super::id_tail(id));
+                p.def.as_ref().and_then(|d| d.name.as_deref()) == Some(ids::last_segment(id));
             let (name, tags, props) = match p.def {
                 Some(d) => (
                     d.name.filter(|_| !name_is_tail),

@@ -99,13 +99,7 @@ mod tests {
     /// counts straddle block edges.
     #[test]
     fn ranges_match_per_node_lists() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |m: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % m
-        };
+        let mut next = crate::graph::index::xorshift(0x2545_f491_4f6c_dd1d);
         let mut scratch = Vec::new();
         for n in [0usize, 1, 63, 64, 65, 200, 1000] {
             for m in [0usize, 1, 5, n / 3, 4 * n] {

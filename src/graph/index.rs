@@ -252,11 +252,7 @@ impl IdIndex {
 /// share long prefixes, so the words they share as written are skipped unfolded, and only
 /// the first that differs is folded, eight bytes at a time.
 pub(crate) fn cmp_folded(a: &[u8], b: &[u8]) -> Ordering {
-    let word = |s: &[u8], i: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&s[i..i + 8]);
-        u64::from_be_bytes(w)
-    };
+    let word = |s: &[u8], i: usize| be_word(&s[i..i + 8]);
     let whole = a.len().min(b.len()) / 8 * 8;
     let mut i = 0;
     // Thirty-two bytes spelt alike at a time first: ids share most of their length.
@@ -296,12 +292,17 @@ fn window_key(id: &[u8], depth: usize, v: u32) -> Keyed {
     bytes[..k].copy_from_slice(&rest[..k]);
     let mut words = [0u64; WINDOW / 8];
     for (w, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(chunk);
-        *w = lower8(u64::from_be_bytes(b));
+        *w = lower8(be_word(chunk));
     }
     let left = rest.len().min(WINDOW + 1) as u64;
     (words, left << 32 | u64::from(v))
+}
+
+/// Eight bytes as one word, the first the most significant: words compare as their bytes do.
+fn be_word(bytes: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&bytes[..8]);
+    u64::from_be_bytes(w)
 }
 
 /// Eight bytes with their ASCII capitals lowercased (as `u8::to_ascii_lowercase` does to
@@ -317,19 +318,20 @@ fn lower8(x: u64) -> u64 {
     x | (upper >> 2)
 }
 
+/// A small fixed-seed generator for the graph's randomized tests: `next(n)` is in `0..n`.
+#[cfg(test)]
+pub(crate) fn xorshift(mut seed: u64) -> impl FnMut(u64) -> usize {
+    move |n| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n) as usize
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A small fixed-seed generator: `next(n)` is in `0..n`.
-    fn xorshift(mut seed: u64) -> impl FnMut(u64) -> usize {
-        move |n| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n) as usize
-        }
-    }
 
     #[test]
     fn ids_fold_and_trim_to_one_node() {

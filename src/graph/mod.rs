@@ -219,7 +219,7 @@ impl Graph {
     pub fn name(&self, v: u32) -> Option<&str> {
         let n = &self.nodes[v as usize];
         if n.name_is_tail {
-            return Some(id_tail(self.id(v)));
+            return Some(crate::ids::last_segment(self.id(v)));
         }
         n.name.as_deref()
     }
@@ -322,11 +322,6 @@ pub(crate) fn joined<'a>([head, rest]: [&'a str; 2]) -> std::borrow::Cow<'a, str
     } else {
         format!("{head}{rest}").into()
     }
-}
-
-/// What follows an id's last `/` (the whole id if it has none).
-pub(crate) fn id_tail(id: &str) -> &str {
-    id.rsplit('/').next().unwrap_or(id)
 }
 
 /// [`Graph::id`], for while the graph is being made.

@@ -292,18 +292,30 @@ pub fn scan_doc_unlisted(
 
 /// The report document of one combination.
 pub fn combo_doc(g: &Graph, pack: &RulePack, c: &Combination) -> ComboDoc {
-    let r = &pack.rules[c.rule];
+    ComboDoc {
+        entry: g.id(c.entry).to_string(),
+        target: g.id(c.target).to_string(),
+        owner: g.owner(c.entry).to_string(),
+        fingerprint: c.fingerprint.clone(),
+        walk: c.walk.iter().map(|s| step_doc(g, s)).collect(),
+        ..rule_fields(&pack.rules[c.rule])
+    }
+}
+
+/// A combination's document with only its rule's fields filled in: the same in every
+/// combination of the rule.
+fn rule_fields(r: &crate::rules::Rule) -> ComboDoc {
     ComboDoc {
         rule: r.id.clone(),
         name: r.name.clone(),
         severity: r.severity,
         title: r.title.clone(),
-        entry: g.id(c.entry).to_string(),
-        target: g.id(c.target).to_string(),
-        owner: g.owner(c.entry).to_string(),
-        fingerprint: c.fingerprint.clone(),
+        entry: String::new(),
+        target: String::new(),
+        owner: String::new(),
+        fingerprint: String::new(),
         attack: r.attack.clone(),
-        walk: c.walk.iter().map(|s| step_doc(g, s)).collect(),
+        walk: Vec::new(),
     }
 }
 
@@ -392,21 +404,7 @@ impl<'a> Listing<'a> {
             .iter()
             .map(|r| {
                 let mut text = Vec::new();
-                indented(
-                    &ComboDoc {
-                        rule: r.id.clone(),
-                        name: r.name.clone(),
-                        severity: r.severity,
-                        title: r.title.clone(),
-                        entry: String::new(),
-                        target: String::new(),
-                        owner: String::new(),
-                        fingerprint: String::new(),
-                        attack: r.attack.clone(),
-                        walk: Vec::new(),
-                    },
-                    &mut text,
-                );
+                indented(&rule_fields(r), &mut text);
                 let text = String::from_utf8_lossy(&text);
                 // A value is never split by a newline, so each key is found at its line.
                 let mut pieces: [String; 6] = Default::default();
@@ -434,16 +432,16 @@ impl<'a> Listing<'a> {
         let g = self.g;
         let [head, after_entry, after_target, after_owner, after_print, tail] = &self.rules[c.rule];
         let text = |out: &mut Vec<u8>, s: &str| out.extend_from_slice(s.as_bytes());
-        // A step's field: the separator from the one before, its key and a string value.
+        // `s`, after the comma that separates it from the item before unless it is first.
+        let item = |out: &mut Vec<u8>, first: bool, s: &str| {
+            if !first {
+                out.push(b',');
+            }
+            text(out, s);
+        };
+        // A step's field: its key and a string value.
         let field = |out: &mut Vec<u8>, first: bool, key: &str, value: &str| {
-            text(
-                out,
-                if first {
-                    "\n          \""
-                } else {
-                    ",\n          \""
-                },
-            );
+            item(out, first, "\n          \"");
             text(out, key);
             text(out, "\": ");
             json_str(out, value);
@@ -459,14 +457,7 @@ impl<'a> Listing<'a> {
         text(out, after_print);
         out.push(b'[');
         for (i, s) in c.walk.iter().enumerate() {
-            text(
-                out,
-                if i == 0 {
-                    "\n        {"
-                } else {
-                    ",\n        {"
-                },
-            );
+            item(out, i == 0, "\n        {");
             if let Some(e) = s.edge {
                 field(out, true, "via", g.edge(e).kind.as_str());
                 if let Some(r) = g.role_of(e) {
@@ -477,14 +468,7 @@ impl<'a> Listing<'a> {
                 if let Some(ports) = g.net_of(e).and_then(|n| n.ports.as_ref()) {
                     text(out, ",\n          \"ports\": [");
                     for (j, p) in ports.iter().enumerate() {
-                        text(
-                            out,
-                            if j == 0 {
-                                "\n            \""
-                            } else {
-                                ",\n            \""
-                            },
-                        );
+                        item(out, j == 0, "\n            \"");
                         let _ = write!(out, "{p}\"");
                     }
                     text(

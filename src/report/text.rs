@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 /// A short name for a node in a walk: the last segment of an Azure id.
 fn short(id: &str) -> &str {
-    id.trim_end_matches('/').rsplit('/').next().unwrap_or(id)
+    crate::ids::last_segment(id.trim_end_matches('/'))
 }
 
 /// `internet -exposes[443]-> vm-web-01 -uses_identity-> ...`
