@@ -19,7 +19,15 @@ fn main() {
         }
     };
     let mut lines = 0usize;
-    for line in bytes.split(|c| *c == b'\n').filter(|l| !l.is_empty()) {
+    for line in memchr::Memchr::new(b'\n', &bytes)
+        .chain([bytes.len()])
+        .scan(0, |start, end| {
+            let line = &bytes[*start..end];
+            *start = end + 1;
+            Some(line)
+        })
+        .filter(|l| !l.is_empty())
+    {
         if serde_json::from_slice::<serde::de::IgnoredAny>(line).is_err() {
             eprintln!("invalid JSON at line {}", lines + 1);
             std::process::exit(2);

@@ -406,7 +406,11 @@ const LINE_BYTES: usize = 256;
 fn parse_chunk<K>(chunk: &[u8], file: &str, prepare: &impl Fn(&Record) -> K) -> ChunkOut<K> {
     let mut items = Vec::with_capacity(chunk.len() / LINE_BYTES + 1);
     let mut lines = 0u32;
-    for raw in chunk.split_inclusive(|b| *b == b'\n') {
+    let mut rest = chunk;
+    while !rest.is_empty() {
+        let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+        let (raw, after) = rest.split_at(end);
+        rest = after;
         lines += 1;
         let outcome = parse_line(raw, file, prepare);
         if !matches!(outcome, Outcome::Blank) {
