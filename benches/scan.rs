@@ -65,7 +65,7 @@ fn benches(c: &mut Criterion) {
                 "bench.jsonl",
                 &est.graph,
                 &pack,
-                &out.combinations,
+                &out,
                 &est.warnings,
                 None,
             );

@@ -467,13 +467,16 @@ impl Common {
 }
 
 /// Loads an estate and evaluates the whole pack on it: what scan, baseline and gate share.
+/// With a `cap`, each rule's walks are kept for its first `cap` combinations only (all
+/// are counted): enough for a listing cut to `cap`, not for a baseline or a gate.
 fn scanned(
     path: &Path,
     pack: &rules::RulePack,
     c: &Common,
+    cap: Option<usize>,
 ) -> Result<(toxgraph::Estate, scan::Outcome), Error> {
     let est = estate(path, c, pack)?;
-    let outcome = scan::run(&est.graph, pack, &Filter::default());
+    let outcome = scan::run_capped(&est.graph, pack, &Filter::default(), cap);
     Ok((est, outcome))
 }
 
@@ -506,7 +509,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
         } => {
             pool(common.threads)?;
             let pack = pack(rules.as_deref())?;
-            let (est, outcome) = scanned(&snapshot, &pack, &common)?;
+            let (est, outcome) = scanned(&snapshot, &pack, &common, max_combinations)?;
             let write = tracing::info_span!("write");
             let rendering = write.enter();
             // JSON's listing is made and written a batch at a time, never held whole.
@@ -519,7 +522,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 &snapshot.display().to_string(),
                 &est.graph,
                 &pack,
-                &outcome.combinations,
+                &outcome,
                 &est.warnings,
                 max_combinations,
             );
@@ -578,7 +581,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 &snapshot.display().to_string(),
                 g,
                 &pack,
-                &outcome.combinations,
+                &outcome,
                 &est.warnings,
                 None,
             );
@@ -717,7 +720,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
         } => {
             pool(common.threads)?;
             let pack = pack(rules.as_deref())?;
-            let (est, outcome) = scanned(&snapshot, &pack, &common)?;
+            let (est, outcome) = scanned(&snapshot, &pack, &common, None)?;
             let previous = if update && output.exists() {
                 Some(toxgraph::gate::Baseline::read(&output)?)
             } else {
@@ -767,7 +770,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
             let accepted = match (&baseline, &before) {
                 (Some(b), None) => toxgraph::gate::Baseline::read(b)?,
                 (None, Some(b)) => {
-                    let (est, out) = scanned(b, &pack, &common)?;
+                    let (est, out) = scanned(b, &pack, &common, None)?;
                     toxgraph::gate::Baseline::from_scan(&est.graph, &pack, &out.combinations, None)
                 }
                 _ => {
@@ -781,7 +784,7 @@ fn run(cli: Cli) -> Result<Done, Error> {
                 .map(toxgraph::gate::load_exceptions)
                 .transpose()?
                 .unwrap_or_default();
-            let (est, outcome) = scanned(&target, &pack, &common)?;
+            let (est, outcome) = scanned(&target, &pack, &common, None)?;
             let verdict = toxgraph::gate::evaluate(
                 &est.graph,
                 &pack,

@@ -18,11 +18,52 @@ pub struct Combination {
     pub fingerprint: String,
 }
 
+/// How many combinations one entry has under one rule. Counts are made from these, so
+/// that they cover every combination when the listing holds only the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    /// Index into the pack's rules.
+    pub rule: usize,
+    pub entry: u32,
+    pub combinations: usize,
+}
+
 /// The result of evaluating a pack.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
-    /// Sorted by rule id, then entry and target folded id.
+    /// Sorted by rule (in pack order), then entry and target folded id: every combination,
+    /// or, from [`run_capped`], at least the first `cap` in that order (each rule's first
+    /// `cap`).
     pub combinations: Vec<Combination>,
+    /// Every (rule, entry) with a combination, in the order of `combinations`.
+    pub tallies: Vec<Tally>,
+}
+
+impl Outcome {
+    /// An outcome holding every one of `combinations` (sorted as [`Outcome::combinations`]
+    /// says), tallied.
+    pub fn listing_all(combinations: Vec<Combination>) -> Outcome {
+        let mut tallies: Vec<Tally> = Vec::new();
+        for c in &combinations {
+            match tallies.last_mut() {
+                Some(t) if (t.rule, t.entry) == (c.rule, c.entry) => t.combinations += 1,
+                _ => tallies.push(Tally {
+                    rule: c.rule,
+                    entry: c.entry,
+                    combinations: 1,
+                }),
+            }
+        }
+        Outcome {
+            combinations,
+            tallies,
+        }
+    }
+
+    /// Combinations found, listed or not.
+    pub fn total(&self) -> usize {
+        self.tallies.iter().map(|t| t.combinations).sum()
+    }
 }
 
 /// The spec's fingerprint: SHA-256 of `rule\nentry\ntarget`, ids ASCII-lowercased.
@@ -50,17 +91,25 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Evaluates every rule of `pack` (in parallel) over `g`.
 pub fn run(g: &Graph, pack: &RulePack, filter: &Filter) -> Outcome {
+    run_capped(g, pack, filter, None)
+}
+
+/// [`run`], keeping each rule's first `cap` combinations only (all are counted in
+/// [`Outcome::tallies`]): a listing cut to `cap` then needs no more, and the walks of the
+/// rest are never held.
+pub fn run_capped(g: &Graph, pack: &RulePack, filter: &Filter, cap: Option<usize>) -> Outcome {
     let span = tracing::info_span!("evaluate", rules = pack.rules.len());
     let _entered = span.enter();
-    let per_rule: Vec<Vec<Combination>> = pack
+    let per_rule: Vec<Outcome> = pack
         .rules
         .par_iter()
         .enumerate()
-        .map(|(i, r)| run_rule(g, i, r, filter, &span))
+        .map(|(i, r)| run_rule(g, i, r, filter, cap, &span))
         .collect();
     let mut out = Outcome::default();
-    for mut c in per_rule {
-        out.combinations.append(&mut c);
+    for mut o in per_rule {
+        out.combinations.append(&mut o.combinations);
+        out.tallies.append(&mut o.tallies);
     }
     out
 }
@@ -70,8 +119,9 @@ fn run_rule(
     index: usize,
     rule: &Rule,
     filter: &Filter,
+    cap: Option<usize>,
     evaluate: &tracing::Span,
-) -> Vec<Combination> {
+) -> Outcome {
     // The parent is named: pool threads do not inherit the caller's current span.
     let span = tracing::info_span!(
         parent: evaluate,
@@ -82,8 +132,9 @@ fn run_rule(
         combinations = tracing::field::Empty
     );
     let _entered = span.enter();
-    let (matches, stats) = engine::evaluate(g, &rule.pattern, filter);
-    let combos: Vec<Combination> = matches
+    let (found, stats) = engine::evaluate_capped(g, &rule.pattern, filter, cap);
+    let combinations = found
+        .matches
         .into_iter()
         .map(|m| Combination {
             rule: index,
@@ -93,9 +144,22 @@ fn run_rule(
             walk: m.walk,
         })
         .collect();
+    let tallies: Vec<Tally> = found
+        .per_entry
+        .into_iter()
+        .map(|(entry, combinations)| Tally {
+            rule: index,
+            entry,
+            combinations,
+        })
+        .collect();
+    let out = Outcome {
+        combinations,
+        tallies,
+    };
     span.record("entries", stats.entries);
-    span.record("combinations", combos.len());
-    combos
+    span.record("combinations", out.total());
+    out
 }
 
 #[cfg(test)]

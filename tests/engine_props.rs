@@ -440,3 +440,29 @@ proptest! {
         prop_assert_eq!(into, want, "pattern {} target {}", text, g.id(target));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// A capped evaluation keeps exactly the first `cap` matches of the full one, with the
+    /// same walks, and counts every match by its entry.
+    #[test]
+    fn capped_evaluation_keeps_the_first_matches_and_counts_all(m in model(), p in pat(), cap in 0usize..12) {
+        let text = p.text();
+        let parsed = pattern::parse(&text).map_err(|e| TestCaseError::fail(format!("{text}: {e:?}")))?;
+        let snap = native::parse(m.jsonl().as_bytes(), "prop.jsonl", ReadOptions::default()).unwrap();
+        let g = build(snap, &BuildOptions::default()).graph;
+        let (all, _) = toxgraph::engine::evaluate(&g, &parsed, &Default::default());
+        let (found, _) = toxgraph::engine::evaluate_capped(&g, &parsed, &Default::default(), Some(cap));
+        let first: Vec<_> = all.iter().take(cap).cloned().collect();
+        prop_assert_eq!(&found.matches, &first, "pattern {} cap {}", text, cap);
+        let mut per_entry: Vec<(u32, usize)> = Vec::new();
+        for x in &all {
+            match per_entry.last_mut() {
+                Some((e, n)) if *e == x.entry => *n += 1,
+                _ => per_entry.push((x.entry, 1)),
+            }
+        }
+        prop_assert_eq!(found.per_entry, per_entry, "pattern {}", text);
+    }
+}

@@ -358,25 +358,12 @@ fn scan_json_spliced_equals_json_written_whole() {
         .unwrap();
         let out = scan::run(&est.graph, &pack, &Filter::default());
         for cap in [None, Some(3), Some(0)] {
-            let doc = report::scan_doc(
-                file,
-                &est.graph,
-                &pack,
-                &out.combinations,
-                &est.warnings,
-                cap,
-            );
+            let doc = report::scan_doc(file, &est.graph, &pack, &out, &est.warnings, cap);
             let whole = serde_json::to_string_pretty(&doc).unwrap() + "\n";
             assert_eq!(report::json(&doc), whole, "{file} cap {cap:?}");
             // The listing made a batch at a time as it is written: the same text.
-            let unlisted = report::scan_doc_unlisted(
-                file,
-                &est.graph,
-                &pack,
-                &out.combinations,
-                &est.warnings,
-                cap,
-            );
+            let unlisted =
+                report::scan_doc_unlisted(file, &est.graph, &pack, &out, &est.warnings, cap);
             assert!(unlisted.combinations.is_empty());
             let mut lazy = Vec::new();
             report::write_json_listing(&unlisted, &est.graph, &pack, &out.combinations, &mut lazy)
@@ -401,6 +388,7 @@ fn scan_json_spliced_equals_json_written_whole() {
     while combos.len() < 30_000 {
         combos.extend(out.combinations.iter().cloned());
     }
+    let combos = scan::Outcome::listing_all(combos);
     let doc = report::scan_doc("demo", &est.graph, &pack, &combos, &[], None);
     let whole = serde_json::to_string_pretty(&doc).unwrap() + "\n";
     let unlisted = report::scan_doc_unlisted("demo", &est.graph, &pack, &combos, &[], None);
@@ -415,13 +403,59 @@ fn scan_json_spliced_equals_json_written_whole() {
         );
         let mut lazy = Vec::new();
         pool.install(|| {
-            report::write_json_listing(&unlisted, &est.graph, &pack, &combos, &mut lazy)
+            report::write_json_listing(
+                &unlisted,
+                &est.graph,
+                &pack,
+                &combos.combinations,
+                &mut lazy,
+            )
         })
         .unwrap();
         assert!(
             lazy == whole.as_bytes(),
             "{threads} threads: the listing made as it is written differs"
         );
+    }
+}
+
+/// A scan evaluated with a cap keeps only each rule's first walks, and counts the rest by
+/// entry: its documents, in every format, must be those of the full evaluation cut to the
+/// same cap, on an estate whose rules match many targets from each entry.
+#[test]
+fn capped_evaluation_gives_the_documents_of_the_full_one() {
+    use toxgraph::generate::adversarial::{generate_shape, Shape};
+    use toxgraph::{engine::Filter, graph::BuildOptions, ingest::ReadOptions, report, rules, scan};
+    let dir = tempfile::tempdir().unwrap();
+    generate_shape(Shape::Pairs, 30, 1, dir.path()).unwrap();
+    let pack = rules::shipped().unwrap();
+    for file in [
+        dir.path().join("adversarial-pairs.jsonl"),
+        "fixtures/demo/estate.jsonl".into(),
+    ] {
+        let est =
+            toxgraph::load_estate(&file, ReadOptions::default(), &BuildOptions::default()).unwrap();
+        let g = &est.graph;
+        let full = scan::run(g, &pack, &Filter::default());
+        assert_eq!(full.total(), full.combinations.len());
+        for cap in [0, 1, 3, 29, 31, 899, 900, 5000] {
+            let capped = scan::run_capped(g, &pack, &Filter::default(), Some(cap));
+            assert_eq!(capped.tallies, full.tallies, "{file:?} cap {cap}");
+            assert!(
+                capped.combinations.len() <= pack.rules.len() * cap,
+                "{file:?} cap {cap}: {} walks held",
+                capped.combinations.len()
+            );
+            let doc = |o: &scan::Outcome| report::scan_doc("f", g, &pack, o, &[], Some(cap));
+            let (want, got) = (doc(&full), doc(&capped));
+            assert_eq!(
+                report::json(&got),
+                report::json(&want),
+                "{file:?} cap {cap}"
+            );
+            assert_eq!(report::table(&got, true), report::table(&want, true));
+            assert_eq!(report::markdown(&got), report::markdown(&want));
+        }
     }
 }
 
@@ -467,7 +501,7 @@ fn listing_written_from_the_graph_reads_as_its_documents() {
     };
     assert!(out.combinations.len() >= 5, "{}", out.combinations.len());
     assert!(walks("has_role") && walks("reaches") && walks("contains"));
-    let doc = report::scan_doc("t", g, &pack, &out.combinations, &built.warnings, None);
+    let doc = report::scan_doc("t", g, &pack, &out, &built.warnings, None);
     let whole = serde_json::to_string_pretty(&doc).unwrap() + "\n";
     assert!(
         whole.contains(r#""ports": []"#) && whole.contains(r#"\u0001"#),
@@ -477,8 +511,7 @@ fn listing_written_from_the_graph_reads_as_its_documents() {
         whole.contains(r#""attack": []"#) && whole.contains(r#"Ro\"le"#),
         "{whole}"
     );
-    let unlisted =
-        report::scan_doc_unlisted("t", g, &pack, &out.combinations, &built.warnings, None);
+    let unlisted = report::scan_doc_unlisted("t", g, &pack, &out, &built.warnings, None);
     let mut lazy = Vec::new();
     report::write_json_listing(&unlisted, g, &pack, &out.combinations, &mut lazy).unwrap();
     assert_eq!(String::from_utf8(lazy).unwrap(), whole);

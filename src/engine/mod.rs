@@ -52,6 +52,33 @@ pub struct EvalStats {
 
 /// Evaluates one pattern; matches are sorted by (entry, target) folded id.
 pub fn evaluate(g: &Graph, p: &Pattern, filter: &Filter) -> (Vec<Match>, EvalStats) {
+    let (found, stats) = evaluate_capped(g, p, filter, None);
+    (found.matches, stats)
+}
+
+/// What [`evaluate_capped`] found: the first matches with their walks, and how many
+/// matches each entry has in all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    /// Sorted by (entry, target) folded id; all of them, or the first `cap`.
+    pub matches: Vec<Match>,
+    /// Every entry with at least one match, in folded id order, with its number of matches.
+    pub per_entry: Vec<(u32, usize)>,
+}
+
+/// Entries walked side by side while a cap still wants walks: enough to keep the threads
+/// busy, few enough that the walks made beyond the cap stay a small multiple of it.
+const CAPPED_BATCH: usize = 64;
+
+/// [`evaluate`], keeping walks for at most `cap` matches: the first in (entry, target)
+/// order. Every match is still counted, by entry, so that totals cover all; but a rule
+/// that matches ten million pairs holds the walks of a few thousand, not of ten million.
+pub fn evaluate_capped(
+    g: &Graph,
+    p: &Pattern,
+    filter: &Filter,
+    cap: Option<usize>,
+) -> (Found, EvalStats) {
     let within = filter.target.map(|t| reaching(g, p, t));
     let a = Automaton::compile_within(p, g, within.as_deref());
     let co = coreachable(g, &a, filter.target);
@@ -100,49 +127,90 @@ pub fn evaluate(g: &Graph, p: &Pattern, filter: &Filter) -> (Vec<Match>, EvalSta
             .map(|(i, x)| (x.node, run.walk(i as u32)))
             .collect()
     };
-    let entries: Vec<(u32, Vec<Step>)> = entries
+    let mut entries: Vec<(u32, Vec<Step>)> = entries
         .into_iter()
         .filter(|(v, _)| filter.entry.is_none_or(|e| e == *v))
         .collect();
     stats.entries = entries.len();
+    // By folded entry id: the rank is its place in that order.
+    entries.sort_unstable_by_key(|(v, _)| g.rank[*v as usize]);
 
     let accept = a.at(a.last);
     let entry_pos = a.position(entry_state);
-    let mut matches: Vec<Match> = entries
-        .par_iter()
-        .flat_map_iter(|(e, prefix)| {
-            let run = lex_bfs(
-                g,
-                &a,
-                &co,
-                &[*e],
-                entry_state,
-                |st| a.position(st) >= entry_pos,
-                |_| true,
-            );
-            let mut found = Vec::new();
-            for (i, x) in run.visits.iter().enumerate() {
-                if x.state != accept || (a.distinct && x.node == *e) {
-                    continue;
-                }
-                if filter.target.is_some_and(|t| t != x.node) {
-                    continue;
-                }
-                let suffix = run.walk(i as u32);
+    // An entry's matches (all of them counted, the first `want` by target with walks).
+    let from_entry = |(e, prefix): &(u32, Vec<Step>), want: usize| -> (usize, Vec<Match>) {
+        let run = lex_bfs(
+            g,
+            &a,
+            &co,
+            &[*e],
+            entry_state,
+            |st| a.position(st) >= entry_pos,
+            |_| true,
+        );
+        let mut hits: Vec<(u32, u32)> = run
+            .visits
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| {
+                x.state == accept
+                    && !(a.distinct && x.node == *e)
+                    && filter.target.is_none_or(|t| t == x.node)
+            })
+            .map(|(i, x)| (g.rank[x.node as usize], i as u32))
+            .collect();
+        let count = hits.len();
+        if want < count {
+            if want > 0 {
+                hits.select_nth_unstable(want - 1);
+            }
+            hits.truncate(want);
+        }
+        hits.sort_unstable();
+        let found = hits
+            .into_iter()
+            .map(|(_, i)| {
+                let suffix = run.walk(i);
                 let mut walk = prefix.clone();
                 walk.extend_from_slice(&suffix[1..]);
-                found.push(Match {
+                Match {
                     entry: *e,
-                    target: x.node,
+                    target: run.visits[i as usize].node,
                     walk,
-                });
+                }
+            })
+            .collect();
+        (count, found)
+    };
+    let mut out = Found::default();
+    let mut take =
+        |done: Vec<(usize, Vec<Match>)>, batch: &[(u32, Vec<Step>)], budget: &mut usize| {
+            for ((count, mut found), (e, _)) in done.into_iter().zip(batch) {
+                if count > 0 {
+                    out.per_entry.push((*e, count));
+                }
+                found.truncate(*budget);
+                *budget -= found.len();
+                out.matches.append(&mut found);
             }
-            found
-        })
-        .collect();
-    // By folded entry id, then target id: the rank is their place in that order.
-    matches.sort_by_key(|m| (g.rank[m.entry as usize], g.rank[m.target as usize]));
-    (matches, stats)
+        };
+    let mut budget = cap.unwrap_or(usize::MAX);
+    let mut rest = &entries[..];
+    if cap.is_some() {
+        // A batch at a time while walks are still wanted: each entry of a batch keeps no
+        // more walks than the batch could still list, so the walks held stay bounded.
+        while budget > 0 && !rest.is_empty() {
+            let (batch, after) = rest.split_at(rest.len().min(CAPPED_BATCH));
+            let want = budget;
+            let done = batch.par_iter().map(|x| from_entry(x, want)).collect();
+            take(done, batch, &mut budget);
+            rest = after;
+        }
+    }
+    let want = budget;
+    let done = rest.par_iter().map(|x| from_entry(x, want)).collect();
+    take(done, rest, &mut budget);
+    (out, stats)
 }
 
 /// The nodes from which `target` can be reached along edges of the kinds the pattern

@@ -17,7 +17,7 @@ use crate::diag::Diagnostic;
 use crate::graph::{Category, EdgeKind, Graph, GraphStats};
 use crate::ingest::{Level, Meta};
 use crate::rules::{Attack, RulePack};
-use crate::scan::Combination;
+use crate::scan::{Combination, Outcome};
 use indexmap::IndexMap;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -134,10 +134,11 @@ pub struct WarningDoc {
 
 const SEVERITIES: [Level; 4] = [Level::Critical, Level::High, Level::Medium, Level::Low];
 
-fn by_severity(levels: impl Iterator<Item = Level>) -> IndexMap<Level, usize> {
+/// Counts by severity, from (severity, how many) pairs.
+fn by_severity(levels: impl Iterator<Item = (Level, usize)>) -> IndexMap<Level, usize> {
     let mut counts: IndexMap<Level, usize> = SEVERITIES.iter().map(|l| (*l, 0)).collect();
-    for l in levels {
-        counts[&l] += 1;
+    for (l, n) in levels {
+        counts[&l] += n;
     }
     counts
 }
@@ -178,12 +179,12 @@ pub fn scan_doc(
     input: &str,
     g: &Graph,
     pack: &RulePack,
-    combos: &[Combination],
+    outcome: &Outcome,
     warnings: &[Diagnostic],
     max_listed: Option<usize>,
 ) -> ScanDoc {
-    let mut doc = scan_doc_unlisted(input, g, pack, combos, warnings, max_listed);
-    doc.combinations = combos[..doc.listed]
+    let mut doc = scan_doc_unlisted(input, g, pack, outcome, warnings, max_listed);
+    doc.combinations = outcome.combinations[..doc.listed]
         .iter()
         .map(|c| combo_doc(g, pack, c))
         .collect();
@@ -192,30 +193,35 @@ pub fn scan_doc(
 
 /// [`scan_doc`] without the listing's documents, for [`write_json_listing`] to make them a
 /// batch at a time as it writes: at a million resources they would be 0.3 GB held at once.
+/// The counts come from the outcome's tallies, so they cover every combination however
+/// few the outcome holds.
 pub fn scan_doc_unlisted(
     input: &str,
     g: &Graph,
     pack: &RulePack,
-    combos: &[Combination],
+    outcome: &Outcome,
     warnings: &[Diagnostic],
     max_listed: Option<usize>,
 ) -> ScanDoc {
     let rules = &pack.rules;
+    let tallies = &outcome.tallies;
+    let total = outcome.total();
     // Only the listed combinations are ever turned into documents (a walk of every step
     // with its ids and payloads is many times the size of the combination), so a cap
     // bounds the report's memory, not only its length; the counts below still cover all.
-    let listed = max_listed.unwrap_or(usize::MAX).min(combos.len());
-    let notice = (listed < combos.len()).then(|| {
+    let listed = max_listed
+        .unwrap_or(usize::MAX)
+        .min(total)
+        .min(outcome.combinations.len());
+    let notice = (listed < total).then(|| {
         format!(
-            "listing cut to the first {listed} of {} combinations by --max-combinations; counts cover all {}",
-            combos.len(),
-            combos.len()
+            "listing cut to the first {listed} of {total} combinations by --max-combinations; counts cover all {total}"
         )
     });
     let is_resource = |v: u32| g.node(v).category == Category::Resource;
-    let toxic: BTreeSet<u32> = combos
+    let toxic: BTreeSet<u32> = tallies
         .iter()
-        .map(|c| c.entry)
+        .map(|t| t.entry)
         .filter(|&v| is_resource(v))
         .collect();
 
@@ -223,33 +229,36 @@ pub fn scan_doc_unlisted(
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let mine: Vec<&Combination> = combos.iter().filter(|c| c.rule == i).collect();
+            let mine = tallies.iter().filter(|t| t.rule == i);
             RuleCount {
                 rule: r.id.clone(),
                 name: r.name.clone(),
                 title: r.title.clone(),
                 severity: r.severity,
-                combinations: mine.len(),
-                entries: mine.iter().map(|c| c.entry).collect::<BTreeSet<_>>().len(),
+                combinations: mine.clone().map(|t| t.combinations).sum(),
+                entries: mine.map(|t| t.entry).collect::<BTreeSet<_>>().len(),
             }
         })
         .collect();
 
-    let mut owners: BTreeMap<String, (Vec<Level>, BTreeSet<u32>)> = BTreeMap::new();
-    for c in combos {
-        let o = owners.entry(g.owner(c.entry).to_string()).or_default();
-        o.0.push(rules[c.rule].severity);
-        if is_resource(c.entry) {
-            o.1.insert(c.entry);
+    // Per owner: combinations by severity, and the toxic resources.
+    let mut owners: BTreeMap<String, (IndexMap<Level, usize>, BTreeSet<u32>)> = BTreeMap::new();
+    for t in tallies {
+        let (levels, toxic) = owners
+            .entry(g.owner(t.entry).to_string())
+            .or_insert_with(|| (by_severity(std::iter::empty()), BTreeSet::new()));
+        levels[&rules[t.rule].severity] += t.combinations;
+        if is_resource(t.entry) {
+            toxic.insert(t.entry);
         }
     }
     let mut by_owner: Vec<OwnerCount> = owners
         .into_iter()
-        .map(|(owner, (levels, res))| OwnerCount {
+        .map(|(owner, (levels, toxic))| OwnerCount {
             owner,
-            combinations: levels.len(),
-            toxic_resources: res.len(),
-            by_severity: by_severity(levels.into_iter()),
+            combinations: levels.values().sum(),
+            toxic_resources: toxic.len(),
+            by_severity: levels,
         })
         .collect();
     by_owner.sort_by(|a, b| {
@@ -276,9 +285,13 @@ pub fn scan_doc_unlisted(
         counts: Counts {
             graph: g.stats(),
             rules: rules.len(),
-            combinations: combos.len(),
+            combinations: total,
             toxic_resources: toxic.len(),
-            by_severity: by_severity(combos.iter().map(|c| rules[c.rule].severity)),
+            by_severity: by_severity(
+                tallies
+                    .iter()
+                    .map(|t| (rules[t.rule].severity, t.combinations)),
+            ),
             warnings: warnings.len(),
         },
         by_rule,
