@@ -124,6 +124,8 @@ impl Automaton {
             .nodes
             .iter()
             .map(|np| match within {
+                // `()` is every node: nothing to test.
+                None if np.labels.is_empty() && np.preds.is_empty() => BitSet::full(g.node_count()),
                 None => BitSet::from_fn(g.node_count(), |v| node_matches(g, v as u32, np)),
                 Some(nodes) => {
                     let mut set = BitSet::new(g.node_count());

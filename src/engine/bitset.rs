@@ -16,11 +16,11 @@ impl BitSet {
     }
 
     pub fn full(len: usize) -> Self {
-        let mut s = BitSet::new(len);
-        for i in 0..len {
-            s.insert(i);
+        let mut words = vec![u64::MAX; len.div_ceil(64)];
+        if let (Some(last), tail @ 1..) = (words.last_mut(), len % 64) {
+            *last = (1 << tail) - 1;
         }
-        s
+        BitSet { words, len }
     }
 
     pub fn from_fn(len: usize, f: impl Fn(usize) -> bool + Sync) -> Self {
@@ -96,6 +96,10 @@ mod tests {
         assert!(s.contains(129) && !s.contains(64) && !s.contains(500));
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![0, 129]);
         assert_eq!(BitSet::from_fn(100, |i| i % 3 == 0).count(), 34);
-        assert_eq!(BitSet::full(70).count(), 70);
+        for len in [0, 1, 63, 64, 65, 70, 128] {
+            let full = BitSet::full(len);
+            assert_eq!(full, BitSet::from_fn(len, |_| true), "{len}");
+            assert_eq!(full.count(), len);
+        }
     }
 }
