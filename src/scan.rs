@@ -100,11 +100,14 @@ pub fn run(g: &Graph, pack: &RulePack, filter: &Filter) -> Outcome {
 pub fn run_capped(g: &Graph, pack: &RulePack, filter: &Filter, cap: Option<usize>) -> Outcome {
     let span = tracing::info_span!("evaluate", rules = pack.rules.len());
     let _entered = span.enter();
+    // A targeted query tests node patterns on what reaches its target only.
+    let shared = (filter.target.is_none() && pack.rules.len() > 1)
+        .then(|| engine::NodeSets::of(g, pack.rules.iter().map(|r| &r.pattern)));
     let per_rule: Vec<Outcome> = pack
         .rules
         .par_iter()
         .enumerate()
-        .map(|(i, r)| run_rule(g, i, r, filter, cap, &span))
+        .map(|(i, r)| run_rule(g, i, r, filter, cap, shared.as_ref(), &span))
         .collect();
     let mut out = Outcome::default();
     for mut o in per_rule {
@@ -120,6 +123,7 @@ fn run_rule(
     rule: &Rule,
     filter: &Filter,
     cap: Option<usize>,
+    shared: Option<&engine::NodeSets>,
     evaluate: &tracing::Span,
 ) -> Outcome {
     // The parent is named: pool threads do not inherit the caller's current span.
@@ -132,7 +136,7 @@ fn run_rule(
         combinations = tracing::field::Empty
     );
     let _entered = span.enter();
-    let (found, stats) = engine::evaluate_capped(g, &rule.pattern, filter, cap);
+    let (found, stats) = engine::evaluate_capped(g, &rule.pattern, filter, cap, shared);
     let combinations = found
         .matches
         .into_iter()

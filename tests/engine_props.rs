@@ -453,7 +453,7 @@ proptest! {
         let snap = native::parse(m.jsonl().as_bytes(), "prop.jsonl", ReadOptions::default()).unwrap();
         let g = build(snap, &BuildOptions::default()).graph;
         let (all, _) = toxgraph::engine::evaluate(&g, &parsed, &Default::default());
-        let (found, _) = toxgraph::engine::evaluate_capped(&g, &parsed, &Default::default(), Some(cap));
+        let (found, _) = toxgraph::engine::evaluate_capped(&g, &parsed, &Default::default(), Some(cap), None);
         let first: Vec<_> = all.iter().take(cap).cloned().collect();
         prop_assert_eq!(&found.matches, &first, "pattern {} cap {}", text, cap);
         let mut per_entry: Vec<(u32, usize)> = Vec::new();
@@ -464,5 +464,26 @@ proptest! {
             }
         }
         prop_assert_eq!(found.per_entry, per_entry, "pattern {}", text);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// Node sets worked out once for several patterns give each pattern the matches it
+    /// has alone, whichever patterns share them.
+    #[test]
+    fn shared_node_sets_change_no_match(m in model(), p in pat(), q in pat()) {
+        let (pt, qt) = (p.text(), q.text());
+        let parse = |t: &str| pattern::parse(t).map_err(|e| TestCaseError::fail(format!("{t}: {e:?}")));
+        let (pp, qp) = (parse(&pt)?, parse(&qt)?);
+        let snap = native::parse(m.jsonl().as_bytes(), "prop.jsonl", ReadOptions::default()).unwrap();
+        let g = build(snap, &BuildOptions::default()).graph;
+        let sets = toxgraph::engine::NodeSets::of(&g, [&pp, &qp]);
+        for (t, parsed) in [(&pt, &pp), (&qt, &qp)] {
+            let alone = toxgraph::engine::evaluate(&g, parsed, &Default::default()).0;
+            let (shared, _) = toxgraph::engine::evaluate_capped(&g, parsed, &Default::default(), None, Some(&sets));
+            prop_assert_eq!(shared.matches, alone, "pattern {} beside {}", t, if t == &pt { &qt } else { &pt });
+        }
     }
 }

@@ -14,6 +14,7 @@ pub mod bitset;
 use crate::graph::{Graph, NONE};
 use crate::rules::pattern::Pattern;
 use automaton::Automaton;
+pub use automaton::NodeSets;
 use bitset::BitSet;
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -52,7 +53,7 @@ pub struct EvalStats {
 
 /// Evaluates one pattern; matches are sorted by (entry, target) folded id.
 pub fn evaluate(g: &Graph, p: &Pattern, filter: &Filter) -> (Vec<Match>, EvalStats) {
-    let (found, stats) = evaluate_capped(g, p, filter, None);
+    let (found, stats) = evaluate_capped(g, p, filter, None, None);
     (found.matches, stats)
 }
 
@@ -73,14 +74,16 @@ const CAPPED_BATCH: usize = 64;
 /// [`evaluate`], keeping walks for at most `cap` matches: the first in (entry, target)
 /// order. Every match is still counted, by entry, so that totals cover all; but a rule
 /// that matches ten million pairs holds the walks of a few thousand, not of ten million.
+/// Node sets in `shared` (see [`NodeSets`]) are not worked out again.
 pub fn evaluate_capped(
     g: &Graph,
     p: &Pattern,
     filter: &Filter,
     cap: Option<usize>,
+    shared: Option<&NodeSets>,
 ) -> (Found, EvalStats) {
     let within = filter.target.map(|t| reaching(g, p, t));
-    let a = Automaton::compile_within(p, g, within.as_deref());
+    let a = Automaton::compile_within(p, g, within.as_deref(), shared);
     let co = coreachable(g, &a, filter.target);
     let mut stats = EvalStats {
         states: a.state_count(),
