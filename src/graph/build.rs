@@ -3,6 +3,7 @@
 
 use super::index::{cmp_folded, hash_id, IdIndex};
 use super::roles::RoleTable;
+use super::seen::Seen;
 use super::*;
 use crate::diag::Diagnostic;
 use crate::ids::{self, Shape};
@@ -10,7 +11,6 @@ use crate::ingest::{
     is_internet_source, DefType, Definition, Finding, Origin, Record, Snapshot, TypeCounts,
 };
 use rayon::prelude::*;
-use std::collections::HashMap;
 
 /// Choices the format leaves to the user.
 #[derive(Debug, Clone)]
@@ -172,7 +172,7 @@ pub struct Builder {
     /// Role names and ids as assignments spell them, each kept once.
     role_refs: IndexSet<Box<str>, foldhash::fast::FixedState>,
     /// A 128-bit hash of every relation record and finding, with where it was first seen.
-    seen: HashMap<[u64; 2], Origin, foldhash::fast::FixedState>,
+    seen: Seen,
     /// The latest finding of each folded id, with its resource's node.
     findings: Vec<(u32, FindingData, Origin)>,
     /// Kinds, tags and findings' texts, each once; the graph's [`Graph::strings`].
@@ -252,7 +252,7 @@ impl Builder {
             roles: RoleTable::default(),
             role_refs: IndexSet::default(),
             // About half the records of a typical snapshot are relations and findings.
-            seen: HashMap::with_capacity_and_hasher(records / 2, Default::default()),
+            seen: Seen::with_capacity(records / 2),
             findings: Vec::new(),
             strings: Interner::default(),
             finding_ix: hashbrown::HashTable::new(),
@@ -330,17 +330,10 @@ impl Builder {
             return;
         }
         if let Some(h) = keys.relation {
-            use std::collections::hash_map::Entry;
-            match self.seen.entry(h) {
-                Entry::Occupied(e) => {
-                    let first = *e.get();
-                    let (_, line) = self.locate(first);
-                    self.warn(Some(o), format!("exact duplicate of line {line}; ignored"));
-                    return;
-                }
-                Entry::Vacant(e) => {
-                    e.insert(o);
-                }
+            if let Some(first) = self.seen.first_or_insert(h, o) {
+                let (_, line) = self.locate(first);
+                self.warn(Some(o), format!("exact duplicate of line {line}; ignored"));
+                return;
             }
         }
         match rec {
@@ -596,7 +589,7 @@ impl Builder {
                 });
             }
         }
-        b.seen = HashMap::default();
+        b.seen = Seen::with_capacity(0);
         b.finding_ix = hashbrown::HashTable::new();
 
         // Findings grouped by node, then by folded id.

@@ -9,6 +9,7 @@ pub mod csr;
 pub mod index;
 pub mod intern;
 pub mod roles;
+pub mod seen;
 
 pub use build::{build, BuildOptions, Builder, Built, Keys};
 pub use csr::Csr;
