@@ -340,6 +340,20 @@ fn segment(m: &Model, u: usize, p: &EdgeP) -> HashMap<usize, usize> {
 }
 
 /// (entry, target) -> shortest total walk length.
+/// A generated pattern's text, and the pattern parsed from it.
+fn parse(p: &Pat) -> Result<(String, pattern::Pattern), TestCaseError> {
+    let text = p.text();
+    let parsed =
+        pattern::parse(&text).map_err(|e| TestCaseError::fail(format!("{text}: {e:?}")))?;
+    Ok((text, parsed))
+}
+
+/// A generated model's graph, built from its snapshot text.
+fn graph(m: &Model) -> toxgraph::graph::Graph {
+    let snap = native::parse(m.jsonl().as_bytes(), "prop.jsonl", ReadOptions::default()).unwrap();
+    build(snap, &BuildOptions::default()).graph
+}
+
 fn reference(m: &Model, p: &Pat) -> HashMap<(usize, usize), usize> {
     let n = m.cat.len();
     // Prefix: shortest distance to each node standing at node pattern j.
@@ -388,10 +402,8 @@ proptest! {
 
     #[test]
     fn engine_agrees_with_brute_force(m in model(), p in pat()) {
-        let text = p.text();
-        let parsed = pattern::parse(&text).map_err(|e| TestCaseError::fail(format!("{text}: {e:?}")))?;
-        let snap = native::parse(m.jsonl().as_bytes(), "prop.jsonl", ReadOptions::default()).unwrap();
-        let g = build(snap, &BuildOptions::default()).graph;
+        let (text, parsed) = parse(&p)?;
+        let g = graph(&m);
         let (matches, _) = toxgraph::engine::evaluate(&g, &parsed, &Default::default());
         let node_of = |v: u32| -> usize {
             let id = g.id(v);
@@ -424,10 +436,8 @@ proptest! {
     /// exactly the full evaluation's matches into that target, with the same walks.
     #[test]
     fn targeted_query_equals_full_evaluation_into_the_target(m in model(), p in pat(), pick in 0usize..64) {
-        let text = p.text();
-        let parsed = pattern::parse(&text).map_err(|e| TestCaseError::fail(format!("{text}: {e:?}")))?;
-        let snap = native::parse(m.jsonl().as_bytes(), "prop.jsonl", ReadOptions::default()).unwrap();
-        let g = build(snap, &BuildOptions::default()).graph;
+        let (text, parsed) = parse(&p)?;
+        let g = graph(&m);
         let (all, _) = toxgraph::engine::evaluate(&g, &parsed, &Default::default());
         // A target some walk reaches, when there is one; any node otherwise.
         let target = match all.len() {
@@ -439,19 +449,13 @@ proptest! {
         let want: Vec<_> = all.into_iter().filter(|x| x.target == target).collect();
         prop_assert_eq!(into, want, "pattern {} target {}", text, g.id(target));
     }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
     /// A capped evaluation keeps exactly the first `cap` matches of the full one, with the
     /// same walks, and counts every match by its entry.
     #[test]
     fn capped_evaluation_keeps_the_first_matches_and_counts_all(m in model(), p in pat(), cap in 0usize..12) {
-        let text = p.text();
-        let parsed = pattern::parse(&text).map_err(|e| TestCaseError::fail(format!("{text}: {e:?}")))?;
-        let snap = native::parse(m.jsonl().as_bytes(), "prop.jsonl", ReadOptions::default()).unwrap();
-        let g = build(snap, &BuildOptions::default()).graph;
+        let (text, parsed) = parse(&p)?;
+        let g = graph(&m);
         let (all, _) = toxgraph::engine::evaluate(&g, &parsed, &Default::default());
         let (found, _) = toxgraph::engine::evaluate_capped(&g, &parsed, &Default::default(), Some(cap), None);
         let first: Vec<_> = all.iter().take(cap).cloned().collect();
@@ -465,20 +469,13 @@ proptest! {
         }
         prop_assert_eq!(found.per_entry, per_entry, "pattern {}", text);
     }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
     /// Node sets worked out once for several patterns give each pattern the matches it
     /// has alone, whichever patterns share them.
     #[test]
     fn shared_node_sets_change_no_match(m in model(), p in pat(), q in pat()) {
-        let (pt, qt) = (p.text(), q.text());
-        let parse = |t: &str| pattern::parse(t).map_err(|e| TestCaseError::fail(format!("{t}: {e:?}")));
-        let (pp, qp) = (parse(&pt)?, parse(&qt)?);
-        let snap = native::parse(m.jsonl().as_bytes(), "prop.jsonl", ReadOptions::default()).unwrap();
-        let g = build(snap, &BuildOptions::default()).graph;
+        let ((pt, pp), (qt, qp)) = (parse(&p)?, parse(&q)?);
+        let g = graph(&m);
         let sets = toxgraph::engine::NodeSets::of(&g, [&pp, &qp]);
         for (t, parsed) in [(&pt, &pp), (&qt, &qp)] {
             let alone = toxgraph::engine::evaluate(&g, parsed, &Default::default()).0;
