@@ -532,8 +532,8 @@ fn run(cli: Cli) -> Result<Done, Error> {
             if json {
                 drop(rendering);
                 return Ok(Done::streamed(output, write, move |out| {
-                    let combos = &outcome.combinations;
-                    let written = report::write_json_listing(&doc, &est.graph, &pack, combos, out);
+                    let written =
+                        report::write_json_listing(&doc, &est.graph, &pack, &outcome, out);
                     leave_to_exit((est, outcome, doc));
                     written
                 }));

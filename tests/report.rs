@@ -366,8 +366,7 @@ fn scan_json_spliced_equals_json_written_whole() {
                 report::scan_doc_unlisted(file, &est.graph, &pack, &out, &est.warnings, cap);
             assert!(unlisted.combinations.is_empty());
             let mut lazy = Vec::new();
-            report::write_json_listing(&unlisted, &est.graph, &pack, &out.combinations, &mut lazy)
-                .unwrap();
+            report::write_json_listing(&unlisted, &est.graph, &pack, &out, &mut lazy).unwrap();
             assert_eq!(
                 String::from_utf8(lazy).unwrap(),
                 whole,
@@ -403,13 +402,7 @@ fn scan_json_spliced_equals_json_written_whole() {
         );
         let mut lazy = Vec::new();
         pool.install(|| {
-            report::write_json_listing(
-                &unlisted,
-                &est.graph,
-                &pack,
-                &combos.combinations,
-                &mut lazy,
-            )
+            report::write_json_listing(&unlisted, &est.graph, &pack, &combos, &mut lazy)
         })
         .unwrap();
         assert!(
@@ -513,6 +506,6 @@ fn listing_written_from_the_graph_reads_as_its_documents() {
     );
     let unlisted = report::scan_doc_unlisted("t", g, &pack, &out, &built.warnings, None);
     let mut lazy = Vec::new();
-    report::write_json_listing(&unlisted, g, &pack, &out.combinations, &mut lazy).unwrap();
+    report::write_json_listing(&unlisted, g, &pack, &out, &mut lazy).unwrap();
     assert_eq!(String::from_utf8(lazy).unwrap(), whole);
 }

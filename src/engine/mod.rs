@@ -186,33 +186,31 @@ pub fn evaluate_capped(
         (count, found)
     };
     let mut out = Found::default();
-    let mut take =
-        |done: Vec<(usize, Vec<Match>)>, batch: &[(u32, Vec<Step>)], budget: &mut usize| {
-            for ((count, mut found), (e, _)) in done.into_iter().zip(batch) {
-                if count > 0 {
-                    out.per_entry.push((*e, count));
-                }
-                found.truncate(*budget);
-                *budget -= found.len();
-                out.matches.append(&mut found);
-            }
-        };
     let mut budget = cap.unwrap_or(usize::MAX);
     let mut rest = &entries[..];
-    if cap.is_some() {
-        // A batch at a time while walks are still wanted: each entry of a batch keeps no
+    while !rest.is_empty() {
+        // While a cap still wants walks, a batch at a time: each entry of a batch keeps no
         // more walks than the batch could still list, so the walks held stay bounded.
-        while budget > 0 && !rest.is_empty() {
-            let (batch, after) = rest.split_at(rest.len().min(CAPPED_BATCH));
-            let want = budget;
-            let done = batch.par_iter().map(|x| from_entry(x, want)).collect();
-            take(done, batch, &mut budget);
-            rest = after;
+        // Otherwise all the rest at once.
+        let batch_len = if cap.is_some() && budget > 0 {
+            CAPPED_BATCH.min(rest.len())
+        } else {
+            rest.len()
+        };
+        let (batch, after) = rest.split_at(batch_len);
+        let want = budget;
+        let done: Vec<(usize, Vec<Match>)> =
+            batch.par_iter().map(|x| from_entry(x, want)).collect();
+        for ((count, mut found), (e, _)) in done.into_iter().zip(batch) {
+            if count > 0 {
+                out.per_entry.push((*e, count));
+            }
+            found.truncate(budget);
+            budget -= found.len();
+            out.matches.append(&mut found);
         }
+        rest = after;
     }
-    let want = budget;
-    let done = rest.par_iter().map(|x| from_entry(x, want)).collect();
-    take(done, rest, &mut budget);
     (out, stats)
 }
 

@@ -223,12 +223,14 @@ impl IdIndex {
         }
         let mut tied = Vec::new();
         let mut i = 0;
-        let window = |k: &Keyed| (k.0, k.1 >> 32);
+        // The id's bytes left from the window's start, and the window with them.
+        let left = |k: &Keyed| k.1 >> 32;
+        let window = |k: &Keyed| (k.0, left(k));
         while i < keyed.len() {
             let j = i + keyed[i..].partition_point(|k| window(k) == window(&keyed[i]));
             // Only ids that go on past the window can tie on it: two that end within it and
             // tie would be one folded id, which the index holds once.
-            if j - i > 1 && (keyed[i].1 >> 32) as usize > WINDOW {
+            if j - i > 1 && left(&keyed[i]) as usize > WINDOW {
                 tied.push((lo + i, lo + j, depth + WINDOW));
             }
             i = j;

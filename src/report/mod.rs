@@ -209,9 +209,9 @@ pub fn scan_doc_unlisted(
     // Only the listed combinations are ever turned into documents (a walk of every step
     // with its ids and payloads is many times the size of the combination), so a cap
     // bounds the report's memory, not only its length; the counts below still cover all.
+    // The outcome holds at least the first `max_listed` combinations, or all of them.
     let listed = max_listed
         .unwrap_or(usize::MAX)
-        .min(total)
         .min(outcome.combinations.len());
     let notice = (listed < total).then(|| {
         format!(
@@ -372,14 +372,15 @@ pub fn write_json(doc: &ScanDoc, out: &mut (dyn std::io::Write + Send)) -> std::
 }
 
 /// [`write_json`] of a document from [`scan_doc_unlisted`], the listing's text made from
-/// `combos` (the scan's, as given to it) a batch at a time: the same text.
+/// `outcome` (the one the document was made from) a batch at a time: the same text.
 pub fn write_json_listing(
     doc: &ScanDoc,
     g: &Graph,
     pack: &RulePack,
-    combos: &[Combination],
+    outcome: &Outcome,
     out: &mut (dyn std::io::Write + Send),
 ) -> std::io::Result<()> {
+    let combos = &outcome.combinations;
     let listed = &combos[..doc.listed.min(combos.len())];
     let listing = Listing::new(g, pack);
     write_listing(doc, listed, &|c, text| listing.write(c, text), out)
