@@ -704,12 +704,12 @@ fn to_record<K>(
             let id = req(l.id, "finding", "id")?;
             let resource = req(l.resource, "finding", "resource")?;
             let class_s = req(l.class, "finding", "class")?;
-            let class = match class_s.trim().to_ascii_lowercase().as_str() {
-                "recommendation" => FindingClass::Recommendation,
-                "alert" => FindingClass::Alert,
+            let class = match class_s.trim() {
+                c if c.eq_ignore_ascii_case("recommendation") => FindingClass::Recommendation,
+                c if c.eq_ignore_ascii_case("alert") => FindingClass::Alert,
                 other => {
                     return Err((
-                        format!("unknown finding class `{other}`"),
+                        format!("unknown finding class `{}`", other.to_ascii_lowercase()),
                         Some("class"),
                         "recommendation or alert".into(),
                     ))
@@ -921,6 +921,32 @@ mod tests {
             .iter()
             .enumerate()
             .all(|(i, o)| o.line as usize == i + 2));
+    }
+
+    #[test]
+    fn escaped_strings_and_any_case_read_as_plain_ones() {
+        // A line that spells its strings with escapes, and its enumerations in other cases,
+        // gives the same record as the plain line.
+        let plain = r#"{"type":"resource","id":"/s/r","kind":"vm","name":"né","tags":{"owner":"a"},"props":{"k":1}}"#;
+        let escaped = r#"{"type":"re\u0073ource","id":"\/s\/r","kind":"v\u006d","name":"n\u00e9","tags":{"\u006fwner":"\u0061"},"props":{"k":1}}"#;
+        let one = |l: &str| parse_str(&format!("{HEAD}\n{l}\n")).unwrap().records;
+        assert_eq!(one(plain), one(escaped));
+        let Record::Define(d) = &one(escaped)[0] else {
+            panic!()
+        };
+        assert_eq!(d.id, "/s/r");
+        assert_eq!(d.name.as_deref(), Some("né"));
+        assert_eq!(d.tags, Some(vec![("owner".into(), "a".into())]));
+        let f = r#"{"type":"finding","id":"f","resource":"\/s\/r","class":"Alert","title":"t\"q\"","severity":" HIGH ","state":"Active","techniques":["T\u0031"]}"#;
+        let Record::Finding(f) = &one(f)[0] else {
+            panic!()
+        };
+        assert_eq!((f.resource.as_str(), f.title.as_str()), ("/s/r", "t\"q\""));
+        assert_eq!((f.class, f.severity), (FindingClass::Alert, Level::High));
+        assert_eq!(
+            (f.state.as_str(), &f.techniques[..]),
+            ("active", &["T1".to_string()][..])
+        );
     }
 
     #[test]

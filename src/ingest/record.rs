@@ -105,13 +105,10 @@ impl Level {
     pub const NAMES: &'static str = "low, medium, high, critical";
 
     pub fn parse(s: &str) -> Option<Level> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "low" => Some(Level::Low),
-            "medium" => Some(Level::Medium),
-            "high" => Some(Level::High),
-            "critical" => Some(Level::Critical),
-            _ => None,
-        }
+        let s = s.trim();
+        [Level::Low, Level::Medium, Level::High, Level::Critical]
+            .into_iter()
+            .find(|l| s.eq_ignore_ascii_case(l.as_str()))
     }
 
     pub fn as_str(self) -> &'static str {
