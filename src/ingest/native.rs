@@ -122,16 +122,28 @@ pub fn parse_from<K: Send>(
         end: false,
         failed: None,
         span: Some(read_span),
+        spare: Vec::new(),
     });
     // The next piece and its number, or `None` at the end (or after a read error).
     let claim = || {
         let mut p = pieces.lock().unwrap_or_else(|e| e.into_inner());
         p.next_piece()
     };
-    let parse = |(i, piece): (usize, Vec<u8>)| (i, parse_chunk(&piece, file, &prepare));
+    // Pieces come back once parsed, and item lists once taken, to be filled again: fresh
+    // ones each time would be faulted in afresh (a fifth of a scan's page faults at a
+    // million resources).
+    let spare = std::sync::Mutex::new(Vec::new());
+    let parse = |(i, piece): (usize, Vec<u8>)| {
+        let items = spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let out = parse_chunk(&piece, file, &prepare, items.unwrap_or_default());
+        let mut p = pieces.lock().unwrap_or_else(|e| e.into_inner());
+        p.spare.push(piece);
+        (i, out)
+    };
     let mut taker = Taker::new(file, opts);
     let mut take = |out: ChunkOut<K>| {
-        taker.take(out, &mut each);
+        let items = taker.take(out, &mut each);
+        spare.lock().unwrap_or_else(|e| e.into_inner()).push(items);
         tracing::trace!(target: crate::phases::PROGRESS, done = taker.bytes as u64, of = size);
     };
     if threads <= 1 {
@@ -200,6 +212,8 @@ struct Pieces<R> {
     end: bool,
     failed: Option<std::io::Error>,
     span: Option<tracing::Span>,
+    /// Buffers of pieces already parsed, to read the next into.
+    spare: Vec<Vec<u8>>,
 }
 
 impl<R: std::io::Read> Pieces<R> {
@@ -209,7 +223,9 @@ impl<R: std::io::Read> Pieces<R> {
         }
         use std::io::Read;
         // Sized once for a whole piece, so reading never moves what is already in.
-        let mut buf = Vec::with_capacity(PIECE_BYTES + (1 << 16) + self.carry.len());
+        let mut buf = self.spare.pop().unwrap_or_default();
+        buf.clear();
+        buf.reserve(PIECE_BYTES + (1 << 16) + self.carry.len());
         buf.append(&mut self.carry);
         let mut scanned = 0;
         loop {
@@ -289,9 +305,14 @@ impl<'a> Taker<'a> {
         }
     }
 
-    fn take<K>(&mut self, chunk: ChunkOut<K>, each: &mut impl FnMut(Record, K, Origin)) {
+    /// Gives back the chunk's item list, emptied, to be filled again.
+    fn take<K>(
+        &mut self,
+        mut chunk: ChunkOut<K>,
+        each: &mut impl FnMut(Record, K, Origin),
+    ) -> Vec<Item<K>> {
         let file = self.file;
-        for item in chunk.items {
+        for item in chunk.items.drain(..) {
             let line = self.line_base + item.line;
             match item.outcome {
                 Outcome::Blank => continue,
@@ -346,6 +367,7 @@ impl<'a> Taker<'a> {
         }
         self.line_base += chunk.lines;
         self.bytes += chunk.bytes;
+        chunk.items
     }
 
     fn finish(mut self) -> Result<Read> {
@@ -403,8 +425,15 @@ enum Outcome<K> {
 /// that they are rarely moved as they grow.
 const LINE_BYTES: usize = 256;
 
-fn parse_chunk<K>(chunk: &[u8], file: &str, prepare: &impl Fn(&Record) -> K) -> ChunkOut<K> {
-    let mut items = Vec::with_capacity(chunk.len() / LINE_BYTES + 1);
+/// Parses the lines of `chunk` into `items` (emptied first).
+fn parse_chunk<K>(
+    chunk: &[u8],
+    file: &str,
+    prepare: &impl Fn(&Record) -> K,
+    mut items: Vec<Item<K>>,
+) -> ChunkOut<K> {
+    items.clear();
+    items.reserve(chunk.len() / LINE_BYTES + 1);
     let mut lines = 0u32;
     let mut rest = chunk;
     while !rest.is_empty() {

@@ -126,14 +126,16 @@ pub fn write_jsonl(snap: &Snapshot, out: &mut (dyn std::io::Write + Send)) -> st
     h.opt("source", &m.source);
     h.end();
     out.write_all(head.as_bytes())?;
-    crate::stream::write_batched(&snap.records, 4096, out, &|rs| {
+    crate::stream::write_batched(&snap.records, 4096, out, &|rs, buf| {
+        // The buffer comes empty, so it is text; taken as a string and given back whole.
+        let mut text = String::from_utf8(std::mem::take(buf)).unwrap_or_default();
         // Records run to a few hundred bytes; room reserved and never touched costs
         // nothing, growing and copying the piece does.
-        let mut text = String::with_capacity(rs.len() * 1024);
+        text.reserve(rs.len() * 1024);
         for r in rs {
             record(&mut text, r);
         }
-        text
+        *buf = text.into_bytes();
     })
 }
 

@@ -533,16 +533,14 @@ fn write_listing<T: Sync>(
     };
     out.write_all(&shell.as_bytes()[..at])?;
     out.write_all(b"\n  \"combinations\": [\n")?;
-    crate::stream::write_batched(all, 1024, out, &|cs| {
-        let mut text = Vec::new();
+    crate::stream::write_batched(all, 1024, out, &|cs, text| {
         for (i, c) in cs.iter().enumerate() {
             // Elements are separated by `,` and a newline; the listing's first has none.
             if i > 0 || !std::ptr::eq(cs.as_ptr(), all.as_ptr()) {
                 text.extend_from_slice(b",\n");
             }
-            one(c, &mut text);
+            one(c, text);
         }
-        text
     })?;
     out.write_all(b"\n  ],\n")?;
     out.write_all(&shell.as_bytes()[at + EMPTY.len()..])?;
