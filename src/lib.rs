@@ -89,9 +89,7 @@ fn build_native(
     // Ids are hashed on the parsing threads; the builder, taking records in line order on
     // one thread, only probes with the hashes.
     let (header, (sha256, size)) =
-        ingest::native::parse_file(path, read, hash, graph::Keys::of, |r, keys, o| {
-            b.add_keyed(r, keys, o)
-        })?;
+        ingest::native::parse_file(path, read, hash, graph::Keys::of, &mut b)?;
     let records = b.record_counts();
     let built = tracing::info_span!("build").in_scope(|| b.finish(header.meta, header.warnings));
     Ok((

@@ -234,6 +234,35 @@ impl Keys {
     }
 }
 
+/// The builder as the native reader's taker: told of each record a few records ahead, it
+/// starts loading the id table's and the duplicate table's slots for it, which are read at
+/// random and are most of what taking a record waits for at a million resources.
+impl crate::ingest::native::Sink<Keys> for &mut Builder {
+    fn take(&mut self, rec: Record, keys: Keys, o: Origin) {
+        self.add_keyed(rec, keys, o);
+    }
+
+    fn ahead(&self, keys: &Keys) {
+        for &h in keys.ids.iter().filter(|&&h| h != 0) {
+            self.index.prefetch(h);
+        }
+        if let Some(h) = keys.relation {
+            self.seen.prefetch(h);
+        }
+    }
+
+    fn near(&self, keys: &Keys) {
+        for &h in keys.ids.iter().filter(|&&h| h != 0) {
+            if let Some(v) = self.index.likely(h) {
+                self.index.prefetch_span(v);
+                if let Some(p) = self.protos.get(v as usize) {
+                    super::index::prefetch(p);
+                }
+            }
+        }
+    }
+}
+
 impl Builder {
     /// `files` names the sources that records' [`Origin`]s point into. Sized for about
     /// `records` records: the id index is then made once instead of grown by copying.

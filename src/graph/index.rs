@@ -37,6 +37,20 @@ pub fn hash_id(id: &str) -> u64 {
     hash_folded(id.to_ascii_lowercase().as_bytes())
 }
 
+/// Asks the processor to start loading `x`'s cache line, so that a read of it soon after
+/// does not wait on memory. It changes nothing else.
+pub(crate) fn prefetch<T>(x: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: a prefetch is a hint; it reads nothing and cannot fault, and `x` is a
+        // valid reference besides.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>((x as *const T).cast()) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
+}
+
 /// Ids up to this many bytes are folded on the stack to be hashed.
 const FOLD_ON_STACK: usize = 256;
 
@@ -124,6 +138,28 @@ impl IdIndex {
                 return Some(v);
             }
             i = (i + 1) & mask;
+        }
+    }
+
+    /// Starts loading the slot a probe for `hash` reads first.
+    pub fn prefetch(&self, hash: u64) {
+        if let Some(mask) = self.slots.len().checked_sub(1) {
+            prefetch(&self.slots[hash as usize & mask]);
+        }
+    }
+
+    /// The node in the first slot a probe for `hash` reads, if its half of the hash
+    /// matches: most likely the node a probe will find, though its id is not compared.
+    pub fn likely(&self, hash: u64) -> Option<u32> {
+        let mask = self.slots.len().checked_sub(1)?;
+        let slot = self.slots[hash as usize & mask];
+        (slot != EMPTY && slot >> 32 == hash >> 32).then_some(slot as u32)
+    }
+
+    /// Starts loading where node `v`'s id lies.
+    pub fn prefetch_span(&self, v: u32) {
+        if let Some(s) = self.spans.get(v as usize) {
+            prefetch(s);
         }
     }
 

@@ -48,6 +48,12 @@ impl Seen {
         &self.first[e / BLOCK][e % BLOCK]
     }
 
+    /// Starts loading the slot a probe for `h` reads first.
+    pub fn prefetch(&self, h: [u64; 2]) {
+        let mask = self.slots.len() - 1;
+        super::index::prefetch(&self.slots[h[0] as usize & mask]);
+    }
+
     /// Where a record of hash `h` was first seen; or, when none was, `None`, and `at` is
     /// filed as the first.
     pub fn first_or_insert(&mut self, h: [u64; 2], at: Origin) -> Option<Origin> {

@@ -13,6 +13,31 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::path::Path;
 
+/// What takes records in line order from [`parse_file`] and [`parse_from`]: any
+/// `FnMut(Record, K, Origin)`, or a taker that also looks ahead.
+pub trait Sink<K> {
+    /// Takes one record, with what `prepare` made of it.
+    fn take(&mut self, rec: Record, prepared: K, origin: Origin);
+
+    /// Told of a record [`AHEAD`] places before it is taken, so that a taker bound by
+    /// memory can start loading what it will need for it.
+    fn ahead(&self, _prepared: &K) {}
+
+    /// Told of a record again half as many places before it is taken: what was loaded for
+    /// it then can lead to what to load next.
+    fn near(&self, _prepared: &K) {}
+}
+
+impl<K, F: FnMut(Record, K, Origin)> Sink<K> for F {
+    fn take(&mut self, rec: Record, prepared: K, origin: Origin) {
+        self(rec, prepared, origin)
+    }
+}
+
+/// How many records before it a taker is told of one ([`Sink::ahead`]): far enough ahead
+/// for memory to answer, near enough that what it loads is still cached when used.
+pub const AHEAD: usize = 8;
+
 /// How strictly to treat malformed lines.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ReadOptions {
@@ -39,7 +64,7 @@ pub fn parse_file<K: Send>(
     opts: ReadOptions,
     hash: bool,
     prepare: impl Fn(&Record) -> K + Sync,
-    each: impl FnMut(Record, K, Origin),
+    each: impl Sink<K>,
 ) -> Result<(Read, (String, u64))> {
     let read_span = tracing::info_span!("read");
     let file = std::fs::File::open(path).map_err(crate::error::read_error(path))?;
@@ -111,7 +136,7 @@ pub fn parse_from<K: Send>(
     file: &str,
     opts: ReadOptions,
     prepare: impl Fn(&Record) -> K + Sync,
-    mut each: impl FnMut(Record, K, Origin),
+    mut each: impl Sink<K>,
     read_span: tracing::Span,
 ) -> Result<Read> {
     let threads = rayon::current_num_threads();
@@ -306,13 +331,23 @@ impl<'a> Taker<'a> {
     }
 
     /// Gives back the chunk's item list, emptied, to be filled again.
-    fn take<K>(
-        &mut self,
-        mut chunk: ChunkOut<K>,
-        each: &mut impl FnMut(Record, K, Origin),
-    ) -> Vec<Item<K>> {
+    fn take<K>(&mut self, mut chunk: ChunkOut<K>, each: &mut impl Sink<K>) -> Vec<Item<K>> {
         let file = self.file;
-        for item in chunk.items.drain(..) {
+        for k in chunk.items.iter().take(AHEAD).filter_map(prepared) {
+            each.ahead(k);
+        }
+        for k in chunk.items.iter().take(AHEAD / 2).filter_map(prepared) {
+            each.near(k);
+        }
+        let mut items = chunk.items.drain(..);
+        while let Some(item) = items.next() {
+            let next = items.as_slice();
+            if let Some(k) = next.get(AHEAD - 1).and_then(prepared) {
+                each.ahead(k);
+            }
+            if let Some(k) = next.get(AHEAD / 2 - 1).and_then(prepared) {
+                each.near(k);
+            }
             let line = self.line_base + item.line;
             match item.outcome {
                 Outcome::Blank => continue,
@@ -361,10 +396,11 @@ impl<'a> Taker<'a> {
                 Outcome::Record(rec, keys) => {
                     self.first_content_line = false;
                     self.records += 1;
-                    each(rec, keys, Origin { file: 0, line });
+                    each.take(rec, keys, Origin { file: 0, line });
                 }
             }
         }
+        drop(items);
         self.line_base += chunk.lines;
         self.bytes += chunk.bytes;
         chunk.items
@@ -404,6 +440,14 @@ struct ChunkOut<K> {
     lines: u32,
     bytes: usize,
     items: Vec<Item<K>>,
+}
+
+/// What `prepare` made of an item's record, if it holds one.
+fn prepared<K>(item: &Item<K>) -> Option<&K> {
+    match &item.outcome {
+        Outcome::Record(_, k) => Some(k),
+        _ => None,
+    }
 }
 
 struct Item<K> {
@@ -976,6 +1020,61 @@ mod tests {
             (f.state.as_str(), &f.techniques[..]),
             ("active", &["T1".to_string()][..])
         );
+    }
+
+    #[test]
+    fn a_taker_is_told_of_each_record_ahead_then_near_then_takes_it() {
+        #[derive(Default)]
+        struct Events(std::cell::RefCell<Vec<(char, u32)>>);
+        impl Sink<u32> for &Events {
+            fn take(&mut self, _: Record, k: u32, _: Origin) {
+                self.0.borrow_mut().push(('t', k));
+            }
+            fn ahead(&self, k: &u32) {
+                self.0.borrow_mut().push(('a', *k));
+            }
+            fn near(&self, k: &u32) {
+                self.0.borrow_mut().push(('n', *k));
+            }
+        }
+        let mut s = format!("{HEAD}\n");
+        for i in 0..50 {
+            s.push_str(&format!(
+                "{{\"type\":\"resource\",\"id\":\"r{i}\",\"kind\":\"vm\"}}\n"
+            ));
+        }
+        let events = Events::default();
+        let number = |r: &Record| match r {
+            Record::Define(d) => d.id[1..].parse().unwrap_or(u32::MAX),
+            _ => u32::MAX,
+        };
+        let opts = ReadOptions::default();
+        parse_from(
+            s.as_bytes(),
+            0,
+            "t",
+            opts,
+            number,
+            &events,
+            tracing::Span::none(),
+        )
+        .unwrap();
+        let events = events.0.into_inner();
+        let at = |e: (char, u32)| events.iter().position(|&x| x == e);
+        for i in 0..50 {
+            let (a, n, t) = (at(('a', i)), at(('n', i)), at(('t', i)));
+            assert!(a < n && n < t, "record {i}: {a:?} {n:?} {t:?}");
+            // Taken in order, and told of far enough ahead.
+            let taken_before = events[..a.unwrap()].iter().filter(|e| e.0 == 't').count();
+            assert_eq!(
+                taken_before,
+                (i as usize).saturating_sub(AHEAD),
+                "record {i}"
+            );
+        }
+        let takes: Vec<u32> = events.iter().filter(|e| e.0 == 't').map(|e| e.1).collect();
+        assert_eq!(takes, (0..50).collect::<Vec<_>>());
+        assert_eq!(events.len(), 150);
     }
 
     #[test]
