@@ -51,6 +51,9 @@ pub(crate) fn prefetch<T>(x: &T) {
     let _ = x;
 }
 
+/// How many ids ahead the node order asks for an id's window to be loaded.
+const SORT_AHEAD: usize = 8;
+
 /// Ids up to this many bytes are folded on the stack to be hashed.
 const FOLD_ON_STACK: usize = 256;
 
@@ -163,6 +166,19 @@ impl IdIndex {
         }
     }
 
+    /// Starts loading node `v`'s id from byte `from` on.
+    fn prefetch_text(&self, v: u32, from: usize) {
+        if let Some(s) = self.spans.get(v as usize) {
+            let text = self.blocks[s.block as usize].as_bytes();
+            if let Some(b) = text
+                .get(s.start as usize + from)
+                .filter(|_| from < s.len as usize)
+            {
+                prefetch(b);
+            }
+        }
+    }
+
     /// Files node `v` under `hash` (not already filed).
     fn file(slots: &mut [u64], hash: u64, v: u32) {
         let mask = slots.len() - 1;
@@ -266,9 +282,20 @@ impl IdIndex {
             part.sort_unstable_by(|&x, &y| self.cmp_folded(x, y));
             return Vec::new();
         }
-        let mut keyed: Vec<Keyed> = part
-            .iter()
-            .map(|&v| window_key(self.text(v).as_bytes(), depth, v))
+        // After the first round `part` is in no order of memory, so each id's span and
+        // then its window are asked for ahead of their turn (the span first, since where
+        // the window lies is read from it).
+        let mut keyed: Vec<Keyed> = (0..part.len())
+            .map(|i| {
+                if let Some(&w) = part.get(i + 2 * SORT_AHEAD) {
+                    self.prefetch_span(w);
+                }
+                if let Some(&w) = part.get(i + SORT_AHEAD) {
+                    self.prefetch_text(w, depth);
+                }
+                let v = part[i];
+                window_key(self.text(v).as_bytes(), depth, v)
+            })
             .collect();
         if keyed.len() > 1 << 16 {
             keyed.par_sort_unstable();
