@@ -7,6 +7,7 @@ use super::seen::Seen;
 use super::*;
 use crate::diag::Diagnostic;
 use crate::ids::{self, Shape};
+use crate::ingest::native::AHEAD;
 use crate::ingest::{
     is_internet_source, DefType, Definition, Finding, Origin, Record, Snapshot, TypeCounts,
 };
@@ -253,11 +254,19 @@ impl crate::ingest::native::Sink<Keys> for &mut Builder {
 
     fn near(&self, keys: &Keys) {
         for &h in keys.ids.iter().filter(|&&h| h != 0) {
-            if let Some(v) = self.index.likely(h) {
-                self.index.prefetch_span(v);
-                if let Some(p) = self.protos.get(v as usize) {
-                    super::index::prefetch(p);
-                }
+            self.prefetch_node(h);
+        }
+    }
+}
+
+impl Builder {
+    /// The second step of looking an id up ahead (the first is [`IdIndex::prefetch`]): with
+    /// its slot loaded, starts loading the likely node's span and entry.
+    fn prefetch_node(&self, hash: u64) {
+        if let Some(v) = self.index.likely(hash) {
+            self.index.prefetch_span(v);
+            if let Some(p) = self.protos.get(v as usize) {
+                super::index::prefetch(p);
             }
         }
     }
@@ -593,33 +602,39 @@ impl Builder {
         let mut edges = std::mem::take(&mut b.edges);
         let nets = std::mem::take(&mut b.nets);
         let mut role_ix: IndexMap<(String, bool), ()> = IndexMap::new();
-        // Identities' attached resources: every definition is known now.
-        for v in 0..b.protos.len() {
-            // Taken, not cloned: nothing reads a definition's list after this.
-            let list = match &mut b.protos[v].def {
-                Some(d) if d.def_type == DefType::Identity => d.attached_to.take(),
-                _ => None,
-            };
-            let Some(list) = list else {
-                continue;
-            };
-            let o = b.protos[v].def_line;
-            for r in list.into_vec() {
-                let rv = b.reference(
-                    &r,
-                    hash_id(&r),
-                    Hint::Container,
-                    o.unwrap_or_default(),
-                    "attached_to resource",
-                );
-                edges.push(PendingEdge {
-                    from: rv,
-                    to: v as u32,
-                    kind: EdgeKind::UsesIdentity,
-                    extra: NONE,
-                    origin: o,
-                });
+        // Identities' attached resources: every definition is known now. Taken, not
+        // cloned (nothing reads a definition's list after this), hashed in parallel, and
+        // each looked up ahead of its turn, as records are while they are taken.
+        let mut attached = Vec::new();
+        for (v, p) in b.protos.iter_mut().enumerate() {
+            if let Some(d) = p.def.as_mut().filter(|d| d.def_type == DefType::Identity) {
+                let o = p.def_line;
+                let list = d.attached_to.take().unwrap_or_default();
+                attached.extend(list.into_vec().into_iter().map(|r| (v as u32, o, r)));
             }
+        }
+        let hashes: Vec<u64> = attached.par_iter().map(|(_, _, r)| hash_id(r)).collect();
+        for (i, (v, o, r)) in attached.into_iter().enumerate() {
+            if let Some(&h) = hashes.get(i + AHEAD) {
+                b.index.prefetch(h);
+            }
+            if let Some(&h) = hashes.get(i + AHEAD / 2) {
+                b.prefetch_node(h);
+            }
+            let rv = b.reference(
+                &r,
+                hashes[i],
+                Hint::Container,
+                o.unwrap_or_default(),
+                "attached_to resource",
+            );
+            edges.push(PendingEdge {
+                from: rv,
+                to: v,
+                kind: EdgeKind::UsesIdentity,
+                extra: NONE,
+                origin: o,
+            });
         }
         b.seen = Seen::with_capacity(0);
         b.finding_ix = hashbrown::HashTable::new();
