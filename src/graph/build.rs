@@ -286,19 +286,16 @@ impl Builder {
             index: IdIndex::with_capacity(records / 2 + 1),
             protos: Vec::with_capacity(records + 1),
             warnings: Vec::new(),
-            // The lists records add to are sized for half the records each, so that they
-            // are not grown by copying (at a million resources a tenth of the page faults
-            // of taking records); room never written to is never faulted in.
-            deferred: Vec::with_capacity(records / 2),
+            deferred: Vec::new(),
             roles: RoleTable::default(),
             role_refs: IndexSet::default(),
             // About half the records of a typical snapshot are relations and findings.
             seen: Seen::with_capacity(records / 2),
-            findings: Vec::with_capacity(records / 2),
+            findings: Vec::new(),
             strings: Interner::default(),
             finding_ix: hashbrown::HashTable::new(),
-            edges: Vec::with_capacity(records / 2),
-            nets: Vec::with_capacity(records / 2),
+            edges: Vec::new(),
+            nets: Vec::new(),
             counts: TypeCounts::default(),
         };
         let internet = b.node(ids::INTERNET);
