@@ -270,9 +270,7 @@ impl Builder {
             }
         }
     }
-}
 
-impl Builder {
     /// `files` names the sources that records' [`Origin`]s point into. Sized for about
     /// `records` records: the id index is then made once instead of grown by copying.
     pub fn with_capacity(opts: &BuildOptions, files: Vec<String>, records: usize) -> Builder {

@@ -157,9 +157,9 @@ pub fn parse_from<K: Send>(
     // Pieces come back once parsed, and item lists once taken, to be filled again: fresh
     // ones each time would be faulted in afresh (a fifth of a scan's page faults at a
     // million resources).
-    let spare = std::sync::Mutex::new(Vec::new());
+    let spare_items = std::sync::Mutex::new(Vec::new());
     let parse = |(i, piece): (usize, Vec<u8>)| {
-        let items = spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let items = spare_items.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let out = parse_chunk(&piece, file, &prepare, items.unwrap_or_default());
         let mut p = pieces.lock().unwrap_or_else(|e| e.into_inner());
         p.spare.push(piece);
@@ -168,7 +168,10 @@ pub fn parse_from<K: Send>(
     let mut taker = Taker::new(file, opts);
     let mut take = |out: ChunkOut<K>| {
         let items = taker.take(out, &mut each);
-        spare.lock().unwrap_or_else(|e| e.into_inner()).push(items);
+        spare_items
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(items);
         tracing::trace!(target: crate::phases::PROGRESS, done = taker.bytes as u64, of = size);
     };
     if threads <= 1 {
