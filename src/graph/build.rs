@@ -634,10 +634,11 @@ impl Builder {
         b.seen = Seen::with_capacity(0);
         b.finding_ix = hashbrown::HashTable::new();
 
-        // Findings grouped by node, then by folded id.
+        // Findings grouped by node, then by folded id (no two alike: a later finding of
+        // the same folded id replaced the earlier, so the order is total).
         let mut taken = std::mem::take(&mut b.findings);
         let index = &b.index;
-        taken.sort_unstable_by(|(v, f, _), (w, g, _)| {
+        taken.par_sort_unstable_by(|(v, f, _), (w, g, _)| {
             v.cmp(w).then_with(|| {
                 let node = index.text(*v);
                 match (f.id_parts(node), g.id_parts(node)) {
