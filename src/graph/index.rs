@@ -8,6 +8,7 @@
 //! resources ids are a fifth of the snapshot, and a folded copy beside a display copy, each
 //! its own allocation, was the largest thing in memory.
 
+use super::slots::Slots;
 use rayon::prelude::*;
 use std::cmp::Ordering;
 
@@ -87,11 +88,9 @@ struct Span {
 /// Ids by node index, and a hash table of node indices over them.
 #[derive(Debug, Default)]
 pub struct IdIndex {
-    /// Open addressing with linear probing, at most half full: each slot holds the upper
-    /// half of an id's hash beside its node ([`EMPTY`] where none), in eight bytes, so a
-    /// probe rarely reads an id that is not the one it wants and mostly reads one cache
-    /// line (a general table's probe read two at a million ids).
-    slots: Vec<u64>,
+    /// Nodes by the hash of their ids, at most half full: a probe rarely reads an id that
+    /// is not the one it wants.
+    slots: Slots,
     /// Id text, trimmed, as first spelled, end to end; a block is never grown once made,
     /// so adding an id never copies the others.
     blocks: Vec<String>,
@@ -106,12 +105,9 @@ impl PartialEq for IdIndex {
     }
 }
 
-/// A slot no node is in.
-const EMPTY: u64 = u64::MAX;
-
 /// Slots for at least `n` ids, at most half full.
-fn slots_for(n: usize) -> Vec<u64> {
-    vec![EMPTY; (n * 2).next_power_of_two().max(16)]
+fn slots_for(n: usize) -> Slots {
+    Slots::new(n * 2)
 }
 
 impl IdIndex {
@@ -128,35 +124,20 @@ impl IdIndex {
     /// [`hash_id`] is `hash`.
     pub fn get_hashed(&self, hash: u64, id: &str) -> Option<u32> {
         let id = id.trim();
-        let tag = hash >> 32;
-        let mask = self.slots.len().checked_sub(1)?;
-        let mut i = hash as usize & mask;
-        loop {
-            let slot = self.slots[i];
-            if slot == EMPTY {
-                return None;
-            }
-            let v = slot as u32;
-            if slot >> 32 == tag && self.text(v).eq_ignore_ascii_case(id) {
-                return Some(v);
-            }
-            i = (i + 1) & mask;
-        }
+        self.slots
+            .find(hash, |v| self.text(v).eq_ignore_ascii_case(id))
+            .ok()
     }
 
     /// Starts loading the slot a probe for `hash` reads first.
     pub fn prefetch(&self, hash: u64) {
-        if let Some(mask) = self.slots.len().checked_sub(1) {
-            prefetch(&self.slots[hash as usize & mask]);
-        }
+        self.slots.prefetch(hash);
     }
 
     /// The node in the first slot a probe for `hash` reads, if its half of the hash
     /// matches: most likely the node a probe will find, though its id is not compared.
     pub fn likely(&self, hash: u64) -> Option<u32> {
-        let mask = self.slots.len().checked_sub(1)?;
-        let slot = self.slots[hash as usize & mask];
-        (slot != EMPTY && slot >> 32 == hash >> 32).then_some(slot as u32)
+        self.slots.likely(hash)
     }
 
     /// Starts loading where node `v`'s id lies.
@@ -177,16 +158,6 @@ impl IdIndex {
                 prefetch(b);
             }
         }
-    }
-
-    /// Files node `v` under `hash` (not already filed).
-    fn file(slots: &mut [u64], hash: u64, v: u32) {
-        let mask = slots.len() - 1;
-        let mut i = hash as usize & mask;
-        while slots[i] != EMPTY {
-            i = (i + 1) & mask;
-        }
-        slots[i] = (hash >> 32) << 32 | u64::from(v);
     }
 
     /// The node of an id, added (as the next node) if it is new; `true` when it was added.
@@ -215,11 +186,11 @@ impl IdIndex {
             // Twice the slots, each id filed again by its hash, made from its text.
             let mut slots = slots_for(self.spans.len() * 2);
             for w in 0..v {
-                IdIndex::file(&mut slots, hash_id(self.text(w)), w);
+                slots.file(hash_id(self.text(w)), w);
             }
             self.slots = slots;
         }
-        IdIndex::file(&mut self.slots, hash, v);
+        self.slots.file(hash, v);
         (v, true)
     }
 

@@ -10,6 +10,7 @@ pub mod index;
 pub mod intern;
 pub mod roles;
 pub mod seen;
+mod slots;
 
 pub use build::{build, BuildOptions, Builder, Built, Keys};
 pub use csr::Csr;

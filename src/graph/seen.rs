@@ -5,16 +5,16 @@
 //! nearly every insert is of a new hash: so a probe must cost one cache miss, not the two of
 //! a general table (a control group, then the bucket it points to).
 
+use super::slots::Slots;
 use crate::ingest::Origin;
 
-/// Open addressing with linear probing, at most three quarters full (eight slots to a cache
-/// line, so even a long run of probes reads a line or two). A slot holds the upper half of
-/// the hash's first word beside the entry's place in `first` ([`EMPTY`] where none): a
-/// probe reads one slot, and reads the entry only when that half matches, which for a new
-/// hash happens about once in four billion probes.
+/// Entries' places in `first` by the first word of their hash, at most three quarters full
+/// (eight slots to a cache line, so even a long run of probes reads a line or two): an
+/// entry is read only when the slot's half of the hash matches, which for a new hash
+/// happens about once in four billion probes.
 #[derive(Debug)]
 pub struct Seen {
-    slots: Vec<u64>,
+    slots: Slots,
     /// Each hash with where it was first seen, in the order first seen, in blocks of
     /// [`BLOCK`]: a list grown by doubling would copy itself and hold up to twice its size
     /// (600 MB of entries on a 5,000-node clique, more than the snapshot estimate sizes).
@@ -27,11 +27,9 @@ type Entry = ([u64; 2], Origin);
 /// Entries per block of [`Seen::first`] (1.5 MB).
 const BLOCK: usize = 1 << 16;
 
-const EMPTY: u64 = u64::MAX;
-
 /// Slots for at least `n` hashes, at most three quarters full.
-fn slots_for(n: usize) -> Vec<u64> {
-    vec![EMPTY; (n + n / 3 + 1).next_power_of_two().max(16)]
+fn slots_for(n: usize) -> Slots {
+    Slots::new(n + n / 3 + 1)
 }
 
 impl Seen {
@@ -50,48 +48,30 @@ impl Seen {
 
     /// Starts loading the slot a probe for `h` reads first.
     pub fn prefetch(&self, h: [u64; 2]) {
-        let mask = self.slots.len() - 1;
-        super::index::prefetch(&self.slots[h[0] as usize & mask]);
+        self.slots.prefetch(h[0]);
     }
 
     /// Where a record of hash `h` was first seen; or, when none was, `None`, and `at` is
     /// filed as the first.
     pub fn first_or_insert(&mut self, h: [u64; 2], at: Origin) -> Option<Origin> {
-        let tag = h[0] >> 32;
-        let mask = self.slots.len() - 1;
-        let mut i = h[0] as usize & mask;
-        loop {
-            let slot = self.slots[i];
-            if slot == EMPTY {
-                break;
-            }
-            if slot >> 32 == tag {
-                let &(held, origin) = self.entry(slot as u32 as usize);
-                if held == h {
-                    return Some(origin);
-                }
-            }
-            i = (i + 1) & mask;
-        }
+        let slot = match self.slots.find(h[0], |e| self.entry(e as usize).0 == h) {
+            Ok(e) => return Some(self.entry(e as usize).1),
+            Err(slot) => slot,
+        };
         if self.len % BLOCK == 0 {
             self.first.push(Vec::with_capacity(BLOCK));
         }
         if let Some(block) = self.first.last_mut() {
             block.push((h, at));
         }
-        self.slots[i] = tag << 32 | self.len as u64;
+        self.slots.fill(slot, h[0], self.len as u32);
         self.len += 1;
         if self.len * 4 > self.slots.len() * 3 {
             // Twice the slots, every entry filed again from its stored hash.
             let mut slots = slots_for(self.len * 2);
             debug_assert!(slots.len() > self.slots.len());
-            let mask = slots.len() - 1;
             for (e, (h, _)) in self.first.iter().flatten().enumerate() {
-                let mut i = h[0] as usize & mask;
-                while slots[i] != EMPTY {
-                    i = (i + 1) & mask;
-                }
-                slots[i] = (h[0] >> 32) << 32 | e as u64;
+                slots.file(h[0], e as u32);
             }
             self.slots = slots;
         }
