@@ -2,6 +2,7 @@
 //! same [`Snapshot`].
 
 pub mod azure;
+mod line;
 pub mod native;
 pub mod record;
 pub mod write;

@@ -4,13 +4,11 @@
 //! parsed by whichever thread is free, and the records handed on in line order, so the
 //! outcome is the same for any thread count.
 
+use super::line::Line;
 use super::record::*;
 use super::Snapshot;
 use crate::diag::Diagnostic;
 use crate::error::{Error, Result};
-use serde::de::{self, Deserializer};
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use std::path::Path;
 
 /// What takes records in line order from [`parse_file`] and [`parse_from`]: any
@@ -519,7 +517,7 @@ fn parse_line<K>(raw: &[u8], file: &str, prepare: &impl Fn(&Record) -> K) -> Out
     if trimmed.trim().is_empty() {
         return Outcome::Blank;
     }
-    let line: Line = match serde_json::from_str(trimmed) {
+    let line = match Line::read(trimmed) {
         Ok(l) => l,
         Err(e) => return Outcome::Bad(json_error(file, trimmed, &e)),
     };
@@ -591,48 +589,6 @@ fn value_end(line: &str, start: usize) -> usize {
     line[start..]
         .find([',', '}', ']'])
         .map_or(line.len(), |i| start + i)
-}
-
-/// One line, every field optional: which are required depends on `type`.
-#[derive(Deserialize)]
-struct Line {
-    #[serde(rename = "type")]
-    ty: Option<String>,
-    id: Option<String>,
-    kind: Option<String>,
-    name: Option<String>,
-    parent: Option<String>,
-    tags: Option<indexmap::IndexMap<String, String>>,
-    props: Option<Box<RawValue>>,
-    attached_to: Option<Vec<String>>,
-    group: Option<String>,
-    member: Option<String>,
-    privileged: Option<bool>,
-    actions: Option<Vec<String>>,
-    principal: Option<String>,
-    role: Option<String>,
-    scope: Option<String>,
-    condition: Option<String>,
-    resource: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    #[serde(default, deserialize_with = "ports")]
-    ports: Option<Vec<PortRange>>,
-    protocol: Option<String>,
-    via: Option<String>,
-    class: Option<String>,
-    title: Option<String>,
-    severity: Option<String>,
-    state: Option<String>,
-    category: Option<String>,
-    techniques: Option<Vec<String>>,
-    first_seen: Option<String>,
-    last_seen: Option<String>,
-    source_id: Option<String>,
-    taken_at: Option<String>,
-    label: Option<String>,
-    tenant: Option<String>,
-    source: Option<String>,
 }
 
 /// (message, field to point at, what was expected)
@@ -892,32 +848,6 @@ pub fn is_rfc3339(s: &str) -> bool {
         [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()),
         _ => false,
     }
-}
-
-/// `ports`: numbers, `"n"`, `"a-b"` or `"*"`.
-fn ports<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Vec<PortRange>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum P {
-        N(u64),
-        S(String),
-    }
-    let Some(items) = Option::<Vec<P>>::deserialize(d)? else {
-        return Ok(None);
-    };
-    let mut out = Vec::with_capacity(items.len());
-    for p in items {
-        out.push(match p {
-            P::N(n) => {
-                let n = u16::try_from(n).map_err(|_| de::Error::custom(format!("port {n} is out of range 0-65535")))?;
-                PortRange { lo: n, hi: n }
-            }
-            P::S(s) => parse_port_range(&s).ok_or_else(|| {
-                de::Error::custom(format!("invalid port range `{s}`, expected a port number, \"a-b\" with a <= b, or \"*\""))
-            })?,
-        });
-    }
-    Ok(Some(out))
 }
 
 /// Parses `"22"`, `"5985-5986"` or `"*"`.

@@ -1,0 +1,562 @@
+//! One line of a native snapshot, as its fields.
+//!
+//! Nearly every line a tool writes is compact JSON with plain strings, and serde_json's
+//! general path spends three times as long on such a line as on checking that it is JSON
+//! at all. [`Line::read`] therefore first tries a scanner that knows the fields and
+//! accepts only that plain form; whatever it does not accept (escapes, numbers other
+//! than small ports, unknown or repeated fields, tabs, anything malformed) goes to
+//! serde_json, which then gives either the same fields or the error the user sees. The
+//! scanner never decides that a line is bad, so every message comes from serde_json.
+
+use super::native::parse_port_range;
+use super::record::PortRange;
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// Every field of any record type, each optional: which are required depends on `type`.
+#[derive(Deserialize, Default, Debug)]
+pub(crate) struct Line {
+    #[serde(rename = "type")]
+    pub ty: Option<String>,
+    pub id: Option<String>,
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub parent: Option<String>,
+    pub tags: Option<indexmap::IndexMap<String, String>>,
+    pub props: Option<Box<RawValue>>,
+    pub attached_to: Option<Vec<String>>,
+    pub group: Option<String>,
+    pub member: Option<String>,
+    pub privileged: Option<bool>,
+    pub actions: Option<Vec<String>>,
+    pub principal: Option<String>,
+    pub role: Option<String>,
+    pub scope: Option<String>,
+    pub condition: Option<String>,
+    pub resource: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    #[serde(default, deserialize_with = "ports")]
+    pub ports: Option<Vec<PortRange>>,
+    pub protocol: Option<String>,
+    pub via: Option<String>,
+    pub class: Option<String>,
+    pub title: Option<String>,
+    pub severity: Option<String>,
+    pub state: Option<String>,
+    pub category: Option<String>,
+    pub techniques: Option<Vec<String>>,
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+    pub source_id: Option<String>,
+    pub taken_at: Option<String>,
+    pub label: Option<String>,
+    pub tenant: Option<String>,
+    pub source: Option<String>,
+}
+
+impl Line {
+    /// The fields of one line of text (without its line end).
+    pub fn read(text: &str) -> serde_json::Result<Line> {
+        match plain(text) {
+            Some(line) => Ok(line),
+            None => serde_json::from_str(text),
+        }
+    }
+}
+
+/// `ports`: numbers, `"n"`, `"a-b"` or `"*"`.
+fn ports<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Vec<PortRange>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum P {
+        N(u64),
+        S(String),
+    }
+    let Some(items) = Option::<Vec<P>>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for p in items {
+        out.push(match p {
+            P::N(n) => {
+                let n = u16::try_from(n).map_err(|_| de::Error::custom(format!("port {n} is out of range 0-65535")))?;
+                PortRange { lo: n, hi: n }
+            }
+            P::S(s) => parse_port_range(&s).ok_or_else(|| {
+                de::Error::custom(format!("invalid port range `{s}`, expected a port number, \"a-b\" with a <= b, or \"*\""))
+            })?,
+        });
+    }
+    Ok(Some(out))
+}
+
+/// The fields of a line in the plain form, or `None` for serde_json to read it.
+fn plain(text: &str) -> Option<Line> {
+    let mut c = Cursor { text, at: 0 };
+    let mut line = Line::default();
+    let mut seen = 0u64;
+    c.token(b'{')?;
+    if !c.eat(b'}') {
+        loop {
+            let key = c.string()?;
+            c.token(b':')?;
+            let field = field(key)?;
+            if seen & 1 << field != 0 {
+                return None;
+            }
+            seen |= 1 << field;
+            c.value(&mut line, field)?;
+            if c.eat(b'}') {
+                break;
+            }
+            c.token(b',')?;
+        }
+    }
+    c.space();
+    (c.at == text.len()).then_some(line)
+}
+
+/// Where field `key` goes in [`Cursor::value`]'s numbering.
+fn field(key: &str) -> Option<usize> {
+    Some(match key {
+        "type" => 0,
+        "id" => 1,
+        "kind" => 2,
+        "name" => 3,
+        "parent" => 4,
+        "tags" => 5,
+        "props" => 6,
+        "attached_to" => 7,
+        "group" => 8,
+        "member" => 9,
+        "privileged" => 10,
+        "actions" => 11,
+        "principal" => 12,
+        "role" => 13,
+        "scope" => 14,
+        "condition" => 15,
+        "resource" => 16,
+        "from" => 17,
+        "to" => 18,
+        "ports" => 19,
+        "protocol" => 20,
+        "via" => 21,
+        "class" => 22,
+        "title" => 23,
+        "severity" => 24,
+        "state" => 25,
+        "category" => 26,
+        "techniques" => 27,
+        "first_seen" => 28,
+        "last_seen" => 29,
+        "source_id" => 30,
+        "taken_at" => 31,
+        "label" => 32,
+        "tenant" => 33,
+        "source" => 34,
+        _ => return None,
+    })
+}
+
+/// More opening brackets than this in a value's first bytes leave it to serde_json, well
+/// short of the nesting it refuses (128).
+const DEEP_ENOUGH: usize = 64;
+
+/// How many bytes of `rest` come before its closing quote, or `None` if a backslash or a
+/// control character comes first (or no quote does). Strings are mostly short, so this
+/// looks at a word at a time in place rather than setting up a vector search.
+fn string_len(rest: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    // The lowest byte flagged is always a true match (a false one can only follow it).
+    let zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGH;
+    let flagged = |w: u64| {
+        zero(w ^ u64::from_ne_bytes([b'"'; 8]))
+            | zero(w ^ u64::from_ne_bytes([b'\\'; 8]))
+            | (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
+    };
+    let mut at = 0;
+    let mut words = rest.chunks_exact(8);
+    for chunk in words.by_ref() {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(chunk);
+        let f = flagged(u64::from_le_bytes(bytes));
+        if f != 0 {
+            at += f.trailing_zeros() as usize / 8;
+            return (rest[at] == b'"').then_some(at);
+        }
+        at += 8;
+    }
+    let tail = words.remainder();
+    let i = tail
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    (tail[i] == b'"').then_some(at + i)
+}
+
+/// A place in a line being scanned; each step gives `None` where the plain form ends.
+struct Cursor<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn rest(&self) -> &'a [u8] {
+        &self.text.as_bytes()[self.at..]
+    }
+
+    fn space(&mut self) {
+        while self.rest().first() == Some(&b' ') {
+            self.at += 1;
+        }
+    }
+
+    /// Skips spaces, then takes `byte` if it comes next.
+    fn eat(&mut self, byte: u8) -> bool {
+        self.space();
+        let next = self.rest().first() == Some(&byte);
+        self.at += usize::from(next);
+        next
+    }
+
+    fn token(&mut self, byte: u8) -> Option<()> {
+        self.eat(byte).then_some(())
+    }
+
+    /// A string without escapes (or control characters, which JSON refuses in one).
+    fn string(&mut self) -> Option<&'a str> {
+        self.token(b'"')?;
+        let len = string_len(self.rest())?;
+        let s = &self.text[self.at..self.at + len];
+        self.at += len + 1;
+        Some(s)
+    }
+
+    /// `literal` as a whole word: what follows must end the value.
+    fn literal(&mut self, literal: &str) -> bool {
+        self.space();
+        let rest = self.rest();
+        let found = rest.starts_with(literal.as_bytes())
+            && rest
+                .get(literal.len())
+                .is_none_or(|b| matches!(b, b' ' | b',' | b'}' | b']'));
+        if found {
+            self.at += literal.len();
+        }
+        found
+    }
+
+    /// `null` as `None`, or what `read` makes of the value.
+    fn nullable<T>(&mut self, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
+        if self.literal("null") {
+            Some(None)
+        } else {
+            read(self).map(Some)
+        }
+    }
+
+    fn owned(&mut self) -> Option<Option<String>> {
+        self.nullable(|c| c.string().map(str::to_owned))
+    }
+
+    /// `[item, ...]`, each read by `item`.
+    fn list<T>(&mut self, mut item: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
+        self.token(b'[')?;
+        let mut out = Vec::new();
+        if self.eat(b']') {
+            return Some(out);
+        }
+        loop {
+            out.push(item(self)?);
+            if self.eat(b']') {
+                return Some(out);
+            }
+            self.token(b',')?;
+        }
+    }
+
+    /// A port as a plain number up to 65535 or a string [`parse_port_range`] reads: other
+    /// numbers and strings are errors, and those are serde_json's to report.
+    fn port(&mut self) -> Option<PortRange> {
+        self.space();
+        if self.rest().first() == Some(&b'"') {
+            return parse_port_range(self.string()?);
+        }
+        let digits = self
+            .rest()
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let after = self.rest().get(digits);
+        if digits == 0
+            || digits > 5
+            || (digits > 1 && self.rest()[0] == b'0')
+            || after.is_some_and(|b| !matches!(b, b' ' | b',' | b']'))
+        {
+            return None;
+        }
+        let n: u16 = self.text[self.at..self.at + digits].parse().ok()?;
+        self.at += digits;
+        Some(PortRange { lo: n, hi: n })
+    }
+
+    /// `{"key": "value", ...}` into a map, a later value of a key replacing an earlier in
+    /// its place, as serde does.
+    fn tags(&mut self) -> Option<indexmap::IndexMap<String, String>> {
+        self.token(b'{')?;
+        let mut out = indexmap::IndexMap::new();
+        if self.eat(b'}') {
+            return Some(out);
+        }
+        loop {
+            let key = self.string()?.to_owned();
+            self.token(b':')?;
+            out.insert(key, self.string()?.to_owned());
+            if self.eat(b'}') {
+                return Some(out);
+            }
+            self.token(b',')?;
+        }
+    }
+
+    /// Any JSON value, kept as its text: serde_json reads it, so `props` holds exactly what
+    /// it would.
+    fn raw(&mut self) -> Option<Box<RawValue>> {
+        self.space();
+        // serde_json stops at a depth of nesting that counts the line's own object, and a
+        // value read on its own would go one deeper: a deeply nested value is left to it.
+        let rest = self.rest();
+        let within = rest.len().min(DEEP_ENOUGH * 4);
+        if memchr::memchr2_iter(b'{', b'[', &rest[..within]).count() >= DEEP_ENOUGH {
+            return None;
+        }
+        let mut values =
+            serde_json::Deserializer::from_str(&self.text[self.at..]).into_iter::<&RawValue>();
+        let raw = values.next()?.ok()?;
+        self.at += values.byte_offset();
+        Some(raw.to_owned())
+    }
+
+    /// The value of field number `field` (as [`field`] gives it) into `line`.
+    fn value(&mut self, line: &mut Line, field: usize) -> Option<()> {
+        let l = line;
+        match field {
+            0 => l.ty = self.owned()?,
+            1 => l.id = self.owned()?,
+            2 => l.kind = self.owned()?,
+            3 => l.name = self.owned()?,
+            4 => l.parent = self.owned()?,
+            5 => l.tags = self.nullable(Self::tags)?,
+            6 => l.props = self.nullable(Self::raw)?,
+            7 => l.attached_to = self.nullable(|c| c.list(|c| c.string().map(str::to_owned)))?,
+            8 => l.group = self.owned()?,
+            9 => l.member = self.owned()?,
+            10 => {
+                l.privileged = self.nullable(|c| {
+                    if c.literal("true") {
+                        Some(true)
+                    } else {
+                        c.literal("false").then_some(false)
+                    }
+                })?
+            }
+            11 => l.actions = self.nullable(|c| c.list(|c| c.string().map(str::to_owned)))?,
+            12 => l.principal = self.owned()?,
+            13 => l.role = self.owned()?,
+            14 => l.scope = self.owned()?,
+            15 => l.condition = self.owned()?,
+            16 => l.resource = self.owned()?,
+            17 => l.from = self.owned()?,
+            18 => l.to = self.owned()?,
+            19 => l.ports = self.nullable(|c| c.list(Self::port))?,
+            20 => l.protocol = self.owned()?,
+            21 => l.via = self.owned()?,
+            22 => l.class = self.owned()?,
+            23 => l.title = self.owned()?,
+            24 => l.severity = self.owned()?,
+            25 => l.state = self.owned()?,
+            26 => l.category = self.owned()?,
+            27 => l.techniques = self.nullable(|c| c.list(|c| c.string().map(str::to_owned)))?,
+            28 => l.first_seen = self.owned()?,
+            29 => l.last_seen = self.owned()?,
+            30 => l.source_id = self.owned()?,
+            31 => l.taken_at = self.owned()?,
+            32 => l.label = self.owned()?,
+            33 => l.tenant = self.owned()?,
+            _ => l.source = self.owned()?,
+        }
+        Some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The scanner's fields, if it reads `text`, checked against serde_json's.
+    fn plain_agrees(text: &str) -> Option<Line> {
+        let line = plain(text)?;
+        let Ok(want) = serde_json::from_str::<Line>(text) else {
+            panic!("the scanner read a line serde_json refuses: {text}");
+        };
+        assert_eq!(format!("{line:?}"), format!("{want:?}"), "{text}");
+        Some(line)
+    }
+
+    fn shipped_lines() -> Vec<String> {
+        let mut files = vec![std::path::PathBuf::from("fixtures/demo/estate.jsonl")];
+        for rule in std::fs::read_dir("fixtures/rules").unwrap() {
+            for f in std::fs::read_dir(rule.unwrap().path()).unwrap() {
+                let f = f.unwrap().path();
+                if f.extension().is_some_and(|e| e == "jsonl") {
+                    files.push(f);
+                }
+            }
+        }
+        let lines: Vec<String> = files
+            .iter()
+            .flat_map(|f| {
+                std::fs::read_to_string(f)
+                    .unwrap()
+                    .lines()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        assert!(lines.len() > 500, "{} lines", lines.len());
+        lines
+    }
+
+    #[test]
+    fn the_shipped_estates_are_read_by_the_scanner_as_serde_json_reads_them() {
+        let lines = shipped_lines();
+        let plain = lines.iter().filter(|l| plain_agrees(l).is_some()).count();
+        // Only lines with escapes or fields the format does not have are left over.
+        assert!(
+            plain * 100 >= lines.len() * 99,
+            "{plain} of {}",
+            lines.len()
+        );
+    }
+
+    #[test]
+    fn every_kind_of_field_is_read_in_the_plain_form() {
+        let text = r#"{"type":"resource","id":"/s/1/é","kind":"k","name":null,"tags":{"a":"1","b":"2","a":"3"},"props":{"x":[1,{"y":"\"z"}],"n":-1.5e3},"attached_to":["a","b"],"privileged":true,"actions":[],"ports":[22,"80","5985-5986","*",0],"techniques":null,"title":"","source":"s"}"#;
+        let line = plain_agrees(text).unwrap();
+        assert_eq!(
+            line.props.unwrap().get(),
+            r#"{"x":[1,{"y":"\"z"}],"n":-1.5e3}"#
+        );
+        assert_eq!(
+            line.tags.unwrap().into_iter().collect::<Vec<_>>(),
+            [("a".into(), "3".into()), ("b".into(), "2".into())]
+        );
+        assert_eq!(line.ports.unwrap().len(), 5);
+        let spaced = r#" { "type" : "reach" , "from" : "a" , "to" : "b" , "ports" : [ 443 , 8443 ] , "privileged" : false } "#;
+        assert_eq!(plain_agrees(spaced).unwrap().privileged, Some(false));
+        assert!(plain_agrees("{}").is_some());
+    }
+
+    #[test]
+    fn what_the_scanner_leaves_goes_to_serde_json() {
+        let deep = format!(
+            r#"{{"type":"resource","props":{}{}}}"#,
+            "[".repeat(130),
+            "]".repeat(130)
+        );
+        for text in [
+            r#"{"type":"resource","id":"a\"b"}"#,
+            r#"{"type":"resource","id":"a","id":"b"}"#,
+            r#"{"type":"resource","unknown":1}"#,
+            "{\"type\":\"resource\",\t\"id\":\"a\"}",
+            "{\"type\":\"resource\",\"id\":\"a\u{1}\"}",
+            r#"{"type":"resource","id":5}"#,
+            r#"{"type":"resource","id":"a",}"#,
+            r#"{"type":"resource","id":"a"} x"#,
+            r#"{"type":"resource","id":nullx}"#,
+            r#"{"type":"reach","ports":[70000]}"#,
+            r#"{"type":"reach","ports":[65536]}"#,
+            r#"{"type":"reach","ports":[022]}"#,
+            r#"{"type":"reach","ports":[22.0]}"#,
+            r#"{"type":"reach","ports":[-1]}"#,
+            r#"{"type":"reach","ports":["5-3"]}"#,
+            r#"{"type":"reach","ports":[22,]}"#,
+            r#"{"type":"identity","attached_to":["a",null]}"#,
+            r#"{"type":"resource","tags":{"a":null}}"#,
+            r#"{"type":"role","privileged":"yes"}"#,
+            r#"{"type":"resource","id":"a""#,
+            r#"{"type":"resource","props":{"a":}}"#,
+            deep.as_str(),
+        ] {
+            assert!(plain(text).is_none(), "{text}");
+            let read = Line::read(text)
+                .map(|l| format!("{l:?}"))
+                .map_err(|e| e.to_string());
+            let want = serde_json::from_str::<Line>(text)
+                .map(|l| format!("{l:?}"))
+                .map_err(|e| e.to_string());
+            assert_eq!(read, want, "{text}");
+        }
+    }
+
+    /// A value for any field: plain strings and the rest, escapes, control characters and
+    /// malformed text among them.
+    fn value() -> impl Strategy<Value = String> {
+        let text = "[a-z/ \"\\\\\té\u{1}-]{0,6}";
+        let leaf = prop_oneof![
+            text.prop_map(|s| format!("\"{s}\"")),
+            text.prop_map(|s| serde_json::to_string(&s).unwrap()),
+            Just("null".to_string()),
+            Just("true".to_string()),
+            Just("false".to_string()),
+            "-?[0-9]{1,6}(\\.[0-9])?".prop_map(|s| s),
+            Just("\"5985-5986\"".to_string()),
+            Just("\"*\"".to_string()),
+        ];
+        leaf.prop_recursive(2, 12, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4)
+                    .prop_map(|v| format!("[{}]", v.join(","))),
+                proptest::collection::vec(("[a-c]{1,2}", inner), 0..4).prop_map(|v| {
+                    let pairs: Vec<String> =
+                        v.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                    format!("{{{}}}", pairs.join(","))
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Whatever the scanner reads, serde_json reads too, to the same fields.
+        #[test]
+        fn the_scanner_reads_only_what_serde_json_reads_and_alike(
+            fields in proptest::collection::vec((0usize..37, value(), "[ \t]{0,1}"), 0..7),
+            cut in proptest::option::weighted(0.1, 0usize..200),
+        ) {
+            let names = ["type", "id", "kind", "name", "parent", "tags", "props", "attached_to",
+                "group", "member", "privileged", "actions", "principal", "role", "scope", "condition",
+                "resource", "from", "to", "ports", "protocol", "via", "class", "title", "severity",
+                "state", "category", "techniques", "first_seen", "last_seen", "source_id",
+                "taken_at", "label", "tenant", "source", "Type", "other"];
+            let body: Vec<String> = fields
+                .iter()
+                .map(|(f, v, space)| format!("{space}\"{}\"{space}:{space}{v}", names[*f]))
+                .collect();
+            let mut text = format!("{{{}}}", body.join(","));
+            if let Some(cut) = cut {
+                let mut at = cut.min(text.len());
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                text.truncate(at);
+            }
+            plain_agrees(&text);
+        }
+    }
+}
