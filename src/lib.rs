@@ -15,6 +15,7 @@ pub mod ids;
 pub mod ingest;
 pub mod lineage;
 pub mod phases;
+mod prefetch;
 pub mod report;
 pub mod rules;
 pub mod scan;

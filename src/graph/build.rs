@@ -266,7 +266,7 @@ impl Builder {
         if let Some(v) = self.index.likely(hash) {
             self.index.prefetch_span(v);
             if let Some(p) = self.protos.get(v as usize) {
-                super::index::prefetch(p);
+                crate::prefetch::prefetch(p);
             }
         }
     }

@@ -9,6 +9,7 @@
 //! its own allocation, was the largest thing in memory.
 
 use super::slots::Slots;
+use crate::prefetch::prefetch;
 use rayon::prelude::*;
 use std::cmp::Ordering;
 
@@ -36,20 +37,6 @@ pub fn hash_id(id: &str) -> u64 {
         return hash_folded(folded);
     }
     hash_folded(id.to_ascii_lowercase().as_bytes())
-}
-
-/// Asks the processor to start loading `x`'s cache line, so that a read of it soon after
-/// does not wait on memory. It changes nothing else.
-pub(crate) fn prefetch<T>(x: &T) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: a prefetch is a hint; it reads nothing and cannot fault, and `x` is a
-        // valid reference besides.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>((x as *const T).cast()) }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = x;
 }
 
 /// How many ids ahead the node order asks for an id's window to be loaded.

@@ -6,7 +6,7 @@
 //! resources. The owner keeps what the values name, says what a match is, and grows the
 //! table (filing every value again) before it is as full as it allows.
 
-use super::index::prefetch;
+use crate::prefetch::prefetch;
 
 #[derive(Debug)]
 pub struct Slots(Vec<u64>);

@@ -292,6 +292,38 @@ impl<R: std::io::Read> Pieces<R> {
     }
 }
 
+/// Starts loading the strings of `rec` that the graph looks up.
+fn prefetch_strings(rec: &Record) {
+    use crate::prefetch::prefetch_text as text;
+    match rec {
+        Record::Define(d) => text(&d.id),
+        Record::Finding(f) => {
+            text(&f.id);
+            text(&f.resource);
+            text(&f.title);
+        }
+        Record::Role { name, .. } => text(name),
+        Record::Membership {
+            group: a,
+            member: b,
+        }
+        | Record::RoleAssignment {
+            principal: a,
+            scope: b,
+            ..
+        }
+        | Record::Exposure {
+            resource: a,
+            from: b,
+            ..
+        }
+        | Record::Reach { from: a, to: b, .. } => {
+            text(a);
+            text(b);
+        }
+    }
+}
+
 /// Takes parsed pieces in line order: numbers their lines, checks the header, and collects
 /// malformed lines as errors (or warnings, with `keep_going`).
 struct Taker<'a> {
@@ -343,8 +375,17 @@ impl<'a> Taker<'a> {
         let mut items = chunk.items.drain(..);
         while let Some(item) = items.next() {
             let next = items.as_slice();
-            if let Some(k) = next.get(AHEAD - 1).and_then(prepared) {
-                each.ahead(k);
+            // Items and their strings were written by the thread that parsed them, so
+            // each is asked for ahead of its turn: the item itself twice as far ahead as
+            // the taker is told of it, then, from the item, its strings.
+            if let Some(later) = next.get(2 * AHEAD - 1) {
+                crate::prefetch::prefetch_all(later);
+            }
+            if let Some(later) = next.get(AHEAD - 1) {
+                if let Outcome::Record(rec, k) = &later.outcome {
+                    prefetch_strings(rec);
+                    each.ahead(k);
+                }
             }
             if let Some(k) = next.get(AHEAD / 2 - 1).and_then(prepared) {
                 each.near(k);
