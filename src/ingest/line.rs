@@ -160,8 +160,8 @@ fn field(key: &str) -> Option<usize> {
     })
 }
 
-/// More opening brackets than this in a value's first bytes leave it to serde_json, well
-/// short of the nesting it refuses (128).
+/// This many opening brackets in what is left of a line leave its `props` to serde_json,
+/// well short of the nesting it refuses (128).
 const DEEP_ENOUGH: usize = 64;
 
 /// How many bytes of `rest` come before its closing quote, or `None` if a backslash or a
@@ -257,8 +257,25 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// A string or `null`.
     fn owned(&mut self) -> Option<Option<String>> {
         self.nullable(|c| c.string().map(str::to_owned))
+    }
+
+    /// A list of strings or `null`.
+    fn strings(&mut self) -> Option<Option<Vec<String>>> {
+        self.nullable(|c| c.list(|c| c.string().map(str::to_owned)))
+    }
+
+    /// `true`, `false` or `null`.
+    fn boolean(&mut self) -> Option<Option<bool>> {
+        self.nullable(|c| {
+            if c.literal("true") {
+                Some(true)
+            } else {
+                c.literal("false").then_some(false)
+            }
+        })
     }
 
     /// `[item, ...]`, each read by `item`.
@@ -326,10 +343,9 @@ impl<'a> Cursor<'a> {
     fn raw(&mut self) -> Option<Box<RawValue>> {
         self.space();
         // serde_json stops at a depth of nesting that counts the line's own object, and a
-        // value read on its own would go one deeper: a deeply nested value is left to it.
-        let rest = self.rest();
-        let within = rest.len().min(DEEP_ENOUGH * 4);
-        if memchr::memchr2_iter(b'{', b'[', &rest[..within]).count() >= DEEP_ENOUGH {
+        // value read on its own would go one deeper: a value that could be nested that
+        // deep is left to it.
+        if memchr::memchr2_iter(b'{', b'[', self.rest()).count() >= DEEP_ENOUGH {
             return None;
         }
         let mut values =
@@ -340,8 +356,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// The value of field number `field` (as [`field`] gives it) into `line`.
-    fn value(&mut self, line: &mut Line, field: usize) -> Option<()> {
-        let l = line;
+    fn value(&mut self, l: &mut Line, field: usize) -> Option<()> {
         match field {
             0 => l.ty = self.owned()?,
             1 => l.id = self.owned()?,
@@ -350,19 +365,11 @@ impl<'a> Cursor<'a> {
             4 => l.parent = self.owned()?,
             5 => l.tags = self.nullable(Self::tags)?,
             6 => l.props = self.nullable(Self::raw)?,
-            7 => l.attached_to = self.nullable(|c| c.list(|c| c.string().map(str::to_owned)))?,
+            7 => l.attached_to = self.strings()?,
             8 => l.group = self.owned()?,
             9 => l.member = self.owned()?,
-            10 => {
-                l.privileged = self.nullable(|c| {
-                    if c.literal("true") {
-                        Some(true)
-                    } else {
-                        c.literal("false").then_some(false)
-                    }
-                })?
-            }
-            11 => l.actions = self.nullable(|c| c.list(|c| c.string().map(str::to_owned)))?,
+            10 => l.privileged = self.boolean()?,
+            11 => l.actions = self.strings()?,
             12 => l.principal = self.owned()?,
             13 => l.role = self.owned()?,
             14 => l.scope = self.owned()?,
@@ -378,7 +385,7 @@ impl<'a> Cursor<'a> {
             24 => l.severity = self.owned()?,
             25 => l.state = self.owned()?,
             26 => l.category = self.owned()?,
-            27 => l.techniques = self.nullable(|c| c.list(|c| c.string().map(str::to_owned)))?,
+            27 => l.techniques = self.strings()?,
             28 => l.first_seen = self.owned()?,
             29 => l.last_seen = self.owned()?,
             30 => l.source_id = self.owned()?,
@@ -463,11 +470,8 @@ mod tests {
 
     #[test]
     fn what_the_scanner_leaves_goes_to_serde_json() {
-        let deep = format!(
-            r#"{{"type":"resource","props":{}{}}}"#,
-            "[".repeat(130),
-            "]".repeat(130)
-        );
+        let nest = |k: usize| format!("{}{}", "[".repeat(k), "]".repeat(k));
+        let deep = format!(r#"{{"type":"resource","props":{}}}"#, nest(130));
         for text in [
             r#"{"type":"resource","id":"a\"b"}"#,
             r#"{"type":"resource","id":"a","id":"b"}"#,
@@ -500,6 +504,26 @@ mod tests {
                 .map(|l| format!("{l:?}"))
                 .map_err(|e| e.to_string());
             assert_eq!(read, want, "{text}");
+        }
+    }
+
+    #[test]
+    fn props_nested_to_serde_jsons_limit_read_as_it_reads_them() {
+        // The limit counts the line's own object, and the nesting starts after the first
+        // thousand bytes of the value.
+        for k in 100..140 {
+            let nest = format!("{}{}", "[".repeat(k), "]".repeat(k));
+            let text = format!(
+                r#"{{"type":"resource","props":{{"a":"{}","b":{nest}}}}}"#,
+                "x".repeat(1000)
+            );
+            let read = Line::read(&text)
+                .map(|l| format!("{l:?}"))
+                .map_err(|e| e.to_string());
+            let want = serde_json::from_str::<Line>(&text)
+                .map(|l| format!("{l:?}"))
+                .map_err(|e| e.to_string());
+            assert_eq!(read, want, "nested {k} deep");
         }
     }
 
