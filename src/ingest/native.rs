@@ -369,8 +369,8 @@ impl<'a> Taker<'a> {
     /// Gives back the chunk's item list, emptied, to be filled again.
     fn take<K>(&mut self, mut chunk: ChunkOut<K>, each: &mut impl Sink<K>) -> Vec<Item<K>> {
         let file = self.file;
-        for k in chunk.items.iter().take(AHEAD).filter_map(prepared) {
-            each.ahead(k);
+        for item in chunk.items.iter().take(AHEAD) {
+            tell_ahead(item, each);
         }
         for k in chunk.items.iter().take(AHEAD / 2).filter_map(prepared) {
             each.near(k);
@@ -385,10 +385,7 @@ impl<'a> Taker<'a> {
                 crate::prefetch::prefetch_all(later);
             }
             if let Some(later) = next.get(AHEAD - 1) {
-                if let Outcome::Record(rec, k) = &later.outcome {
-                    prefetch_strings(rec);
-                    each.ahead(k);
-                }
+                tell_ahead(later, each);
             }
             if let Some(k) = next.get(AHEAD / 2 - 1).and_then(prepared) {
                 each.near(k);
@@ -485,6 +482,15 @@ struct ChunkOut<K> {
     lines: u32,
     bytes: usize,
     items: Vec<Item<K>>,
+}
+
+/// Tells `each` of an item's record [`AHEAD`] places before its turn, and starts loading
+/// the record's strings, which the thread that parsed it wrote.
+fn tell_ahead<K>(item: &Item<K>, each: &impl Sink<K>) {
+    if let Outcome::Record(rec, k) = &item.outcome {
+        prefetch_strings(rec);
+        each.ahead(k);
+    }
 }
 
 /// What `prepare` made of an item's record, if it holds one.
