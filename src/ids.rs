@@ -17,11 +17,55 @@ pub fn fold(id: &str) -> String {
 /// resource (`.../T/N/SUB/M`) its enclosing resource, an extension resource (a second
 /// `/providers/`) the resource it extends, a resource group its subscription. Subscriptions,
 /// management groups and anything that is not an Azure id have none.
+///
+/// One pass over the id's slashes from its end: the build asks this of every node, and a
+/// list of segments cost as much again as the pass.
 pub fn derived_parent(id: &str) -> Option<&str> {
-    let trimmed = id.trim_end_matches('/');
-    with_segments(trimmed, |segs| derived_from(trimmed, segs))
+    let t = id.trim_end_matches('/');
+    let b = t.as_bytes();
+    // Not an Azure id: no leading `/`, or an empty segment.
+    if !t.starts_with('/') || memchr::memmem::find(b, b"//").is_some() {
+        return None;
+    }
+    // Segments met so far from the end, the slash before the last but one, and the last
+    // `providers` segment: the slash before it and how many segments follow it.
+    let mut count = 0;
+    let mut end = b.len();
+    let mut before_last_but_one = 0;
+    let mut providers = None;
+    for slash in memchr::memrchr_iter(b'/', b) {
+        if count == 1 {
+            before_last_but_one = slash;
+        }
+        if providers.is_none() && b[slash + 1..end].eq_ignore_ascii_case(b"providers") {
+            providers = Some((slash, count));
+        }
+        count += 1;
+        end = slash;
+    }
+    match providers {
+        // After `providers`: namespace, then (type, name) pairs.
+        Some((_, after)) if after < 3 || (after - 1) % 2 != 0 => None,
+        // Nested resource: strip the last (type, name) pair.
+        Some((_, after)) if after > 3 => Some(&t[..before_last_but_one]),
+        // `/providers/NS/T/N` at the root: a management group or tenant resource.
+        Some((0, _)) => None,
+        // Whatever precedes `/providers/` (a resource group, a subscription, or the
+        // resource an extension extends).
+        Some((slash, _)) => Some(&t[..slash]).filter(|p| valid_container(p)),
+        // `/subscriptions/S/resourceGroups/G` -> `/subscriptions/S`.
+        None if count == 4 => {
+            let mut segs = t[1..].split('/');
+            let (sub, s, rg) = (segs.next()?, segs.next()?, segs.next()?);
+            (sub.eq_ignore_ascii_case("subscriptions") && rg.eq_ignore_ascii_case("resourcegroups"))
+                .then(|| &t[..sub.len() + s.len() + 2])
+        }
+        None => None,
+    }
 }
 
+/// [`derived_parent`] from the list of segments, as the spec words it: the tests' reference.
+#[cfg(test)]
 fn derived_from<'a>(trimmed: &'a str, segs: &[(usize, &'a str)]) -> Option<&'a str> {
     if segs.is_empty() {
         return None;
@@ -239,6 +283,26 @@ mod tests {
         }
         assert_eq!(derived_parent(&format!("{}/T//N", deep(20))), None);
         assert_eq!(derived_parent(&format!("{}/x", deep(20))), None);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        /// The one-pass reading agrees with the segment-list reading on ids made of the
+        /// segments that matter, in any case, with empty segments and stray slashes.
+        #[test]
+        fn one_pass_parent_agrees_with_the_segment_list(
+            lead in proptest::option::of("/{1,2}"),
+            segs in proptest::collection::vec(
+                "(providers|PROVIDERS|Providers|subscriptions|SUBSCRIPTIONS|resourceGroups|resourcegroups|ns|T|N|x|providersx|)",
+                0..12,
+            ),
+            tail in "/{0,2}",
+        ) {
+            let id = format!("{}{}{tail}", lead.unwrap_or_default(), segs.join("/"));
+            let trimmed = id.trim_end_matches('/');
+            let reference = with_segments(trimmed, |s| derived_from(trimmed, s));
+            proptest::prop_assert_eq!(derived_parent(&id), reference, "{}", id);
+        }
     }
 
     #[test]
