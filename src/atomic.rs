@@ -89,9 +89,9 @@ fn replace(
         .unwrap_or_else(|| "output".into());
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = Writeback::new(std::fs::File::create(&tmp)?);
         fill(&mut f)?;
-        f.sync_all()?;
+        f.file.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {
@@ -100,8 +100,84 @@ fn replace(
     result
 }
 
+/// The temporary file, with the disk's writing of what is already in it started every
+/// [`WRITEBACK_BYTES`]: the `fsync` before the rename then waits only for the last
+/// stretch, not for the whole output (0.1 s of a 322 MB listing on the machine
+/// `docs/performance.md` names). Starting it is a hint; the `fsync` still decides.
+struct Writeback {
+    file: std::fs::File,
+    written: u64,
+    started: u64,
+}
+
+const WRITEBACK_BYTES: u64 = 8 << 20;
+
+impl Writeback {
+    fn new(file: std::fs::File) -> Writeback {
+        Writeback {
+            file,
+            written: 0,
+            started: 0,
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn start_writeback(&mut self) {
+        use std::os::fd::AsRawFd;
+        let (from, len) = (self.started as libc::off64_t, self.written - self.started);
+        // SAFETY: a plain system call on a descriptor this value owns; no memory is
+        // passed. Its result is ignored: a failure to start early leaves it to `fsync`.
+        unsafe {
+            libc::sync_file_range(
+                self.file.as_raw_fd(),
+                from,
+                len as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            );
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn start_writeback(&mut self) {}
+}
+
+impl Write for Writeback {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        if self.written - self.started >= WRITEBACK_BYTES {
+            self.start_writeback();
+            self.started = self.written;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
+    #[test]
+    fn writeback_is_started_every_stretch_and_the_bytes_are_all_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big");
+        let mut w = super::Writeback::new(std::fs::File::create(&p).unwrap());
+        let chunk: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+        for _ in 0..20 {
+            w.write_all(&chunk).unwrap();
+        }
+        assert_eq!(w.written, 20 << 20);
+        assert_eq!(w.started, 2 * super::WRITEBACK_BYTES);
+        w.file.sync_all().unwrap();
+        let back = std::fs::read(&p).unwrap();
+        assert_eq!(back.len(), 20 << 20);
+        assert!(back.chunks(1 << 20).all(|c| c == &chunk[..]));
+    }
+
     #[test]
     fn writes_and_replaces() {
         let dir = tempfile::tempdir().unwrap();
