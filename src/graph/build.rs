@@ -1126,7 +1126,13 @@ fn by_shape(id: &str) -> (Category, &'static str) {
     }
 }
 
+/// `props.sensitivity`, where it is a string. Most props have no such key, and a key can
+/// only be spelt `sensitivity` or with escapes: props with neither are not parsed.
 fn sensitivity_of(props: &str) -> Option<String> {
+    let bytes = props.as_bytes();
+    if memchr::memmem::find(bytes, b"sensitivity").is_none() && !bytes.contains(&b'\\') {
+        return None;
+    }
     #[derive(serde::Deserialize)]
     struct Probe {
         sensitivity: Option<serde_json::Value>,
@@ -1284,6 +1290,21 @@ mod tests {
         }
         let snap = native::parse(text.as_bytes(), "t.jsonl", ReadOptions::default()).unwrap();
         build(snap, &BuildOptions::default())
+    }
+
+    #[test]
+    fn sensitivity_is_read_however_its_key_is_spelt() {
+        for (props, want) in [
+            (r#"{"sensitivity":"high"}"#, Some("high")),
+            (r#"{"sensit\u0069vity":"high"}"#, Some("high")),
+            (r#"{"a":"\"","sensitivity":"low"}"#, Some("low")),
+            (r#"{"location":"westeurope"}"#, None),
+            (r#"{"Sensitivity":"high"}"#, None),
+            (r#"{"sensitivity":3}"#, None),
+            (r#"{"note":"sensitivity"}"#, None),
+        ] {
+            assert_eq!(sensitivity_of(props).as_deref(), want, "{props}");
+        }
     }
 
     /// A name that is the id's last segment is kept once, in the id; every name reads
