@@ -42,6 +42,10 @@ pub fn hash_id(id: &str) -> u64 {
 /// How many ids ahead the node order asks for an id's window to be loaded.
 const SORT_AHEAD: usize = 8;
 
+/// Ids of tied ranges that the node order sorts together, about (a range is never cut);
+/// small in the tests, so that they meet batches of several ranges.
+const SORT_BATCH: usize = if cfg!(test) { 40 } else { 1 << 14 };
+
 /// Ids up to this many bytes are folded on the stack to be hashed.
 const FOLD_ON_STACK: usize = 256;
 
@@ -197,11 +201,6 @@ impl IdIndex {
         }
     }
 
-    /// Two nodes in byte order of their folded ids, without folding copies.
-    pub fn cmp_folded(&self, x: u32, y: u32) -> Ordering {
-        cmp_folded(self.text(x).as_bytes(), self.text(y).as_bytes())
-    }
-
     /// Every node, in byte order of folded ids.
     ///
     /// A comparison sort would read two ids from all over memory for each of its
@@ -213,69 +212,105 @@ impl IdIndex {
         // Ranges of `order` whose ids agree (folded) on their first `depth` bytes.
         let mut tied = vec![(0, order.len(), 0)];
         while !tied.is_empty() {
-            // Carve the ranges out of `order` to sort them side by side.
-            let mut parts = Vec::with_capacity(tied.len());
+            // Carve batches of neighbouring ranges out of `order` to sort them side by
+            // side: after the first rounds most ranges hold a few ids, and the ids of a
+            // batch are asked for ahead of their turn across its ranges.
+            let mut batches = Vec::new();
             let mut rest = &mut order[..];
             let mut at = 0;
-            for &(lo, hi, depth) in &tied {
+            let mut ranges = &tied[..];
+            while let Some(&(lo, _, _)) = ranges.first() {
+                let mut ids = 0;
+                let n = ranges
+                    .iter()
+                    .take_while(|&&(lo, hi, _)| {
+                        let take = ids < SORT_BATCH;
+                        ids += hi - lo;
+                        take
+                    })
+                    .count();
+                let (batch, later) = ranges.split_at(n);
+                let hi = batch[n - 1].1;
                 let (_, r) = std::mem::take(&mut rest).split_at_mut(lo - at);
                 let (part, r) = r.split_at_mut(hi - lo);
-                parts.push((part, lo, depth));
+                batches.push((part, lo, batch));
                 rest = r;
                 at = hi;
+                ranges = later;
             }
-            tied = parts
+            tied = batches
                 .into_par_iter()
-                .flat_map_iter(|(part, lo, depth)| self.sort_window(part, lo, depth))
+                .flat_map_iter(|(part, lo, ranges)| self.sort_windows(part, lo, ranges))
                 .collect();
         }
         order
     }
 
-    /// Sorts `part` (which starts at `lo` in the order, its ids agreeing up to `depth`) by
-    /// the window of [`WINDOW`] bytes after `depth`; gives the ranges that tie on it and go
-    /// on past it.
-    fn sort_window(&self, part: &mut [u32], lo: usize, depth: usize) -> Vec<(usize, usize, usize)> {
-        if part.len() <= 16 {
-            part.sort_unstable_by(|&x, &y| self.cmp_folded(x, y));
-            return Vec::new();
-        }
-        // After the first round `part` is in no order of memory, so each id's span and
+    /// Sorts each of `ranges` (ranges of the order whose ids agree up to their depth, all
+    /// within `part`, which starts at `base` in the order) by the window of [`WINDOW`]
+    /// bytes after its depth; gives the ranges that tie on it and go on past it.
+    fn sort_windows(
+        &self,
+        part: &mut [u32],
+        base: usize,
+        ranges: &[(usize, usize, usize)],
+    ) -> Vec<(usize, usize, usize)> {
+        // The batch's ids end to end (the part itself when it is one range), so that each
+        // can be asked for ahead of its turn across ranges.
+        let joined: Vec<u32>;
+        let ids: &[u32] = if let [(lo, hi, _)] = ranges {
+            &part[lo - base..hi - base]
+        } else {
+            joined = ranges
+                .iter()
+                .flat_map(|&(lo, hi, _)| &part[lo - base..hi - base])
+                .copied()
+                .collect();
+            &joined
+        };
+        // After the first round the ids are in no order of memory, so each id's span and
         // then its window are asked for ahead of their turn (the span first, since where
-        // the window lies is read from it).
-        let mut keyed: Vec<Keyed> = (0..part.len())
-            .map(|i| {
-                if let Some(&w) = part.get(i + 2 * SORT_AHEAD) {
+        // the window lies is read from it). Ranges of one round share their depth.
+        let mut keyed: Vec<Keyed> = Vec::with_capacity(ids.len());
+        for &(lo, hi, depth) in ranges {
+            for _ in lo..hi {
+                let i = keyed.len();
+                if let Some(&w) = ids.get(i + 2 * SORT_AHEAD) {
                     self.prefetch_span(w);
                 }
-                if let Some(&w) = part.get(i + SORT_AHEAD) {
+                if let Some(&w) = ids.get(i + SORT_AHEAD) {
                     self.prefetch_text(w, depth);
                 }
-                let v = part[i];
-                window_key(self.text(v).as_bytes(), depth, v)
-            })
-            .collect();
-        if keyed.len() > 1 << 16 {
-            keyed.par_sort_unstable();
-        } else {
-            keyed.sort_unstable();
+                let v = ids[i];
+                keyed.push(window_key(self.text(v).as_bytes(), depth, v));
+            }
         }
         let mut tied = Vec::new();
-        let mut i = 0;
-        // The id's bytes left from the window's start, and the window with them.
-        let left = |k: &Keyed| k.1 >> 32;
-        let window = |k: &Keyed| (k.0, left(k));
-        while i < keyed.len() {
-            let j = i + keyed[i..].partition_point(|k| window(k) == window(&keyed[i]));
-            // Only ids that go on past the window can tie on it: two that end within it and
-            // tie would be one folded id, which the index holds once.
-            if j - i > 1 && left(&keyed[i]) as usize > WINDOW {
-                tied.push((lo + i, lo + j, depth + WINDOW));
+        let mut keys = &mut keyed[..];
+        for &(lo, hi, depth) in ranges {
+            let (these, later) = std::mem::take(&mut keys).split_at_mut(hi - lo);
+            keys = later;
+            if these.len() > 1 << 16 {
+                these.par_sort_unstable();
+            } else {
+                these.sort_unstable();
             }
-            i = j;
-        }
-        for (slot, (_, k)) in part.iter_mut().zip(keyed) {
-            *slot = k as u32;
+            // The id's bytes left from the window's start, and the window with them.
+            let left = |k: &Keyed| k.1 >> 32;
+            let window = |k: &Keyed| (k.0, left(k));
+            let mut i = 0;
+            while i < these.len() {
+                let j = i + these[i..].partition_point(|k| window(k) == window(&these[i]));
+                // Only ids that go on past the window can tie on it: two that end within
+                // it and tie would be one folded id, which the index holds once.
+                if j - i > 1 && left(&these[i]) as usize > WINDOW {
+                    tied.push((lo + i, lo + j, depth + WINDOW));
+                }
+                i = j;
+            }
+            for (slot, (_, k)) in part[lo - base..hi - base].iter_mut().zip(these.iter()) {
+                *slot = *k as u32;
+            }
         }
         tied
     }
@@ -428,15 +463,23 @@ mod tests {
         let mut ix = IdIndex::default();
         let mut made: Vec<Vec<u8>> = Vec::new();
         while made.len() < 3000 {
-            // Mostly long shared prefixes (spelt in either case), cut near their end.
-            let mut id = match next(4) {
-                0 if !made.is_empty() => made[next(made.len() as u64)].clone(),
-                k => format!("/subscriptions/{k}/resourceGroups/rg-{k}/providers/Microsoft.Compute/virtualMachines/")
-                    .bytes()
-                    .map(|b| if next(2) == 0 { b.to_ascii_uppercase() } else { b })
-                    .collect(),
+            // Mostly long shared prefixes (spelt in either case), cut near their end; or an
+            // id made already, cut anywhere, so that ids first differ at every position.
+            let mut id: Vec<u8> = match next(4) {
+                0 if !made.is_empty() => {
+                    let mut id = made[next(made.len() as u64)].clone();
+                    id.truncate(next(id.len() as u64 + 1));
+                    id
+                }
+                k => {
+                    let mut id: Vec<u8> = format!("/subscriptions/{k}/resourceGroups/rg-{k}/providers/Microsoft.Compute/virtualMachines/")
+                        .bytes()
+                        .map(|b| if next(2) == 0 { b.to_ascii_uppercase() } else { b })
+                        .collect();
+                    id.truncate(id.len() - next(id.len().min(8) as u64 + 1));
+                    id
+                }
             };
-            id.truncate(id.len() - next(id.len().min(8) as u64 + 1));
             for _ in 0..next(40) {
                 id.push(alphabet[next(alphabet.len() as u64)]);
             }
