@@ -549,12 +549,13 @@ fn parse_chunk<K>(
     items.reserve(chunk.len() / LINE_BYTES + 1);
     let mut lines = 0u32;
     let mut rest = chunk;
+    let mut line = Line::default();
     while !rest.is_empty() {
         let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
         let (raw, after) = rest.split_at(end);
         rest = after;
         lines += 1;
-        let outcome = parse_line(raw, file, prepare);
+        let outcome = parse_line(raw, file, prepare, &mut line);
         if !matches!(outcome, Outcome::Blank) {
             items.push(Item {
                 line: lines,
@@ -569,7 +570,13 @@ fn parse_chunk<K>(
     }
 }
 
-fn parse_line<K>(raw: &[u8], file: &str, prepare: &impl Fn(&Record) -> K) -> Outcome<K> {
+/// `line` is where the line's fields are read; what it held before is dropped.
+fn parse_line<K>(
+    raw: &[u8],
+    file: &str,
+    prepare: &impl Fn(&Record) -> K,
+    line: &mut Line,
+) -> Outcome<K> {
     let text = match std::str::from_utf8(raw) {
         Ok(t) => t,
         Err(e) => {
@@ -585,10 +592,9 @@ fn parse_line<K>(raw: &[u8], file: &str, prepare: &impl Fn(&Record) -> K) -> Out
     if trimmed.trim().is_empty() {
         return Outcome::Blank;
     }
-    let line = match Line::read(trimmed) {
-        Ok(l) => l,
-        Err(e) => return Outcome::Bad(json_error(file, trimmed, &e)),
-    };
+    if let Err(e) = line.read_into(trimmed) {
+        return Outcome::Bad(json_error(file, trimmed, &e));
+    }
     match to_record(line, trimmed, prepare) {
         Ok(o) => o,
         Err((msg, field, expected)) => {
@@ -683,12 +689,13 @@ fn non_empty(v: Option<String>) -> Option<String> {
 }
 
 /// The record a line holds (with what `prepare` makes of it), or what else it is.
+/// Takes the fields it uses out of `l`.
 fn to_record<K>(
-    l: Line,
+    l: &mut Line,
     text: &str,
     prepare: &impl Fn(&Record) -> K,
 ) -> Result<Outcome<K>, Problem> {
-    let Some(ty) = l.ty else {
+    let Some(ty) = l.ty.take() else {
         return Err((
             "record has no `type` field".into(),
             None,
@@ -697,7 +704,7 @@ fn to_record<K>(
     };
     let rec = match ty.as_str() {
         "snapshot" => {
-            let taken_at = req(l.taken_at, "snapshot", "taken_at")?;
+            let taken_at = req(l.taken_at.take(), "snapshot", "taken_at")?;
             if !is_rfc3339(&taken_at) {
                 return Err((
                     format!("`taken_at` is not an RFC 3339 timestamp: `{taken_at}`"),
@@ -708,31 +715,31 @@ fn to_record<K>(
             return Ok(Outcome::Header(
                 Meta {
                     taken_at,
-                    label: l.label,
-                    tenant: l.tenant,
-                    source: l.source,
+                    label: l.label.take(),
+                    tenant: l.tenant.take(),
+                    source: l.source.take(),
                 },
                 text.to_string(),
             ));
         }
         "scope" => Record::Define(Definition {
             def_type: DefType::Scope,
-            id: req(l.id, "scope", "id")?,
-            kind: non_empty(l.kind).map(|k| k.trim().to_ascii_lowercase()),
-            name: l.name,
-            parent: non_empty(l.parent),
-            tags: l.tags.map(|t| t.into_iter().collect()),
+            id: req(l.id.take(), "scope", "id")?,
+            kind: non_empty(l.kind.take()).map(|k| k.trim().to_ascii_lowercase()),
+            name: l.name.take(),
+            parent: non_empty(l.parent.take()),
+            tags: l.tags.take().map(|t| t.into_iter().collect()),
             props: None,
             attached_to: None,
         }),
         "resource" => Record::Define(Definition {
             def_type: DefType::Resource,
-            id: req(l.id, "resource", "id")?,
-            kind: Some(req(l.kind, "resource", "kind")?),
-            name: l.name,
-            parent: non_empty(l.parent),
-            tags: l.tags.map(|t| t.into_iter().collect()),
-            props: match l.props {
+            id: req(l.id.take(), "resource", "id")?,
+            kind: Some(req(l.kind.take(), "resource", "kind")?),
+            name: l.name.take(),
+            parent: non_empty(l.parent.take()),
+            tags: l.tags.take().map(|t| t.into_iter().collect()),
+            props: match l.props.take() {
                 Some(p) if !p.get().trim_start().starts_with('{') => {
                     if p.get().trim() == "null" {
                         None
@@ -749,8 +756,10 @@ fn to_record<K>(
             attached_to: None,
         }),
         "identity" => {
-            let id = req(l.id, "identity", "id")?;
-            let kind = req(l.kind, "identity", "kind")?.trim().to_ascii_lowercase();
+            let id = req(l.id.take(), "identity", "id")?;
+            let kind = req(l.kind.take(), "identity", "kind")?
+                .trim()
+                .to_ascii_lowercase();
             const KINDS: [&str; 4] = ["user", "group", "service_principal", "managed_identity"];
             if !KINDS.contains(&kind.as_str()) {
                 return Err((
@@ -763,47 +772,47 @@ fn to_record<K>(
                 def_type: DefType::Identity,
                 id,
                 kind: Some(kind),
-                name: l.name,
+                name: l.name.take(),
                 parent: None,
                 tags: None,
                 props: None,
-                attached_to: l.attached_to,
+                attached_to: l.attached_to.take(),
             })
         }
         "membership" => Record::Membership {
-            group: req(l.group, "membership", "group")?,
-            member: req(l.member, "membership", "member")?,
+            group: req(l.group.take(), "membership", "group")?,
+            member: req(l.member.take(), "membership", "member")?,
         },
         "role" => Record::Role {
-            name: req(l.name, "role", "name")?,
-            id: non_empty(l.id),
+            name: req(l.name.take(), "role", "name")?,
+            id: non_empty(l.id.take()),
             privileged: l.privileged,
-            actions: l.actions,
+            actions: l.actions.take(),
         },
         "role_assignment" => Record::RoleAssignment {
-            principal: req(l.principal, "role_assignment", "principal")?,
-            role: req(l.role, "role_assignment", "role")?,
-            scope: req(l.scope, "role_assignment", "scope")?,
-            condition: l.condition,
+            principal: req(l.principal.take(), "role_assignment", "principal")?,
+            role: req(l.role.take(), "role_assignment", "role")?,
+            scope: req(l.scope.take(), "role_assignment", "scope")?,
+            condition: l.condition.take(),
         },
         "exposure" => Record::Exposure {
-            resource: req(l.resource, "exposure", "resource")?,
-            from: req(l.from, "exposure", "from")?,
-            ports: l.ports,
-            protocol: l.protocol,
-            via: l.via,
+            resource: req(l.resource.take(), "exposure", "resource")?,
+            from: req(l.from.take(), "exposure", "from")?,
+            ports: l.ports.take(),
+            protocol: l.protocol.take(),
+            via: l.via.take(),
         },
         "reach" => Record::Reach {
-            from: req(l.from, "reach", "from")?,
-            to: req(l.to, "reach", "to")?,
-            ports: l.ports,
-            protocol: l.protocol,
-            via: l.via,
+            from: req(l.from.take(), "reach", "from")?,
+            to: req(l.to.take(), "reach", "to")?,
+            ports: l.ports.take(),
+            protocol: l.protocol.take(),
+            via: l.via.take(),
         },
         "finding" => {
-            let id = req(l.id, "finding", "id")?;
-            let resource = req(l.resource, "finding", "resource")?;
-            let class_s = req(l.class, "finding", "class")?;
+            let id = req(l.id.take(), "finding", "id")?;
+            let resource = req(l.resource.take(), "finding", "resource")?;
+            let class_s = req(l.class.take(), "finding", "class")?;
             let class = match class_s.trim() {
                 c if c.eq_ignore_ascii_case("recommendation") => FindingClass::Recommendation,
                 c if c.eq_ignore_ascii_case("alert") => FindingClass::Alert,
@@ -815,8 +824,8 @@ fn to_record<K>(
                     ))
                 }
             };
-            let title = req(l.title, "finding", "title")?;
-            let sev_s = req(l.severity, "finding", "severity")?;
+            let title = req(l.title.take(), "finding", "title")?;
+            let sev_s = req(l.severity.take(), "finding", "severity")?;
             let severity = Level::parse(&sev_s).ok_or_else(|| {
                 (
                     format!("unknown severity `{sev_s}`"),
@@ -824,7 +833,7 @@ fn to_record<K>(
                     format!("one of {}", Level::NAMES),
                 )
             })?;
-            let state = match non_empty(l.state) {
+            let state = match non_empty(l.state.take()) {
                 None => match class {
                     FindingClass::Recommendation => "unhealthy".to_string(),
                     FindingClass::Alert => "active".to_string(),
@@ -855,12 +864,12 @@ fn to_record<K>(
                 title,
                 severity,
                 state,
-                category: non_empty(l.category),
-                techniques: l.techniques.unwrap_or_default(),
-                first_seen: l.first_seen,
-                last_seen: l.last_seen,
-                source_id: l.source_id,
-                props: l.props.map(|p| p.get().to_string()),
+                category: non_empty(l.category.take()),
+                techniques: l.techniques.take().unwrap_or_default(),
+                first_seen: l.first_seen.take(),
+                last_seen: l.last_seen.take(),
+                source_id: l.source_id.take(),
+                props: l.props.take().map(|p| p.get().to_string()),
             })
         }
         other => return Ok(Outcome::Unknown(other.to_string(), text.to_string())),
