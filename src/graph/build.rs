@@ -337,7 +337,7 @@ impl Builder {
         }
         // A defined node is shown with its defining spelling: references need not be kept.
         if p.def.is_none() {
-            let spelling = add_ref(p, self.index.text(v), id.trim());
+            let spelling = add_ref(p, self.index.text(v), crate::text::trim(id));
             if v != 0 {
                 self.deferred.push(Deferred::Undefined {
                     node: v,
@@ -973,7 +973,7 @@ fn make(
 fn define(b: &mut Builder, mut d: Definition, hash: u64, o: Origin) {
     // The spelling is kept on the node once, not in the definition as well.
     let written = std::mem::take(&mut d.id);
-    let id = written.trim();
+    let id = crate::text::trim(&written);
     if id.eq_ignore_ascii_case(ids::INTERNET) {
         b.warn(
             Some(o),

@@ -29,7 +29,7 @@ pub fn hash_folded(folded: &[u8]) -> u64 {
 /// bytes, and every reference of a snapshot is hashed, so a byte-by-byte check and copy
 /// were most of the parsing threads' own work after JSON.
 pub fn hash_id(id: &str) -> u64 {
-    let id = id.trim();
+    let id = crate::text::trim(id);
     if id.len() <= FOLD_ON_STACK {
         let mut buf = [0u8; FOLD_ON_STACK];
         let folded = &mut buf[..id.len()];
@@ -114,7 +114,7 @@ impl IdIndex {
     /// The node of an id (as written: compared case-insensitively, trimmed) whose
     /// [`hash_id`] is `hash`.
     pub fn get_hashed(&self, hash: u64, id: &str) -> Option<u32> {
-        let id = id.trim();
+        let id = crate::text::trim(id);
         self.slots
             .find(hash, |v| self.text(v).eq_ignore_ascii_case(id))
             .ok()
@@ -156,7 +156,7 @@ impl IdIndex {
         if let Some(v) = self.get_hashed(hash, id) {
             return (v, false);
         }
-        let id = id.trim();
+        let id = crate::text::trim(id);
         let v = self.spans.len() as u32;
         let fits = self
             .blocks

@@ -589,7 +589,7 @@ fn parse_line<K>(
         }
     };
     let trimmed = text.trim_end_matches(['\n', '\r']);
-    if trimmed.trim().is_empty() {
+    if crate::text::is_blank(trimmed) {
         return Outcome::Blank;
     }
     if let Err(e) = line.read_into(trimmed) {
@@ -678,14 +678,14 @@ fn missing(ty: &str, field: &'static str) -> Problem {
 
 fn req(v: Option<String>, ty: &str, field: &'static str) -> Result<String, Problem> {
     match v {
-        Some(s) if !s.trim().is_empty() => Ok(s),
+        Some(s) if !crate::text::is_blank(&s) => Ok(s),
         _ => Err(missing(ty, field)),
     }
 }
 
 /// An empty string counts as absent, as the format says of `kind`.
 fn non_empty(v: Option<String>) -> Option<String> {
-    v.filter(|s| !s.trim().is_empty())
+    v.filter(|s| !crate::text::is_blank(s))
 }
 
 /// The record a line holds (with what `prepare` makes of it), or what else it is.
