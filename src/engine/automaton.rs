@@ -181,7 +181,81 @@ fn matches_all(np: &NodePat) -> bool {
 }
 
 fn node_set(g: &Graph, np: &NodePat) -> BitSet {
-    BitSet::from_fn(g.node_count(), |v| node_matches(g, v as u32, np))
+    match ByKind::of(g, np) {
+        Some(by_kind) => BitSet::from_fn(g.node_count(), |v| {
+            let v = v as u32;
+            by_kind.passes(g.node(v))
+                && np
+                    .preds
+                    .iter()
+                    .filter(|p| !is_kind_pred(p))
+                    .all(|p| node_pred(g, v, p))
+        }),
+        None => BitSet::from_fn(g.node_count(), |v| node_matches(g, v as u32, np)),
+    }
+}
+
+/// A node pattern's labels and `kind` tests, answered once for each category and each
+/// string the graph interns instead of once a node: they read nothing else of a node, and
+/// a pack tests a few kinds against every node of the estate.
+struct ByKind {
+    /// Bit `category` of entry `kind` (by [`Sym::index`](crate::graph::Sym::index)).
+    passes: Vec<u8>,
+}
+
+impl ByKind {
+    /// `None` where the graph interns more strings than a table over them is worth.
+    fn of(g: &Graph, np: &NodePat) -> Option<ByKind> {
+        if g.strings.len() > g.node_count() / 4 + 64 {
+            return None;
+        }
+        let passes = g
+            .strings
+            .iter()
+            .map(|kind| {
+                let mut bits = 0u8;
+                for c in Category::ALL {
+                    let labels =
+                        np.labels.is_empty() || np.labels.iter().any(|l| label_holds(c, kind, l));
+                    if labels
+                        && np
+                            .preds
+                            .iter()
+                            .filter(|p| is_kind_pred(p))
+                            .all(|p| kind_pred_holds(kind, p))
+                    {
+                        bits |= 1 << c as u8;
+                    }
+                }
+                bits
+            })
+            .collect();
+        Some(ByKind { passes })
+    }
+
+    fn passes(&self, n: &crate::graph::NodeData) -> bool {
+        self.passes
+            .get(n.kind.index())
+            .is_some_and(|bits| bits >> n.category as u8 & 1 == 1)
+    }
+}
+
+/// A test of the node's kind alone.
+fn is_kind_pred(p: &NodePred) -> bool {
+    matches!(
+        p,
+        NodePred::Prop {
+            key: NodeKey::Kind,
+            ..
+        }
+    )
+}
+
+fn kind_pred_holds(kind: &str, p: &NodePred) -> bool {
+    match p {
+        NodePred::Prop { test, negated, .. } => test_str(test, Some(kind)) != *negated,
+        NodePred::Finding { .. } => false,
+    }
 }
 
 /// The node sets of a pack's node patterns, each worked out once: rules share many of
@@ -224,13 +298,17 @@ impl NodeSets {
 }
 
 fn label_matches(g: &Graph, v: u32, l: &Label) -> bool {
-    let n = g.node(v);
+    label_holds(g.node(v).category, g.kind(v), l)
+}
+
+/// Does a node of category `c` and kind `kind` carry label `l`?
+fn label_holds(c: Category, kind: &str, l: &Label) -> bool {
     match l {
-        Label::Internet => n.category == Category::Internet,
-        Label::Scope => n.category == Category::Scope,
-        Label::Resource => n.category == Category::Resource,
-        Label::Identity => n.category == Category::Identity,
-        Label::Kind(k) => n.category != Category::Internet && g.kind(v).eq_ignore_ascii_case(k),
+        Label::Internet => c == Category::Internet,
+        Label::Scope => c == Category::Scope,
+        Label::Resource => c == Category::Resource,
+        Label::Identity => c == Category::Identity,
+        Label::Kind(k) => c != Category::Internet && kind.eq_ignore_ascii_case(k),
     }
 }
 
@@ -370,5 +448,64 @@ pub fn segment_kinds(e: &EdgePat) -> Vec<EdgeKind> {
         EdgeKind::ALL.to_vec()
     } else {
         e.kinds.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{build, BuildOptions};
+    use crate::ingest::{native, ReadOptions};
+
+    /// The sets worked out by kind are the sets of the nodes that match, one by one: for
+    /// labels of each category and kind, `kind` tests with and without `not`, in any case,
+    /// and mixed with tests that read more than the kind.
+    #[test]
+    fn node_sets_by_kind_are_the_nodes_that_match() {
+        let text = [
+            r#"{"type":"snapshot","taken_at":"2026-01-01T00:00:00Z"}"#,
+            r#"{"type":"scope","id":"/subscriptions/s","kind":"subscription"}"#,
+            r#"{"type":"scope","id":"/subscriptions/s/resourceGroups/g","kind":"resource_group"}"#,
+            r#"{"type":"resource","id":"/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/vm","kind":"Microsoft.Compute/virtualMachines"}"#,
+            r#"{"type":"resource","id":"/subscriptions/s/resourceGroups/g/providers/Microsoft.Web/sites/web","kind":"microsoft.web/SITES","props":{"sensitivity":"high"}}"#,
+            r#"{"type":"resource","id":"/subscriptions/s/resourceGroups/g/providers/Microsoft.KeyVault/vaults/kv","kind":"Microsoft.KeyVault/vaults","props":{"sensitivity":"high"}}"#,
+            r#"{"type":"identity","id":"11111111-1111-1111-1111-111111111111","kind":"service_principal"}"#,
+            r#"{"type":"identity","id":"22222222-2222-2222-2222-222222222222","kind":"group"}"#,
+            r#"{"type":"exposure","resource":"/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/vm","from":"internet"}"#,
+            r#"{"type":"reach","from":"/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/vm","to":"/subscriptions/s/resourceGroups/g/providers/Other/things/undefined"}"#,
+        ]
+        .join("\n");
+        let snap = native::parse(text.as_bytes(), "t.jsonl", ReadOptions::default()).unwrap();
+        let g = build(snap, &BuildOptions::default()).graph;
+        for node in [
+            "(internet)",
+            "(x:resource)",
+            "(x:scope)",
+            "(x:identity)",
+            "(x:subscription)",
+            "(x:service_principal)",
+            "(x:SERVICE_PRINCIPAL|resource_group)",
+            "(x:internet|group)",
+            "(x {kind: \"microsoft.compute/virtualmachines\"})",
+            "(x {not kind: \"Microsoft.Compute/virtualMachines\"})",
+            "(x:resource {not kind in [\"Microsoft.Web/sites\", \"Microsoft.KeyVault/vaults\"]})",
+            "(x:resource {kind: \"Microsoft.Web/sites\", sensitivity: \"high\"})",
+            "(x:resource {not kind: \"Microsoft.Web/sites\", sensitivity: \"high\"})",
+            "(x {kind})",
+            "(x {not kind})",
+            "(x:resource {not defined})",
+            "(x {kind: \"unknown\"})",
+        ] {
+            let pattern = crate::rules::pattern::parse(&format!("{node}-[:reaches*0..1]->(y)"))
+                .unwrap_or_else(|e| panic!("{node}: {e:?}"));
+            let np = &pattern.nodes[0];
+            let by_kind = ByKind::of(&g, np).is_some();
+            let want: Vec<usize> = (0..g.node_count())
+                .filter(|&v| node_matches(&g, v as u32, np))
+                .collect();
+            let got: Vec<usize> = node_set(&g, np).iter().collect();
+            assert!(by_kind, "{node}: a small graph is worked out by kind");
+            assert_eq!(got, want, "{node}");
+        }
     }
 }

@@ -11,6 +11,11 @@ impl Sym {
     fn at(i: usize) -> Sym {
         Sym(std::num::NonZeroU32::MIN.saturating_add(i as u32))
     }
+
+    /// Where the string is among the interner's, from 0: for tables over every string.
+    pub fn index(self) -> usize {
+        self.0.get() as usize - 1
+    }
 }
 
 #[derive(Debug, Default)]
@@ -33,6 +38,11 @@ impl Interner {
 
     pub fn len(&self) -> usize {
         self.set.len()
+    }
+
+    /// Every string, in the order of [`Sym::index`].
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.set.iter().map(|b| &**b)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -32,6 +32,13 @@ pub enum Category {
 }
 
 impl Category {
+    pub const ALL: [Category; 4] = [
+        Category::Internet,
+        Category::Scope,
+        Category::Resource,
+        Category::Identity,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Category::Internet => "internet",
