@@ -878,11 +878,7 @@ fn to_record<K>(
         other => return push(Outcome::Unknown(other.to_string(), text.to_string())),
     };
     let prepared = prepare(&rec);
-    items.push(Item {
-        line: at,
-        outcome: Outcome::Record(rec, prepared),
-    });
-    Ok(())
+    push(Outcome::Record(rec, prepared))
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, with `t`/`z`/space accepted as RFC 3339 allows.
