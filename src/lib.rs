@@ -20,7 +20,7 @@ pub mod report;
 pub mod rules;
 pub mod scan;
 pub mod stream;
-pub mod text;
+mod text;
 
 pub use error::{Error, Result};
 

@@ -182,79 +182,68 @@ fn matches_all(np: &NodePat) -> bool {
 
 fn node_set(g: &Graph, np: &NodePat) -> BitSet {
     match ByKind::of(g, np) {
-        Some(by_kind) => BitSet::from_fn(g.node_count(), |v| {
-            let v = v as u32;
-            by_kind.passes(g.node(v))
-                && np
-                    .preds
-                    .iter()
-                    .filter(|p| !is_kind_pred(p))
-                    .all(|p| node_pred(g, v, p))
-        }),
+        Some(by_kind) => BitSet::from_fn(g.node_count(), |v| by_kind.matches(g, v as u32)),
         None => BitSet::from_fn(g.node_count(), |v| node_matches(g, v as u32, np)),
     }
 }
 
-/// A node pattern's labels and `kind` tests, answered once for each category and each
-/// string the graph interns instead of once a node: they read nothing else of a node, and
-/// a pack tests a few kinds against every node of the estate.
-struct ByKind {
+/// A node pattern with its labels and `kind` tests answered once for each category and
+/// each string the graph interns instead of once a node: they read nothing else of a node,
+/// and a pack tests a few kinds against every node of the estate.
+struct ByKind<'a> {
     /// Bit `category` of entry `kind` (by [`Sym::index`](crate::graph::Sym::index)).
     passes: Vec<u8>,
+    /// The pattern's other tests, asked of each node.
+    others: Vec<&'a NodePred>,
 }
 
-impl ByKind {
+impl<'a> ByKind<'a> {
     /// `None` where the graph interns more strings than a table over them is worth.
-    fn of(g: &Graph, np: &NodePat) -> Option<ByKind> {
+    fn of(g: &Graph, np: &'a NodePat) -> Option<ByKind<'a>> {
         if g.strings.len() > g.node_count() / 4 + 64 {
             return None;
         }
+        let (kind_tests, others): (Vec<_>, Vec<_>) =
+            np.preds.iter().partition(|p| kind_test(p).is_some());
         let passes = g
             .strings
             .iter()
             .map(|kind| {
-                let mut bits = 0u8;
-                for c in Category::ALL {
-                    let labels =
-                        np.labels.is_empty() || np.labels.iter().any(|l| label_holds(c, kind, l));
-                    if labels
-                        && np
-                            .preds
-                            .iter()
-                            .filter(|p| is_kind_pred(p))
-                            .all(|p| kind_pred_holds(kind, p))
-                    {
-                        bits |= 1 << c as u8;
-                    }
-                }
-                bits
+                let tests = kind_tests
+                    .iter()
+                    .filter_map(|p| kind_test(p))
+                    .all(|(test, negated)| test_str(test, Some(kind)) != negated);
+                Category::ALL
+                    .into_iter()
+                    .filter(|&c| {
+                        tests
+                            && (np.labels.is_empty()
+                                || np.labels.iter().any(|l| label_holds(c, kind, l)))
+                    })
+                    .fold(0u8, |bits, c| bits | 1 << c as u8)
             })
             .collect();
-        Some(ByKind { passes })
+        Some(ByKind { passes, others })
     }
 
-    fn passes(&self, n: &crate::graph::NodeData) -> bool {
+    fn matches(&self, g: &Graph, v: u32) -> bool {
+        let n = g.node(v);
         self.passes
             .get(n.kind.index())
             .is_some_and(|bits| bits >> n.category as u8 & 1 == 1)
+            && self.others.iter().all(|p| node_pred(g, v, p))
     }
 }
 
-/// A test of the node's kind alone.
-fn is_kind_pred(p: &NodePred) -> bool {
-    matches!(
-        p,
+/// A test of the node's kind alone, and whether it is negated.
+fn kind_test(p: &NodePred) -> Option<(&Test, bool)> {
+    match p {
         NodePred::Prop {
             key: NodeKey::Kind,
-            ..
-        }
-    )
-}
-
-fn kind_pred_holds(kind: &str, p: &NodePred) -> bool {
-    match p {
-        NodePred::Prop { test, negated, .. } => test_str(test, Some(kind)) != *negated,
-        NodePred::Finding { .. } => false,
+            test,
+            negated,
+        } => Some((test, *negated)),
+        _ => None,
     }
 }
 

@@ -62,15 +62,9 @@ impl Line {
     /// and moved (it is 840 bytes, and moving it was a tenth of parsing a line).
     pub fn read_into(&mut self, text: &str) -> serde_json::Result<()> {
         *self = Line::default();
-        if plain(text, self).is_some() {
-            return Ok(());
-        }
-        match serde_json::from_str(text) {
-            Ok(line) => *self = line,
-            Err(e) => {
-                *self = Line::default();
-                return Err(e);
-            }
+        if plain(text, self).is_none() {
+            *self = Line::default();
+            *self = serde_json::from_str(text)?;
         }
         Ok(())
     }
@@ -295,20 +289,34 @@ impl<'a> Cursor<'a> {
         })
     }
 
-    /// `[item, ...]`, each read by `item`.
-    fn list<T>(&mut self, mut item: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
-        self.token(b'[')?;
-        let mut out = Vec::new();
-        if self.eat(b']') {
-            return Some(out);
+    /// `open item, ... close`, each item read by `item`.
+    fn items(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        self.token(open)?;
+        if self.eat(close) {
+            return Some(());
         }
         loop {
-            out.push(item(self)?);
-            if self.eat(b']') {
-                return Some(out);
+            item(self)?;
+            if self.eat(close) {
+                return Some(());
             }
             self.token(b',')?;
         }
+    }
+
+    /// `[item, ...]`, each read by `item`.
+    fn list<T>(&mut self, mut item: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
+        let mut out = Vec::new();
+        self.items(b'[', b']', |c| {
+            out.push(item(c)?);
+            Some(())
+        })?;
+        Some(out)
     }
 
     /// A port as a plain number up to 65535 or a string [`parse_port_range`] reads: other
@@ -339,20 +347,14 @@ impl<'a> Cursor<'a> {
     /// `{"key": "value", ...}` into a map, a later value of a key replacing an earlier in
     /// its place, as serde does.
     fn tags(&mut self) -> Option<indexmap::IndexMap<String, String>> {
-        self.token(b'{')?;
         let mut out = indexmap::IndexMap::new();
-        if self.eat(b'}') {
-            return Some(out);
-        }
-        loop {
-            let key = self.string()?.to_owned();
-            self.token(b':')?;
-            out.insert(key, self.string()?.to_owned());
-            if self.eat(b'}') {
-                return Some(out);
-            }
-            self.token(b',')?;
-        }
+        self.items(b'{', b'}', |c| {
+            let key = c.string()?.to_owned();
+            c.token(b':')?;
+            out.insert(key, c.string()?.to_owned());
+            Some(())
+        })?;
+        Some(out)
     }
 
     /// Any JSON value, kept as its text: serde_json reads it, so `props` holds exactly what
@@ -429,6 +431,16 @@ mod tests {
         };
         assert_eq!(format!("{line:?}"), format!("{want:?}"), "{text}");
         Some(line)
+    }
+
+    /// `Line::read` and serde_json on `text`, as comparable text: fields or the error.
+    fn read_and_serde_json(text: &str) -> (Result<String, String>, Result<String, String>) {
+        let show =
+            |r: serde_json::Result<Line>| r.map(|l| format!("{l:?}")).map_err(|e| e.to_string());
+        (
+            show(Line::read(text)),
+            show(serde_json::from_str::<Line>(text)),
+        )
     }
 
     fn shipped_lines() -> Vec<String> {
@@ -515,12 +527,7 @@ mod tests {
             deep.as_str(),
         ] {
             assert!(plain(text, &mut Line::default()).is_none(), "{text}");
-            let read = Line::read(text)
-                .map(|l| format!("{l:?}"))
-                .map_err(|e| e.to_string());
-            let want = serde_json::from_str::<Line>(text)
-                .map(|l| format!("{l:?}"))
-                .map_err(|e| e.to_string());
+            let (read, want) = read_and_serde_json(text);
             assert_eq!(read, want, "{text}");
         }
     }
@@ -535,12 +542,7 @@ mod tests {
                 r#"{{"type":"resource","props":{{"a":"{}","b":{nest}}}}}"#,
                 "x".repeat(1000)
             );
-            let read = Line::read(&text)
-                .map(|l| format!("{l:?}"))
-                .map_err(|e| e.to_string());
-            let want = serde_json::from_str::<Line>(&text)
-                .map(|l| format!("{l:?}"))
-                .map_err(|e| e.to_string());
+            let (read, want) = read_and_serde_json(&text);
             assert_eq!(read, want, "nested {k} deep");
         }
     }
