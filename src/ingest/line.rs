@@ -13,54 +13,59 @@ use super::record::PortRange;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 /// Every field of any record type, each optional: which are required depends on `type`.
+/// Texts are borrowed from the line where the scanner reads them (serde_json, which
+/// unescapes, gives them owned), so that a field the record does not keep, such as `type`,
+/// is never copied.
 #[derive(Deserialize, Default, Debug)]
-pub(crate) struct Line {
+pub(crate) struct Line<'a> {
     #[serde(rename = "type")]
-    pub ty: Option<String>,
-    pub id: Option<String>,
-    pub kind: Option<String>,
-    pub name: Option<String>,
-    pub parent: Option<String>,
+    pub ty: Option<Cow<'a, str>>,
+    pub id: Option<Cow<'a, str>>,
+    pub kind: Option<Cow<'a, str>>,
+    pub name: Option<Cow<'a, str>>,
+    pub parent: Option<Cow<'a, str>>,
     pub tags: Option<indexmap::IndexMap<String, String>>,
-    pub props: Option<Box<RawValue>>,
+    #[serde(borrow)]
+    pub props: Option<&'a RawValue>,
     pub attached_to: Option<Vec<String>>,
-    pub group: Option<String>,
-    pub member: Option<String>,
+    pub group: Option<Cow<'a, str>>,
+    pub member: Option<Cow<'a, str>>,
     pub privileged: Option<bool>,
     pub actions: Option<Vec<String>>,
-    pub principal: Option<String>,
-    pub role: Option<String>,
-    pub scope: Option<String>,
-    pub condition: Option<String>,
-    pub resource: Option<String>,
-    pub from: Option<String>,
-    pub to: Option<String>,
+    pub principal: Option<Cow<'a, str>>,
+    pub role: Option<Cow<'a, str>>,
+    pub scope: Option<Cow<'a, str>>,
+    pub condition: Option<Cow<'a, str>>,
+    pub resource: Option<Cow<'a, str>>,
+    pub from: Option<Cow<'a, str>>,
+    pub to: Option<Cow<'a, str>>,
     #[serde(default, deserialize_with = "ports")]
     pub ports: Option<Vec<PortRange>>,
-    pub protocol: Option<String>,
-    pub via: Option<String>,
-    pub class: Option<String>,
-    pub title: Option<String>,
-    pub severity: Option<String>,
-    pub state: Option<String>,
-    pub category: Option<String>,
+    pub protocol: Option<Cow<'a, str>>,
+    pub via: Option<Cow<'a, str>>,
+    pub class: Option<Cow<'a, str>>,
+    pub title: Option<Cow<'a, str>>,
+    pub severity: Option<Cow<'a, str>>,
+    pub state: Option<Cow<'a, str>>,
+    pub category: Option<Cow<'a, str>>,
     pub techniques: Option<Vec<String>>,
-    pub first_seen: Option<String>,
-    pub last_seen: Option<String>,
-    pub source_id: Option<String>,
-    pub taken_at: Option<String>,
-    pub label: Option<String>,
-    pub tenant: Option<String>,
-    pub source: Option<String>,
+    pub first_seen: Option<Cow<'a, str>>,
+    pub last_seen: Option<Cow<'a, str>>,
+    pub source_id: Option<Cow<'a, str>>,
+    pub taken_at: Option<Cow<'a, str>>,
+    pub label: Option<Cow<'a, str>>,
+    pub tenant: Option<Cow<'a, str>>,
+    pub source: Option<Cow<'a, str>>,
 }
 
-impl Line {
+impl<'a> Line<'a> {
     /// Reads the fields of one line of text (without its line end) into `self`, whatever
     /// it held: one `Line` serves a whole piece, written in place rather than returned
     /// and moved (it is 840 bytes, and moving it was a tenth of parsing a line).
-    pub fn read_into(&mut self, text: &str) -> serde_json::Result<()> {
+    pub fn read_into(&mut self, text: &'a str) -> serde_json::Result<()> {
         *self = Line::default();
         if plain(text, self).is_none() {
             *self = Line::default();
@@ -71,7 +76,7 @@ impl Line {
 
     /// The fields of one line of text.
     #[cfg(test)]
-    pub fn read(text: &str) -> serde_json::Result<Line> {
+    pub fn read(text: &'a str) -> serde_json::Result<Line<'a>> {
         let mut line = Line::default();
         line.read_into(text)?;
         Ok(line)
@@ -105,7 +110,7 @@ fn ports<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Vec<Port
 }
 
 /// The fields of a line in the plain form, or `None` for serde_json to read it.
-fn plain(text: &str, line: &mut Line) -> Option<()> {
+fn plain<'a>(text: &'a str, line: &mut Line<'a>) -> Option<()> {
     let mut c = Cursor { text, at: 0 };
     let mut seen = 0u64;
     c.token(b'{')?;
@@ -245,7 +250,9 @@ impl<'a> Cursor<'a> {
         Some(s)
     }
 
-    /// `literal` as a whole word: what follows must end the value.
+    /// `literal` as a whole word: what follows must end the value. Always inlined, so that
+    /// the comparison is with a constant rather than a call to `memcmp`.
+    #[inline(always)]
     fn literal(&mut self, literal: &str) -> bool {
         self.space();
         let rest = self.rest();
@@ -268,9 +275,9 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// A string or `null`.
-    fn owned(&mut self) -> Option<Option<String>> {
-        self.nullable(|c| c.string().map(str::to_owned))
+    /// A string or `null`, borrowed from the line.
+    fn text(&mut self) -> Option<Option<Cow<'a, str>>> {
+        self.nullable(|c| c.string().map(Cow::Borrowed))
     }
 
     /// A list of strings or `null`.
@@ -359,7 +366,7 @@ impl<'a> Cursor<'a> {
 
     /// Any JSON value, kept as its text: serde_json reads it, so `props` holds exactly what
     /// it would.
-    fn raw(&mut self) -> Option<Box<RawValue>> {
+    fn raw(&mut self) -> Option<&'a RawValue> {
         self.space();
         // serde_json stops at a depth of nesting that counts the line's own object, and a
         // value read on its own would go one deeper: a value that could be nested that
@@ -371,47 +378,47 @@ impl<'a> Cursor<'a> {
             serde_json::Deserializer::from_str(&self.text[self.at..]).into_iter::<&RawValue>();
         let raw = values.next()?.ok()?;
         self.at += values.byte_offset();
-        Some(raw.to_owned())
+        Some(raw)
     }
 
     /// The value of field number `field` (as [`field`] gives it) into `line`.
-    fn value(&mut self, l: &mut Line, field: usize) -> Option<()> {
+    fn value(&mut self, l: &mut Line<'a>, field: usize) -> Option<()> {
         match field {
-            0 => l.ty = self.owned()?,
-            1 => l.id = self.owned()?,
-            2 => l.kind = self.owned()?,
-            3 => l.name = self.owned()?,
-            4 => l.parent = self.owned()?,
+            0 => l.ty = self.text()?,
+            1 => l.id = self.text()?,
+            2 => l.kind = self.text()?,
+            3 => l.name = self.text()?,
+            4 => l.parent = self.text()?,
             5 => l.tags = self.nullable(Self::tags)?,
             6 => l.props = self.nullable(Self::raw)?,
             7 => l.attached_to = self.strings()?,
-            8 => l.group = self.owned()?,
-            9 => l.member = self.owned()?,
+            8 => l.group = self.text()?,
+            9 => l.member = self.text()?,
             10 => l.privileged = self.boolean()?,
             11 => l.actions = self.strings()?,
-            12 => l.principal = self.owned()?,
-            13 => l.role = self.owned()?,
-            14 => l.scope = self.owned()?,
-            15 => l.condition = self.owned()?,
-            16 => l.resource = self.owned()?,
-            17 => l.from = self.owned()?,
-            18 => l.to = self.owned()?,
+            12 => l.principal = self.text()?,
+            13 => l.role = self.text()?,
+            14 => l.scope = self.text()?,
+            15 => l.condition = self.text()?,
+            16 => l.resource = self.text()?,
+            17 => l.from = self.text()?,
+            18 => l.to = self.text()?,
             19 => l.ports = self.nullable(|c| c.list(Self::port))?,
-            20 => l.protocol = self.owned()?,
-            21 => l.via = self.owned()?,
-            22 => l.class = self.owned()?,
-            23 => l.title = self.owned()?,
-            24 => l.severity = self.owned()?,
-            25 => l.state = self.owned()?,
-            26 => l.category = self.owned()?,
+            20 => l.protocol = self.text()?,
+            21 => l.via = self.text()?,
+            22 => l.class = self.text()?,
+            23 => l.title = self.text()?,
+            24 => l.severity = self.text()?,
+            25 => l.state = self.text()?,
+            26 => l.category = self.text()?,
             27 => l.techniques = self.strings()?,
-            28 => l.first_seen = self.owned()?,
-            29 => l.last_seen = self.owned()?,
-            30 => l.source_id = self.owned()?,
-            31 => l.taken_at = self.owned()?,
-            32 => l.label = self.owned()?,
-            33 => l.tenant = self.owned()?,
-            _ => l.source = self.owned()?,
+            28 => l.first_seen = self.text()?,
+            29 => l.last_seen = self.text()?,
+            30 => l.source_id = self.text()?,
+            31 => l.taken_at = self.text()?,
+            32 => l.label = self.text()?,
+            33 => l.tenant = self.text()?,
+            _ => l.source = self.text()?,
         }
         Some(())
     }
@@ -423,7 +430,7 @@ mod tests {
     use proptest::prelude::*;
 
     /// The scanner's fields, if it reads `text`, checked against serde_json's.
-    fn plain_agrees(text: &str) -> Option<Line> {
+    fn plain_agrees(text: &str) -> Option<Line<'_>> {
         let mut line = Line::default();
         plain(text, &mut line)?;
         let Ok(want) = serde_json::from_str::<Line>(text) else {

@@ -9,6 +9,7 @@ use super::record::*;
 use super::Snapshot;
 use crate::diag::Diagnostic;
 use crate::error::{Error, Result};
+use std::borrow::Cow;
 use std::path::Path;
 
 /// What takes records in line order from [`parse_file`] and [`parse_from`]: any
@@ -565,11 +566,11 @@ fn parse_chunk<K>(
 /// Adds line `at` to `items`, unless it is blank. `line` is where its fields are read;
 /// what it held before is dropped. A record is pushed where it is made: an item is 300
 /// bytes, and returned through two calls it was copied three times.
-fn parse_line<K>(
-    raw: &[u8],
+fn parse_line<'a, K>(
+    raw: &'a [u8],
     file: &str,
     prepare: &impl Fn(&Record) -> K,
-    line: &mut Line,
+    line: &mut Line<'a>,
     at: u32,
     items: &mut Vec<Item<K>>,
 ) {
@@ -673,7 +674,13 @@ fn missing(ty: &str, field: &'static str) -> Problem {
     )
 }
 
-fn req(v: Option<String>, ty: &str, field: &'static str) -> Result<String, Problem> {
+/// A required field's text, still borrowed from the line where it can be: a record owns
+/// only the fields it keeps.
+fn req<'a>(
+    v: Option<Cow<'a, str>>,
+    ty: &str,
+    field: &'static str,
+) -> Result<Cow<'a, str>, Problem> {
     match v {
         Some(s) if !crate::text::is_blank(&s) => Ok(s),
         _ => Err(missing(ty, field)),
@@ -681,14 +688,19 @@ fn req(v: Option<String>, ty: &str, field: &'static str) -> Result<String, Probl
 }
 
 /// An empty string counts as absent, as the format says of `kind`.
-fn non_empty(v: Option<String>) -> Option<String> {
+fn non_empty(v: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
     v.filter(|s| !crate::text::is_blank(s))
+}
+
+/// A field kept as written.
+fn owned(v: Option<Cow<'_, str>>) -> Option<String> {
+    v.map(Cow::into_owned)
 }
 
 /// Adds to `items`, as line `at`, the record a line holds (with what `prepare` makes of
 /// it), or what else it is. Takes the fields it uses out of `l`.
 fn to_record<K>(
-    l: &mut Line,
+    l: &mut Line<'_>,
     text: &str,
     prepare: &impl Fn(&Record) -> K,
     at: u32,
@@ -705,9 +717,9 @@ fn to_record<K>(
             "a `type` field: snapshot, scope, resource, identity, membership, role, role_assignment, exposure, reach or finding".into(),
         ));
     };
-    let rec = match ty.as_str() {
+    let rec = match &*ty {
         "snapshot" => {
-            let taken_at = req(l.taken_at.take(), "snapshot", "taken_at")?;
+            let taken_at = req(l.taken_at.take(), "snapshot", "taken_at")?.into_owned();
             if !is_rfc3339(&taken_at) {
                 return Err((
                     format!("`taken_at` is not an RFC 3339 timestamp: `{taken_at}`"),
@@ -718,29 +730,29 @@ fn to_record<K>(
             return push(Outcome::Header(
                 Meta {
                     taken_at,
-                    label: l.label.take(),
-                    tenant: l.tenant.take(),
-                    source: l.source.take(),
+                    label: owned(l.label.take()),
+                    tenant: owned(l.tenant.take()),
+                    source: owned(l.source.take()),
                 },
                 text.to_string(),
             ));
         }
         "scope" => Record::Define(Definition {
             def_type: DefType::Scope,
-            id: req(l.id.take(), "scope", "id")?,
+            id: req(l.id.take(), "scope", "id")?.into_owned(),
             kind: non_empty(l.kind.take()).map(|k| k.trim().to_ascii_lowercase()),
-            name: l.name.take(),
-            parent: non_empty(l.parent.take()),
+            name: owned(l.name.take()),
+            parent: owned(non_empty(l.parent.take())),
             tags: l.tags.take().map(|t| t.into_iter().collect()),
             props: None,
             attached_to: None,
         }),
         "resource" => Record::Define(Definition {
             def_type: DefType::Resource,
-            id: req(l.id.take(), "resource", "id")?,
-            kind: Some(req(l.kind.take(), "resource", "kind")?),
-            name: l.name.take(),
-            parent: non_empty(l.parent.take()),
+            id: req(l.id.take(), "resource", "id")?.into_owned(),
+            kind: Some(req(l.kind.take(), "resource", "kind")?.into_owned()),
+            name: owned(l.name.take()),
+            parent: owned(non_empty(l.parent.take())),
             tags: l.tags.take().map(|t| t.into_iter().collect()),
             props: match l.props.take() {
                 Some(p) if !p.get().trim_start().starts_with('{') => {
@@ -754,12 +766,12 @@ fn to_record<K>(
                         ));
                     }
                 }
-                p => p,
+                p => p.map(ToOwned::to_owned),
             },
             attached_to: None,
         }),
         "identity" => {
-            let id = req(l.id.take(), "identity", "id")?;
+            let id = req(l.id.take(), "identity", "id")?.into_owned();
             let kind = req(l.kind.take(), "identity", "kind")?
                 .trim()
                 .to_ascii_lowercase();
@@ -775,7 +787,7 @@ fn to_record<K>(
                 def_type: DefType::Identity,
                 id,
                 kind: Some(kind),
-                name: l.name.take(),
+                name: owned(l.name.take()),
                 parent: None,
                 tags: None,
                 props: None,
@@ -783,38 +795,38 @@ fn to_record<K>(
             })
         }
         "membership" => Record::Membership {
-            group: req(l.group.take(), "membership", "group")?,
-            member: req(l.member.take(), "membership", "member")?,
+            group: req(l.group.take(), "membership", "group")?.into_owned(),
+            member: req(l.member.take(), "membership", "member")?.into_owned(),
         },
         "role" => Record::Role {
-            name: req(l.name.take(), "role", "name")?,
-            id: non_empty(l.id.take()),
+            name: req(l.name.take(), "role", "name")?.into_owned(),
+            id: owned(non_empty(l.id.take())),
             privileged: l.privileged,
             actions: l.actions.take(),
         },
         "role_assignment" => Record::RoleAssignment {
-            principal: req(l.principal.take(), "role_assignment", "principal")?,
-            role: req(l.role.take(), "role_assignment", "role")?,
-            scope: req(l.scope.take(), "role_assignment", "scope")?,
-            condition: l.condition.take(),
+            principal: req(l.principal.take(), "role_assignment", "principal")?.into_owned(),
+            role: req(l.role.take(), "role_assignment", "role")?.into_owned(),
+            scope: req(l.scope.take(), "role_assignment", "scope")?.into_owned(),
+            condition: owned(l.condition.take()),
         },
         "exposure" => Record::Exposure {
-            resource: req(l.resource.take(), "exposure", "resource")?,
-            from: req(l.from.take(), "exposure", "from")?,
+            resource: req(l.resource.take(), "exposure", "resource")?.into_owned(),
+            from: req(l.from.take(), "exposure", "from")?.into_owned(),
             ports: l.ports.take(),
-            protocol: l.protocol.take(),
-            via: l.via.take(),
+            protocol: owned(l.protocol.take()),
+            via: owned(l.via.take()),
         },
         "reach" => Record::Reach {
-            from: req(l.from.take(), "reach", "from")?,
-            to: req(l.to.take(), "reach", "to")?,
+            from: req(l.from.take(), "reach", "from")?.into_owned(),
+            to: req(l.to.take(), "reach", "to")?.into_owned(),
             ports: l.ports.take(),
-            protocol: l.protocol.take(),
-            via: l.via.take(),
+            protocol: owned(l.protocol.take()),
+            via: owned(l.via.take()),
         },
         "finding" => {
-            let id = req(l.id.take(), "finding", "id")?;
-            let resource = req(l.resource.take(), "finding", "resource")?;
+            let id = req(l.id.take(), "finding", "id")?.into_owned();
+            let resource = req(l.resource.take(), "finding", "resource")?.into_owned();
             let class_s = req(l.class.take(), "finding", "class")?;
             let class = match class_s.trim() {
                 c if c.eq_ignore_ascii_case("recommendation") => FindingClass::Recommendation,
@@ -827,7 +839,7 @@ fn to_record<K>(
                     ))
                 }
             };
-            let title = req(l.title.take(), "finding", "title")?;
+            let title = req(l.title.take(), "finding", "title")?.into_owned();
             let sev_s = req(l.severity.take(), "finding", "severity")?;
             let severity = Level::parse(&sev_s).ok_or_else(|| {
                 (
@@ -867,15 +879,15 @@ fn to_record<K>(
                 title,
                 severity,
                 state,
-                category: non_empty(l.category.take()),
+                category: owned(non_empty(l.category.take())),
                 techniques: l.techniques.take().unwrap_or_default(),
-                first_seen: l.first_seen.take(),
-                last_seen: l.last_seen.take(),
-                source_id: l.source_id.take(),
-                props: l.props.take().map(|p| p.get().to_string()),
+                first_seen: owned(l.first_seen.take()),
+                last_seen: owned(l.last_seen.take()),
+                source_id: owned(l.source_id.take()),
+                props: l.props.take().map(|p| p.get().to_owned()),
             })
         }
-        other => return push(Outcome::Unknown(other.to_string(), text.to_string())),
+        other => return push(Outcome::Unknown(other.to_owned(), text.to_owned())),
     };
     let prepared = prepare(&rec);
     push(Outcome::Record(rec, prepared))
