@@ -98,19 +98,12 @@ impl<'a> Obj<'a> {
 
 /// A JSON string. Ids, names and titles rarely need escaping: they are copied as they are.
 fn json_str(out: &mut String, v: &str) {
-    // Sixteen bytes at a time without an early exit, which the compiler turns into vector
-    // compares: most strings written are ids with nothing to escape.
-    let escape = |b: u8| b == b'"' || b == b'\\' || b < 0x20;
-    let needs = v
-        .as_bytes()
-        .chunks(16)
-        .any(|c| c.iter().fold(false, |acc, &b| acc | escape(b)));
-    if needs {
-        out.push_str(&serde_json::to_string(v).unwrap_or_default());
-    } else {
+    if crate::text::is_plain_json(v) {
         out.push('"');
         out.push_str(v);
         out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(v).unwrap_or_default());
     }
 }
 
