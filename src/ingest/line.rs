@@ -181,35 +181,10 @@ fn field(key: &str) -> Option<usize> {
 const DEEP_ENOUGH: usize = 64;
 
 /// How many bytes of `rest` come before its closing quote, or `None` if a backslash or a
-/// control character comes first (or no quote does). Strings are mostly short, so this
-/// looks at a word at a time in place rather than setting up a vector search.
+/// control character comes first (or no quote does).
 fn string_len(rest: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    // The lowest byte flagged is always a true match (a false one can only follow it).
-    let zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGH;
-    let flagged = |w: u64| {
-        zero(w ^ u64::from_ne_bytes([b'"'; 8]))
-            | zero(w ^ u64::from_ne_bytes([b'\\'; 8]))
-            | (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
-    };
-    let mut at = 0;
-    let mut words = rest.chunks_exact(8);
-    for chunk in words.by_ref() {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(chunk);
-        let f = flagged(u64::from_le_bytes(bytes));
-        if f != 0 {
-            at += f.trailing_zeros() as usize / 8;
-            return (rest[at] == b'"').then_some(at);
-        }
-        at += 8;
-    }
-    let tail = words.remainder();
-    let i = tail
-        .iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-    (tail[i] == b'"').then_some(at + i)
+    let at = crate::text::json_special_at(rest);
+    (rest.get(at) == Some(&b'"')).then_some(at)
 }
 
 /// A place in a line being scanned; each step gives `None` where the plain form ends.
