@@ -197,9 +197,10 @@ pub fn shape(id: &str) -> Shape {
     })
 }
 
-/// What follows an id's last `/` (the whole id if it has none).
+/// What follows an id's last `/` (the whole id if it has none). Asked of every node: a
+/// byte search from the end is several times quicker than `rsplit`'s character searcher.
 pub fn last_segment(id: &str) -> &str {
-    id.rsplit('/').next().unwrap_or(id)
+    memchr::memrchr(b'/', id.as_bytes()).map_or(id, |i| &id[i + 1..])
 }
 
 /// The GUID a role reference names, if it is one: a bare GUID or the last segment of a
@@ -302,6 +303,13 @@ mod tests {
             let trimmed = id.trim_end_matches('/');
             let reference = with_segments(trimmed, |s| derived_from(trimmed, s));
             proptest::prop_assert_eq!(derived_parent(&id), reference, "{}", id);
+        }
+
+        /// As `rsplit('/')` reads it, on any text around slashes, multi-byte characters
+        /// included.
+        #[test]
+        fn last_segment_is_what_rsplit_gives(id in "[a/é€ ]{0,12}") {
+            proptest::prop_assert_eq!(last_segment(&id), id.rsplit('/').next().unwrap());
         }
     }
 
