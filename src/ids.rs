@@ -23,8 +23,8 @@ pub fn fold(id: &str) -> String {
 pub fn derived_parent(id: &str) -> Option<&str> {
     let t = id.trim_end_matches('/');
     let b = t.as_bytes();
-    // Not an Azure id: no leading `/`, or an empty segment.
-    if !t.starts_with('/') || memchr::memmem::find(b, b"//").is_some() {
+    // Not an Azure id: no leading `/` (or, below, an empty segment).
+    if !t.starts_with('/') {
         return None;
     }
     // Segments met so far from the end, the slash before the last but one, and the last
@@ -34,6 +34,9 @@ pub fn derived_parent(id: &str) -> Option<&str> {
     let mut before_last_but_one = 0;
     let mut providers = None;
     for slash in memchr::memrchr_iter(b'/', b) {
+        if end == slash + 1 {
+            return None;
+        }
         if count == 1 {
             before_last_but_one = slash;
         }
