@@ -62,19 +62,20 @@ struct Def {
 }
 
 impl Def {
-    fn new(d: Definition, strings: &mut Interner) -> Def {
+    /// Moves out of `d` what is kept.
+    fn new(d: &mut Definition, strings: &mut Interner) -> Def {
         Def {
             def_type: d.def_type,
             kind: d.kind.as_deref().map(|k| strings.intern(k)),
-            name: d.name.map(String::into_boxed_str),
-            parent: d.parent.map(String::into_boxed_str),
-            tags: d.tags.map(|t| {
+            name: d.name.take().map(String::into_boxed_str),
+            parent: d.parent.take().map(String::into_boxed_str),
+            tags: d.tags.as_ref().map(|t| {
                 t.iter()
                     .map(|(k, v)| (strings.intern(k), strings.intern(v)))
                     .collect()
             }),
-            props: d.props,
-            attached_to: d.attached_to.map(Vec::into_boxed_slice),
+            props: d.props.take(),
+            attached_to: d.attached_to.take().map(Vec::into_boxed_slice),
         }
     }
 }
@@ -239,7 +240,7 @@ impl Keys {
 /// starts loading the id table's and the duplicate table's slots for it, which are read at
 /// random and are most of what taking a record waits for at a million resources.
 impl crate::ingest::native::Sink<Keys> for &mut Builder {
-    fn take(&mut self, rec: Record, keys: Keys, o: Origin) {
+    fn take(&mut self, rec: &mut Record, keys: Keys, o: Origin) {
         self.add_keyed(rec, keys, o);
     }
 
@@ -352,14 +353,15 @@ impl Builder {
 
     /// Takes one record. Records must come in file order: where two definitions of an id
     /// differ, the later line wins.
-    pub fn add(&mut self, rec: Record, o: Origin) {
+    pub fn add(&mut self, mut rec: Record, o: Origin) {
         let keys = Keys::of(&rec);
-        self.add_keyed(rec, keys, o);
+        self.add_keyed(&mut rec, keys, o);
     }
 
-    /// [`add`](Self::add), with the record's [`Keys`] already worked out.
-    pub fn add_keyed(&mut self, rec: Record, keys: Keys, o: Origin) {
-        self.counts.add(&rec);
+    /// [`add`](Self::add), with the record's [`Keys`] already worked out. The record is
+    /// lent: what the graph keeps of it is moved out, the rest left to its owner to free.
+    pub fn add_keyed(&mut self, rec: &mut Record, keys: Keys, o: Origin) {
+        self.counts.add(rec);
         let [h0, h1] = keys.ids;
         if let Record::Define(d) = rec {
             define(self, d, h0, o);
@@ -380,7 +382,7 @@ impl Builder {
                 privileged,
                 ..
             } => {
-                if self.roles.add(&name, id.as_deref(), privileged) {
+                if self.roles.add(name, id.as_deref(), *privileged) {
                     self.warn(
                         Some(o),
                         format!("role `{}` is marked privileged differently by an earlier record; this later line wins", name.trim()),
@@ -389,8 +391,8 @@ impl Builder {
             }
             Record::Finding(f) => self.finding(f, h0, keys.finding, o),
             Record::Membership { group, member } => {
-                let m = self.reference(&member, h0, Hint::Principal, o, "membership member");
-                let g = self.reference(&group, h1, Hint::Principal, o, "membership group");
+                let m = self.reference(member, h0, Hint::Principal, o, "membership member");
+                let g = self.reference(group, h1, Hint::Principal, o, "membership group");
                 self.edges.push(PendingEdge {
                     from: m,
                     to: g,
@@ -406,14 +408,19 @@ impl Builder {
                 ..
             } => {
                 let p = self.reference(
-                    &principal,
+                    principal,
                     h0,
                     Hint::Principal,
                     o,
                     "role assignment principal",
                 );
-                let s = self.reference(&scope, h1, Hint::Container, o, "role assignment scope");
-                let (r, _) = self.role_refs.insert_full(role.into_boxed_str());
+                let s = self.reference(scope, h1, Hint::Container, o, "role assignment scope");
+                // Most assignments name a role met before: looked up first, and only a new
+                // one is kept.
+                let r = match self.role_refs.get_index_of(role.as_str()) {
+                    Some(r) => r,
+                    None => self.role_refs.insert_full(std::mem::take(role).into()).0,
+                };
                 self.deferred.push(Deferred::Assignment {
                     principal: p,
                     scope: s,
@@ -428,9 +435,12 @@ impl Builder {
                 protocol,
                 ..
             } => {
-                let r = self.reference(&resource, h0, Hint::Container, o, "exposure resource");
-                if is_internet_source(&from) {
-                    self.nets.push(NetInfo { ports, protocol });
+                let r = self.reference(resource, h0, Hint::Container, o, "exposure resource");
+                if is_internet_source(from) {
+                    self.nets.push(NetInfo {
+                        ports: ports.take(),
+                        protocol: protocol.take(),
+                    });
                     self.edges.push(PendingEdge {
                         from: 0,
                         to: r,
@@ -447,9 +457,12 @@ impl Builder {
                 protocol,
                 ..
             } => {
-                let f = self.reference(&from, h0, Hint::Container, o, "reach source");
-                let t = self.reference(&to, h1, Hint::Container, o, "reach destination");
-                self.nets.push(NetInfo { ports, protocol });
+                let f = self.reference(from, h0, Hint::Container, o, "reach source");
+                let t = self.reference(to, h1, Hint::Container, o, "reach destination");
+                self.nets.push(NetInfo {
+                    ports: ports.take(),
+                    protocol: protocol.take(),
+                });
                 self.edges.push(PendingEdge {
                     from: f,
                     to: t,
@@ -463,7 +476,7 @@ impl Builder {
 
     /// A finding replaces an earlier one of the same folded id, with a warning. `resource`
     /// and `h` are the [`hash_id`] of its resource and of its own id.
-    fn finding(&mut self, f: Finding, resource: u64, h: u64, o: Origin) {
+    fn finding(&mut self, f: &Finding, resource: u64, h: u64, o: Origin) {
         let v = self.reference(
             &f.resource,
             resource,
@@ -970,7 +983,7 @@ fn make(
 }
 
 /// `hash` is the [`hash_id`] of the definition's id.
-fn define(b: &mut Builder, mut d: Definition, hash: u64, o: Origin) {
+fn define(b: &mut Builder, d: &mut Definition, hash: u64, o: Origin) {
     // The spelling is kept on the node once, not in the definition as well.
     let written = std::mem::take(&mut d.id);
     let id = crate::text::trim(&written);

@@ -231,6 +231,19 @@ pub fn is_internet_source(from: &str) -> bool {
 }
 
 impl Record {
+    /// The record moved out of a list it was lent from (see
+    /// [`Sink::take`](super::native::Sink::take)), leaving in its place an empty
+    /// membership, which allocates nothing.
+    pub fn take(&mut self) -> Record {
+        std::mem::replace(
+            self,
+            Record::Membership {
+                group: String::new(),
+                member: String::new(),
+            },
+        )
+    }
+
     /// A fast, fixed-seed hash of a relation record or finding, for spotting exact duplicates without
     /// keeping a second copy of every record; `None` for definitions, which are merged
     /// field by field instead.
