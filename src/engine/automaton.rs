@@ -203,16 +203,21 @@ impl<'a> ByKind<'a> {
         if g.strings.len() > g.node_count() / 4 + 64 {
             return None;
         }
-        let (kind_tests, others): (Vec<_>, Vec<_>) =
-            np.preds.iter().partition(|p| kind_test(p).is_some());
+        let mut kind_tests = Vec::new();
+        let mut others = Vec::new();
+        for p in &np.preds {
+            match kind_test(p) {
+                Some(t) => kind_tests.push(t),
+                None => others.push(p),
+            }
+        }
         let passes = g
             .strings
             .iter()
             .map(|kind| {
                 let tests = kind_tests
                     .iter()
-                    .filter_map(|p| kind_test(p))
-                    .all(|(test, negated)| test_str(test, Some(kind)) != negated);
+                    .all(|&(test, negated)| test_str(test, Some(kind)) != negated);
                 Category::ALL
                     .into_iter()
                     .filter(|&c| {

@@ -33,7 +33,7 @@ impl Interner {
     }
 
     pub fn get(&self, s: Sym) -> &str {
-        self.set.get_index(s.0.get() as usize - 1).map_or("", |b| b)
+        self.set.get_index(s.index()).map_or("", |b| b)
     }
 
     pub fn len(&self) -> usize {

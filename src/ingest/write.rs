@@ -98,13 +98,7 @@ impl<'a> Obj<'a> {
 
 /// A JSON string. Ids, names and titles rarely need escaping: they are copied as they are.
 fn json_str(out: &mut String, v: &str) {
-    if crate::text::is_plain_json(v) {
-        out.push('"');
-        out.push_str(v);
-        out.push('"');
-    } else {
-        out.push_str(&serde_json::to_string(v).unwrap_or_default());
-    }
+    crate::text::json_quoted(v, |piece| out.push_str(piece));
 }
 
 /// Writes the snapshot as native JSON Lines: the header, then every record, in bounded
