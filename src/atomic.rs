@@ -89,9 +89,9 @@ fn replace(
         .unwrap_or_else(|| "output".into());
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
-        let mut f = Writeback::new(std::fs::File::create(&tmp)?);
+        let mut f = Temp::new(std::fs::File::create(&tmp)?);
         fill(&mut f)?;
-        f.file.sync_all()?;
+        f.finish()?;
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {
@@ -100,25 +100,127 @@ fn replace(
     result
 }
 
-/// The temporary file, with the disk's writing of what is already in it started every
-/// [`WRITEBACK_BYTES`]: the `fsync` before the rename then waits only for the last
-/// stretch, not for the whole output (0.1 s of a 322 MB listing on the machine
-/// `docs/performance.md` names). Starting it is a hint; the `fsync` still decides.
-struct Writeback {
+/// The temporary file. A large output is written around the page cache (`O_DIRECT`,
+/// where the system and file system allow it), from whole blocks gathered in a staging
+/// buffer: copying 322 MB of listing into the page cache, then having the rename over
+/// the next run's output free it, took 0.2–0.4 s of a million-resource scan on the
+/// machine `docs/performance.md` names, against 0.15 s written direct. An output smaller
+/// than the staging buffer, or one the file system will not write direct, goes through
+/// the page cache, with the disk's writing of what is already there started every
+/// [`WRITEBACK_BYTES`], so that the `fsync` before the rename waits only for the last
+/// stretch. The `fsync` decides either way.
+struct Temp {
     file: std::fs::File,
+    /// The staging buffer: [`STAGE`] bytes from `at`, which is block-aligned in memory.
+    mem: Vec<u8>,
+    at: usize,
+    /// Bytes staged, from `at`.
+    staged: usize,
+    mode: Mode,
+    /// Bytes written through the page cache, and where the last writeback started.
     written: u64,
     started: u64,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Staging: not yet known whether the output is large enough to write direct.
+    Staging,
+    Direct,
+    Buffered,
+}
+
+/// What direct writes are aligned to, in memory, length and file offset: a multiple of
+/// every device's logical block.
+const BLOCK: usize = 4096;
+/// Bytes gathered before each direct write; an output smaller than this is written
+/// through the page cache in one write.
+const STAGE: usize = 4 << 20;
 const WRITEBACK_BYTES: u64 = 8 << 20;
 
-impl Writeback {
-    fn new(file: std::fs::File) -> Writeback {
-        Writeback {
+impl Temp {
+    fn new(file: std::fs::File) -> Temp {
+        Temp {
             file,
+            mem: Vec::new(),
+            at: 0,
+            staged: 0,
+            mode: if cfg!(target_os = "linux") {
+                Mode::Staging
+            } else {
+                Mode::Buffered
+            },
             written: 0,
             started: 0,
         }
+    }
+
+    /// Writes what is staged, closes the temporary file's writing and waits for the disk.
+    fn finish(mut self) -> std::io::Result<()> {
+        // The whole blocks direct; the tail, not a whole block, through the page cache.
+        let whole = if self.mode == Mode::Direct {
+            self.staged / BLOCK * BLOCK
+        } else {
+            0
+        };
+        self.write_staged(whole)?;
+        self.buffered();
+        let tail = self.at..self.at + self.staged;
+        if !tail.is_empty() {
+            let rest = std::mem::take(&mut self.mem);
+            self.write_buffered(&rest[tail])?;
+        }
+        self.file.sync_all()
+    }
+
+    /// Writes the first `len` staged bytes direct (all of them when `len` is every staged
+    /// byte of a full buffer) and moves the rest to the front.
+    fn write_staged(&mut self, len: usize) -> std::io::Result<()> {
+        let mut done = 0;
+        while done < len && self.mode == Mode::Direct {
+            let from = self.at + done;
+            match self.file.write(&self.mem[from..self.at + len]) {
+                Ok(n) if n > 0 && n % BLOCK == 0 => done += n,
+                // A short write off a block, or a file system that takes the flag but
+                // not the write: the rest goes through the page cache.
+                Ok(n) if n > 0 => {
+                    done += n;
+                    self.buffered();
+                }
+                Ok(_) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.raw_os_error() == Some(EINVAL) => self.buffered(),
+                Err(e) => return Err(e),
+            }
+        }
+        if done < len {
+            let rest = std::mem::take(&mut self.mem);
+            let written = self.write_buffered(&rest[self.at + done..self.at + len]);
+            self.mem = rest;
+            written?;
+        }
+        self.mem
+            .copy_within(self.at + len..self.at + self.staged, self.at);
+        self.staged -= len;
+        Ok(())
+    }
+
+    fn write_buffered(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.file.write_all(bytes)?;
+        self.written += bytes.len() as u64;
+        if self.written - self.started >= WRITEBACK_BYTES {
+            self.start_writeback();
+            self.started = self.written;
+        }
+        Ok(())
+    }
+
+    /// From here on, through the page cache.
+    fn buffered(&mut self) {
+        if self.mode == Mode::Direct {
+            set_direct(&self.file, false);
+        }
+        self.mode = Mode::Buffered;
     }
 
     #[cfg(target_os = "linux")]
@@ -141,19 +243,66 @@ impl Writeback {
     fn start_writeback(&mut self) {}
 }
 
-impl Write for Writeback {
+#[cfg(target_os = "linux")]
+const EINVAL: i32 = libc::EINVAL;
+#[cfg(not(target_os = "linux"))]
+const EINVAL: i32 = 22;
+
+/// Turns direct writing of `file` on or off; whether it is now as asked.
+#[cfg(target_os = "linux")]
+fn set_direct(file: &std::fs::File, on: bool) -> bool {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: plain system calls on a descriptor `file` owns; no memory is passed.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 {
+            return false;
+        }
+        let want = if on {
+            flags | libc::O_DIRECT
+        } else {
+            flags & !libc::O_DIRECT
+        };
+        libc::fcntl(fd, libc::F_SETFL, want) == 0
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_direct(_: &std::fs::File, _: bool) -> bool {
+    false
+}
+
+impl Write for Temp {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.file.write(buf)?;
-        self.written += n as u64;
-        if self.written - self.started >= WRITEBACK_BYTES {
-            self.start_writeback();
-            self.started = self.written;
+        if self.mode == Mode::Buffered {
+            self.write_buffered(buf)?;
+            return Ok(buf.len());
+        }
+        if self.mem.is_empty() {
+            self.mem = vec![0; STAGE + BLOCK];
+            self.at = self.mem.as_ptr().align_offset(BLOCK).min(BLOCK);
+        }
+        let n = buf.len().min(STAGE - self.staged);
+        let from = self.at + self.staged;
+        self.mem[from..from + n].copy_from_slice(&buf[..n]);
+        self.staged += n;
+        if self.staged == STAGE {
+            if self.mode == Mode::Staging {
+                // Large enough to be worth it, if the file system agrees.
+                self.mode = if set_direct(&self.file, true) {
+                    Mode::Direct
+                } else {
+                    Mode::Buffered
+                };
+            }
+            self.write_staged(STAGE)?;
         }
         Ok(n)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.file.flush()
+        Ok(())
     }
 }
 
@@ -161,21 +310,77 @@ impl Write for Writeback {
 mod tests {
     use std::io::Write;
 
+    /// Bytes 0, 1, … 250 over and over, `len` of them.
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8).collect()
+    }
+
     #[test]
     fn writeback_is_started_every_stretch_and_the_bytes_are_all_written() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("big");
-        let mut w = super::Writeback::new(std::fs::File::create(&p).unwrap());
-        let chunk: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+        let mut w = super::Temp::new(std::fs::File::create(&p).unwrap());
+        w.mode = super::Mode::Buffered;
+        let chunk = pattern(1 << 20);
         for _ in 0..20 {
             w.write_all(&chunk).unwrap();
         }
         assert_eq!(w.written, 20 << 20);
         assert_eq!(w.started, 2 * super::WRITEBACK_BYTES);
-        w.file.sync_all().unwrap();
+        w.finish().unwrap();
         let back = std::fs::read(&p).unwrap();
         assert_eq!(back.len(), 20 << 20);
         assert!(back.chunks(1 << 20).all(|c| c == &chunk[..]));
+    }
+
+    /// Several staging buffers' worth in uneven writes, then a tail that is not a whole
+    /// block: written direct where the file system allows it, and whole either way.
+    #[test]
+    fn a_large_output_is_written_whole_and_direct_where_allowed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("listing.json");
+        let all = pattern(3 * super::STAGE + 5 * super::BLOCK + 123);
+        let mut w = super::Temp::new(std::fs::File::create(&p).unwrap());
+        for piece in all.chunks(1_000_003) {
+            w.write_all(piece).unwrap();
+        }
+        let probe = std::fs::File::create(dir.path().join("probe")).unwrap();
+        if cfg!(target_os = "linux") && super::set_direct(&probe, true) {
+            assert_eq!(w.mode, super::Mode::Direct);
+            assert_eq!(w.written, 0, "nothing went through the page cache yet");
+        }
+        w.finish().unwrap();
+        assert!(std::fs::read(&p).unwrap() == all);
+        // A small output is one write through the page cache.
+        let mut w = super::Temp::new(std::fs::File::create(&p).unwrap());
+        w.write_all(b"small").unwrap();
+        assert_ne!(w.mode, super::Mode::Direct);
+        w.finish().unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"small");
+    }
+
+    /// A direct write the system refuses (here one that is not a whole number of blocks)
+    /// is written through the page cache instead, and so is everything after it.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_refused_direct_write_goes_through_the_page_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out");
+        let mut w = super::Temp::new(std::fs::File::create(&p).unwrap());
+        let first = pattern(super::BLOCK + 7);
+        w.write_all(&first).unwrap();
+        if !super::set_direct(&w.file, true) {
+            return;
+        }
+        w.mode = super::Mode::Direct;
+        w.write_staged(first.len()).unwrap();
+        assert_eq!(w.mode, super::Mode::Buffered);
+        assert_eq!(w.written, first.len() as u64);
+        w.write_all(b"after").unwrap();
+        w.finish().unwrap();
+        let mut all = first;
+        all.extend_from_slice(b"after");
+        assert!(std::fs::read(&p).unwrap() == all);
     }
 
     #[test]
