@@ -68,13 +68,34 @@ impl Outcome {
 
 /// The spec's fingerprint: SHA-256 of `rule\nentry\ntarget`, ids ASCII-lowercased.
 pub fn fingerprint(rule_id: &str, entry: &str, target: &str) -> String {
+    finish_print(print_prefix(rule_id, entry), target)
+}
+
+/// The hash of a fingerprint's `rule\nentry\n`: an entry's combinations under one rule
+/// share it, so it is worked out once for them all.
+fn print_prefix(rule_id: &str, entry: &str) -> Sha256 {
     let mut h = Sha256::new();
     h.update(rule_id.as_bytes());
     h.update(b"\n");
-    h.update(entry.to_ascii_lowercase().as_bytes());
+    update_lowercased(&mut h, entry);
     h.update(b"\n");
-    h.update(target.to_ascii_lowercase().as_bytes());
-    hex(&h.finalize())
+    h
+}
+
+fn finish_print(mut prefix: Sha256, target: &str) -> String {
+    update_lowercased(&mut prefix, target);
+    hex(&prefix.finalize())
+}
+
+/// Hashes `s` ASCII-lowercased, a stretch at a time, without a lowercased copy of it.
+fn update_lowercased(h: &mut Sha256, s: &str) {
+    let mut buf = [0u8; 64];
+    for chunk in s.as_bytes().chunks(buf.len()) {
+        let lower = &mut buf[..chunk.len()];
+        lower.copy_from_slice(chunk);
+        lower.make_ascii_lowercase();
+        h.update(&*lower);
+    }
 }
 
 /// Lowercase hex of `bytes`, in one allocation: every combination's fingerprint is made
@@ -137,15 +158,26 @@ fn run_rule(
     );
     let _entered = span.enter();
     let (found, stats) = engine::evaluate_capped(g, &rule.pattern, filter, cap, shared);
+    let mut prefix: Option<(u32, Sha256)> = None;
     let combinations = found
         .matches
         .into_iter()
-        .map(|m| Combination {
-            rule: index,
-            fingerprint: fingerprint(&rule.id, g.id(m.entry), g.id(m.target)),
-            entry: m.entry,
-            target: m.target,
-            walk: m.walk,
+        .map(|m| {
+            let p = match &prefix {
+                Some((e, p)) if *e == m.entry => p,
+                _ => {
+                    &prefix
+                        .insert((m.entry, print_prefix(&rule.id, g.id(m.entry))))
+                        .1
+                }
+            };
+            Combination {
+                rule: index,
+                fingerprint: finish_print(p.clone(), g.id(m.target)),
+                entry: m.entry,
+                target: m.target,
+                walk: m.walk,
+            }
         })
         .collect();
     let tallies: Vec<Tally> = found
@@ -178,5 +210,21 @@ mod tests {
         );
         assert_eq!(f, super::fingerprint("TC001", "/subscriptions/s/vm", "kv"));
         assert_ne!(f, super::fingerprint("TC002", "/subscriptions/s/vm", "kv"));
+    }
+
+    proptest::proptest! {
+        /// Hashed a stretch at a time, from a shared prefix, the fingerprint is the hash of
+        /// the whole text lowercased, for ids shorter and longer than a stretch.
+        #[test]
+        fn fingerprint_hashes_the_lowercased_text(
+            rule in "TC[0-9]{3}",
+            entry in "[a-zA-Z/_. é]{0,150}",
+            target in "[a-zA-Z/_. é]{0,150}",
+        ) {
+            use sha2::Digest;
+            let text = format!("{rule}\n{}\n{}", entry.to_ascii_lowercase(), target.to_ascii_lowercase());
+            let want = super::hex(&sha2::Sha256::digest(text.as_bytes()));
+            proptest::prop_assert_eq!(super::fingerprint(&rule, &entry, &target), want);
+        }
     }
 }
