@@ -148,13 +148,28 @@ impl Automaton {
                 }
             })
             .collect();
-        let seg_kinds = p.edges.iter().map(segment_kinds).collect();
+        let seg_kinds: Vec<Vec<EdgeKind>> = p.edges.iter().map(segment_kinds).collect();
+        // Only edges of the kinds a segment follows are ever asked about: a segment
+        // `[:has_role {privileged}]` tests the role assignments, not every edge.
         let seg_edges = p
             .edges
             .iter()
-            .map(|e| {
+            .zip(&seg_kinds)
+            .map(|(e, kinds)| {
                 (!e.preds.is_empty()).then(|| {
-                    BitSet::from_fn(g.g.edge_count(), |i| edge_matches(g, i as u32, &e.preds))
+                    let mut set = BitSet::new(g.g.edge_count());
+                    for kind in kinds {
+                        let passing: Vec<u32> = g.fwd[kind.index()]
+                            .edges
+                            .par_iter()
+                            .copied()
+                            .filter(|&i| edge_matches(g, i, &e.preds))
+                            .collect();
+                        for i in passing {
+                            set.insert(i as usize);
+                        }
+                    }
+                    set
                 })
             })
             .collect();
@@ -181,9 +196,30 @@ fn matches_all(np: &NodePat) -> bool {
 }
 
 fn node_set(g: &Graph, np: &NodePat) -> BitSet {
-    match ByKind::of(g, np) {
-        Some(by_kind) => BitSet::from_fn(g.node_count(), |v| by_kind.matches(g, v as u32)),
-        None => BitSet::from_fn(g.node_count(), |v| node_matches(g, v as u32, np)),
+    let test = NodeTest::of(g, np);
+    BitSet::from_fn(g.node_count(), |v| test.matches(g, v as u32))
+}
+
+/// A node pattern made ready to test node after node.
+enum NodeTest<'a> {
+    ByKind(ByKind<'a>),
+    Each(&'a NodePat),
+}
+
+impl<'a> NodeTest<'a> {
+    fn of(g: &Graph, np: &'a NodePat) -> NodeTest<'a> {
+        match ByKind::of(g, np) {
+            Some(by_kind) => NodeTest::ByKind(by_kind),
+            None => NodeTest::Each(np),
+        }
+    }
+
+    #[inline]
+    fn matches(&self, g: &Graph, v: u32) -> bool {
+        match self {
+            NodeTest::ByKind(by_kind) => by_kind.matches(g, v),
+            NodeTest::Each(np) => node_matches(g, v, np),
+        }
     }
 }
 
@@ -273,10 +309,25 @@ impl NodeSets {
                 distinct.push(test);
             }
         }
+        // Every set in one pass over the nodes, 64 nodes at a time: each node's data is
+        // read from memory once for all the patterns, not once a pattern (the node data
+        // of a million-resource estate is some 130 MB, and a pack has a dozen patterns).
+        let tests: Vec<NodeTest> = distinct.iter().map(|np| NodeTest::of(g, np)).collect();
+        let n = g.node_count();
+        let k = tests.len().max(1);
+        let mut words = vec![0u64; n.div_ceil(64) * k];
+        words.par_chunks_mut(k).enumerate().for_each(|(w, out)| {
+            for v in w * 64..(w * 64 + 64).min(n) {
+                for (word, test) in out.iter_mut().zip(&tests) {
+                    *word |= u64::from(test.matches(g, v as u32)) << (v % 64);
+                }
+            }
+        });
         let sets = distinct
-            .into_par_iter()
-            .map(|np| {
-                let set = node_set(g, &np);
+            .into_iter()
+            .enumerate()
+            .map(|(j, np)| {
+                let set = BitSet::from_words(words.iter().skip(j).step_by(k).copied().collect(), n);
                 (np, set)
             })
             .collect();
@@ -454,8 +505,8 @@ mod tests {
     /// The sets worked out by kind are the sets of the nodes that match, one by one: for
     /// labels of each category and kind, `kind` tests with and without `not`, in any case,
     /// and mixed with tests that read more than the kind.
-    #[test]
-    fn node_sets_by_kind_are_the_nodes_that_match() {
+    /// A small estate with every category and a few kinds.
+    fn small_graph() -> Graph {
         let text = [
             r#"{"type":"snapshot","taken_at":"2026-01-01T00:00:00Z"}"#,
             r#"{"type":"scope","id":"/subscriptions/s","kind":"subscription"}"#,
@@ -467,32 +518,47 @@ mod tests {
             r#"{"type":"identity","id":"22222222-2222-2222-2222-222222222222","kind":"group"}"#,
             r#"{"type":"exposure","resource":"/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/vm","from":"internet"}"#,
             r#"{"type":"reach","from":"/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/vm","to":"/subscriptions/s/resourceGroups/g/providers/Other/things/undefined"}"#,
+            r#"{"type":"finding","id":"f1","resource":"/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/vm","class":"recommendation","title":"t","severity":"high"}"#,
+            r#"{"type":"finding","id":"f2","resource":"/subscriptions/s/resourceGroups/g/providers/Microsoft.Web/sites/web","class":"alert","title":"t","severity":"high"}"#,
         ]
         .join("\n");
         let snap = native::parse(text.as_bytes(), "t.jsonl", ReadOptions::default()).unwrap();
-        let g = build(snap, &BuildOptions::default()).graph;
-        for node in [
-            "(internet)",
-            "(x:resource)",
-            "(x:scope)",
-            "(x:identity)",
-            "(x:subscription)",
-            "(x:service_principal)",
-            "(x:SERVICE_PRINCIPAL|resource_group)",
-            "(x:internet|group)",
-            "(x {kind: \"microsoft.compute/virtualmachines\"})",
-            "(x {not kind: \"Microsoft.Compute/virtualMachines\"})",
-            "(x:resource {not kind in [\"Microsoft.Web/sites\", \"Microsoft.KeyVault/vaults\"]})",
-            "(x:resource {kind: \"Microsoft.Web/sites\", sensitivity: \"high\"})",
-            "(x:resource {not kind: \"Microsoft.Web/sites\", sensitivity: \"high\"})",
-            "(x {kind})",
-            "(x {not kind})",
-            "(x:resource {not defined})",
-            "(x {kind: \"unknown\"})",
-        ] {
-            let pattern = crate::rules::pattern::parse(&format!("{node}-[:reaches*0..1]->(y)"))
-                .unwrap_or_else(|e| panic!("{node}: {e:?}"));
-            let np = &pattern.nodes[0];
+        build(snap, &BuildOptions::default()).graph
+    }
+
+    /// Node patterns that read labels, kinds and more.
+    const NODES: &[&str] = &[
+        "(internet)",
+        "(x:resource)",
+        "(x:scope)",
+        "(x:identity)",
+        "(x:subscription)",
+        "(x:service_principal)",
+        "(x:SERVICE_PRINCIPAL|resource_group)",
+        "(x:internet|group)",
+        "(x {kind: \"microsoft.compute/virtualmachines\"})",
+        "(x {not kind: \"Microsoft.Compute/virtualMachines\"})",
+        "(x:resource {not kind in [\"Microsoft.Web/sites\", \"Microsoft.KeyVault/vaults\"]})",
+        "(x:resource {kind: \"Microsoft.Web/sites\", sensitivity: \"high\"})",
+        "(x:resource {not kind: \"Microsoft.Web/sites\", sensitivity: \"high\"})",
+        "(x {kind})",
+        "(x {not kind})",
+        "(x:resource {not defined})",
+        "(x {kind: \"unknown\"})",
+        "(x {finding: {class: recommendation}})",
+    ];
+
+    fn first_node(pattern: &str) -> NodePat {
+        let pattern = crate::rules::pattern::parse(&format!("{pattern}-[:reaches*0..1]->(y)"))
+            .unwrap_or_else(|e| panic!("{pattern}: {e:?}"));
+        pattern.nodes[0].clone()
+    }
+
+    #[test]
+    fn node_sets_by_kind_are_the_nodes_that_match() {
+        let g = small_graph();
+        for node in NODES {
+            let np = &first_node(node);
             let by_kind = ByKind::of(&g, np).is_some();
             let want: Vec<usize> = (0..g.node_count())
                 .filter(|&v| node_matches(&g, v as u32, np))
@@ -500,6 +566,58 @@ mod tests {
             let got: Vec<usize> = node_set(&g, np).iter().collect();
             assert!(by_kind, "{node}: a small graph is worked out by kind");
             assert_eq!(got, want, "{node}");
+        }
+    }
+
+    /// The sets worked out together, in one pass over the nodes, are each pattern's own:
+    /// on the small estate, and on a generated one of many words of nodes with the shipped
+    /// pack's patterns.
+    #[test]
+    fn shared_node_sets_are_each_patterns_set() {
+        let mut patterns: Vec<Pattern> = NODES
+            .iter()
+            .map(|n| crate::rules::pattern::parse(&format!("{n}-[:reaches*0..1]->(y)")).unwrap())
+            .collect();
+        let small = small_graph();
+        let shared = NodeSets::of(&small, &patterns);
+        assert_eq!(
+            shared.sets.len(),
+            NODES.len(),
+            "`(y)` tests nothing: left out"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let opts = crate::generate::GenerateOptions {
+            resources: 300,
+            seed: 7,
+        };
+        crate::generate::generate(&opts, dir.path()).unwrap();
+        let est = crate::load_estate(
+            &dir.path().join("q1.jsonl"),
+            ReadOptions::default(),
+            &BuildOptions::default(),
+        )
+        .unwrap();
+        let pack = crate::rules::shipped().unwrap();
+        patterns.extend(pack.rules.iter().map(|r| r.pattern.clone()));
+        for g in [&small, &est.graph] {
+            assert!(g.node_count() > 64 || std::ptr::eq(g, &small));
+            let shared = NodeSets::of(g, &patterns);
+            for np in patterns
+                .iter()
+                .flat_map(|p| &p.nodes)
+                .filter(|np| !matches_all(np))
+            {
+                let want: Vec<usize> = (0..g.node_count())
+                    .filter(|&v| node_matches(g, v as u32, np))
+                    .collect();
+                let got: Vec<usize> = shared
+                    .get(np)
+                    .expect("every pattern's set")
+                    .iter()
+                    .collect();
+                assert_eq!(got, want, "{np:?}");
+            }
         }
     }
 }

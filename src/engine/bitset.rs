@@ -23,6 +23,12 @@ impl BitSet {
         BitSet { words, len }
     }
 
+    /// The set whose words are `words`, bit `i % 64` of word `i / 64` for element `i`.
+    pub fn from_words(words: Vec<u64>, len: usize) -> Self {
+        debug_assert_eq!(words.len(), len.div_ceil(64));
+        BitSet { words, len }
+    }
+
     pub fn from_fn(len: usize, f: impl Fn(usize) -> bool + Sync) -> Self {
         use rayon::prelude::*;
         let words: Vec<u64> = (0..len.div_ceil(64))
