@@ -5,9 +5,13 @@
 
 use rayon::prelude::*;
 use std::io::Write;
+use std::sync::mpsc;
 
 /// Writes what `format` puts in a buffer for each run of `piece` items, in order.
 ///
+/// Batches are written by a thread of their own, which mostly waits on the system while
+/// the pool formats the next batch: on the pool, a batch's writing would hold one of its
+/// threads (and, with one thread, be done in turn with the formatting instead of beside it).
 /// The buffers of a batch, once written, are emptied and filled by the batch after next:
 /// fresh buffers for every batch would have each byte of a large output faulted in anew
 /// (at a million resources, an eighth of a scan's page faults).
@@ -31,24 +35,32 @@ pub fn write_batched<T: Sync>(
             });
         bufs
     };
-    let mut batches = items.chunks(piece * PIECES_PER_THREAD * rayon::current_num_threads());
-    let mut ready = batches
-        .next()
-        .map(|b| each(b, Vec::new()))
-        .unwrap_or_default();
-    let mut spare = Vec::new();
-    loop {
-        let next = batches.next();
-        let (written, formatted) = rayon::join(
-            || ready.iter().try_for_each(|t| out.write_all(t)),
-            || next.map(|b| each(b, std::mem::take(&mut spare))),
-        );
-        written?;
-        match formatted {
-            Some(f) => spare = std::mem::replace(&mut ready, f),
-            None => return Ok(()),
+    let batches = items.chunks(piece * PIECES_PER_THREAD * rayon::current_num_threads());
+    std::thread::scope(|scope| {
+        // Handed over only when the writer is ready for it: the writer holds one batch
+        // and this thread formats the next, never more.
+        let (to_write, written) = mpsc::sync_channel::<Vec<Vec<u8>>>(0);
+        let (give_back, spare) = mpsc::channel::<Vec<Vec<u8>>>();
+        let writer = scope.spawn(move || -> std::io::Result<()> {
+            for batch in written {
+                batch.iter().try_for_each(|t| out.write_all(t))?;
+                // Nobody left to take it back is no error: the formatting is over.
+                let _ = give_back.send(batch);
+            }
+            Ok(())
+        });
+        for batch in batches {
+            let bufs = each(batch, spare.try_recv().unwrap_or_default());
+            if to_write.send(bufs).is_err() {
+                // The writer stopped on an error, which it gives below.
+                break;
+            }
         }
-    }
+        drop(to_write);
+        writer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the output's writer failed")))
+    })
 }
 
 #[cfg(test)]
@@ -78,5 +90,41 @@ mod tests {
         let mut out = Vec::new();
         super::write_batched::<u32>(&[], 7, &mut out, &|_, buf| buf.push(b'x')).unwrap();
         assert!(out.is_empty());
+    }
+
+    /// Fails every write once `left` bytes are written.
+    struct Full {
+        left: usize,
+    }
+
+    impl Write for Full {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.left == 0 {
+                return Err(std::io::Error::other("disk full"));
+            }
+            let n = buf.len().min(self.left);
+            self.left -= n;
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A write that fails stops the formatting and is the error given, whenever it comes.
+    #[test]
+    fn a_failed_write_is_the_error_given() {
+        let items: Vec<u32> = (0..200_000).collect();
+        for left in [0, 10, 500_000] {
+            let mut out = Full { left };
+            let err = super::write_batched(&items, 7, &mut out, &|xs, buf| {
+                for i in xs {
+                    write!(buf, "{i},").unwrap();
+                }
+            })
+            .unwrap_err();
+            assert_eq!(err.to_string(), "disk full", "after {left} bytes");
+        }
     }
 }
