@@ -19,6 +19,11 @@ use bitset::BitSet;
 use rayon::prelude::*;
 use std::collections::HashMap;
 
+/// Product states met by a search, keyed by `node * states + state`: a fixed-seed fast
+/// hash, since the searches from every entry insert a few million keys in all (the
+/// default SipHash spent more on hashing them than the search on the graph).
+type Seen = HashMap<u64, u32, foldhash::fast::FixedState>;
+
 /// One step of a witness walk: the node reached and the edge taken to reach it
 /// (`None` for the first node).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -343,7 +348,7 @@ fn lex_bfs(
     let s = a.state_count();
     let mut visits: Vec<Visit> = Vec::new();
     // Product state -> its visit.
-    let mut seen: HashMap<u64, u32> = HashMap::new();
+    let mut seen = Seen::default();
     let key = |v: u32, st: u16| v as u64 * s as u64 + st as u64;
     let valid = |v: u32, st: u16| {
         allowed(st)
@@ -359,7 +364,7 @@ fn lex_bfs(
     fn add(
         g: &Graph,
         visits: &mut Vec<Visit>,
-        seen: &mut HashMap<u64, u32>,
+        seen: &mut Seen,
         a: &Automaton,
         key: &dyn Fn(u32, u16) -> u64,
         valid: &dyn Fn(u32, u16) -> bool,
