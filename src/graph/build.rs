@@ -1251,21 +1251,24 @@ fn edge_ranks(
             _ => format!("{:?}", nets[w.extra as usize]),
         }
     };
-    // The first rank of each node's out-edges, by the node's place in the order.
-    let mut starts: Vec<u32> = order
-        .par_iter()
-        .map(|&v| fwd.iter().map(|c| c.range(v).len() as u32).sum())
+    // The first rank of each node's out-edges, by the node's place in the order. Nodes are
+    // visited in their own order (the adjacency's), which reads memory in order; only
+    // the sums follow the node order.
+    let mut starts: Vec<u32> = (0..rank.len() as u32)
+        .into_par_iter()
+        .map(|v| fwd.iter().map(|c| c.range(v).len() as u32).sum())
         .collect();
     let mut next = 0;
-    for s in &mut starts {
-        next += std::mem::replace(s, next);
+    for &v in order {
+        next += std::mem::replace(&mut starts[v as usize], next);
     }
     // Each edge is ranked once, by the one node it leaves.
     let out: Vec<AtomicU32> = (0..raw.len()).map(|_| AtomicU32::new(0)).collect();
-    order
+    starts
         .par_iter()
-        .zip(&starts)
-        .for_each_init(Vec::new, |edges, (&v, &start)| {
+        .enumerate()
+        .for_each_init(Vec::new, |edges, (v, &start)| {
+            let v = v as u32;
             // (target's rank, kind, edge), sorted; ties on the first two by payload.
             edges.clear();
             for (kind, c) in fwd.iter().enumerate() {
