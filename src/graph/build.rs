@@ -621,21 +621,46 @@ impl Builder {
                 attached.extend(list.into_vec().into_iter().map(|r| (v as u32, o, r)));
             }
         }
+        // Most name a defined resource, found in parallel: nothing about a defined node
+        // changes for being referenced (the container hint is read of undefined nodes
+        // only). The rest are taken in turn as any reference is, since taking one can add
+        // a node.
         let hashes: Vec<u64> = attached.par_iter().map(|(_, _, r)| hash_id(r)).collect();
+        let defined: Vec<Option<u32>> = {
+            let b = &b;
+            attached
+                .par_chunks(1 << 12)
+                .zip(hashes.par_chunks(1 << 12))
+                .flat_map_iter(|(these, hashes)| {
+                    these
+                        .iter()
+                        .zip(hashes)
+                        .enumerate()
+                        .map(|(i, ((_, _, r), &h))| {
+                            if let Some(&h) = hashes.get(i + AHEAD) {
+                                b.index.prefetch(h);
+                            }
+                            if let Some(&h) = hashes.get(i + AHEAD / 2) {
+                                b.prefetch_node(h);
+                            }
+                            b.index
+                                .get_hashed(h, r)
+                                .filter(|&v| b.protos[v as usize].def.is_some())
+                        })
+                })
+                .collect()
+        };
         for (i, (v, o, r)) in attached.into_iter().enumerate() {
-            if let Some(&h) = hashes.get(i + AHEAD) {
-                b.index.prefetch(h);
-            }
-            if let Some(&h) = hashes.get(i + AHEAD / 2) {
-                b.prefetch_node(h);
-            }
-            let rv = b.reference(
-                &r,
-                hashes[i],
-                Hint::Container,
-                o.unwrap_or_default(),
-                "attached_to resource",
-            );
+            let rv = match defined[i] {
+                Some(rv) => rv,
+                None => b.reference(
+                    &r,
+                    hashes[i],
+                    Hint::Container,
+                    o.unwrap_or_default(),
+                    "attached_to resource",
+                ),
+            };
             edges.push(PendingEdge {
                 from: rv,
                 to: v,
@@ -1297,6 +1322,45 @@ fn edge_ranks(
 mod tests {
     use super::*;
     use crate::ingest::{native, ReadOptions};
+
+    /// An identity's attached resources, defined (in any case) or not: each gets its
+    /// `uses_identity` edge, and only the undefined one a warning, as a resource-shaped node.
+    #[test]
+    fn attached_resources_defined_or_not() {
+        let b = graph(&[
+            r#"{"type":"identity","id":"mi","kind":"managed_identity","attached_to":["/S/R/VM","/s/r/gone"]}"#,
+            r#"{"type":"resource","id":"/s/r/vm","kind":"Microsoft.Compute/virtualMachines"}"#,
+            r#"{"type":"reach","from":"/s/r/vm","to":"/s/r/gone"}"#,
+        ]);
+        let g = &b.graph;
+        let mi = g.find("mi").unwrap();
+        let users: Vec<&str> =
+            g.g.edges_directed(mi.into(), petgraph::Direction::Incoming)
+                .filter(|e| e.weight().kind == EdgeKind::UsesIdentity)
+                .map(|e| g.id(petgraph::visit::EdgeRef::source(&e).index() as u32))
+                .collect();
+        assert_eq!(users.len(), 2, "{users:?}");
+        assert!(
+            users.contains(&"/s/r/vm") && users.contains(&"/s/r/gone"),
+            "{users:?}"
+        );
+        let gone = g.node(g.find("/s/r/gone").unwrap());
+        assert!(!gone.defined);
+        assert_ne!(
+            gone.category,
+            Category::Identity,
+            "an attached resource is no identity"
+        );
+        // Met first as a reach's end, then as an attached resource: a warning for each.
+        let said: Vec<&str> = b.warnings.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(
+            said.contains(
+                &"attached_to resource `/s/r/gone` is not defined by any record; kept as a node"
+            ),
+            "{said:?}"
+        );
+    }
 
     fn graph(lines: &[&str]) -> Built {
         let mut text = String::from(r#"{"type":"snapshot","taken_at":"2026-01-01T00:00:00Z"}"#);
