@@ -111,7 +111,8 @@ fn replace(
 /// stretch. The `fsync` decides either way.
 struct Temp {
     file: std::fs::File,
-    /// The staging buffer: [`STAGE`] bytes from `at`, which is block-aligned in memory.
+    /// The staging buffer: up to [`STAGE`] bytes from `at`, which is block-aligned in
+    /// memory; its length is `at` plus the bytes staged.
     mem: Vec<u8>,
     at: usize,
     /// Bytes staged, from `at`.
@@ -202,6 +203,7 @@ impl Temp {
         self.mem
             .copy_within(self.at + len..self.at + self.staged, self.at);
         self.staged -= len;
+        self.mem.truncate(self.at + self.staged);
         Ok(())
     }
 
@@ -279,13 +281,15 @@ impl Write for Temp {
             self.write_buffered(buf)?;
             return Ok(buf.len());
         }
-        if self.mem.is_empty() {
-            self.mem = vec![0; STAGE + BLOCK];
+        if self.mem.capacity() == 0 {
+            // Reserved, not filled: only what is staged is ever touched, so a small output
+            // costs the memory it needs. It is never grown, so it never moves.
+            self.mem = Vec::with_capacity(STAGE + BLOCK);
             self.at = self.mem.as_ptr().align_offset(BLOCK).min(BLOCK);
+            self.mem.resize(self.at, 0);
         }
         let n = buf.len().min(STAGE - self.staged);
-        let from = self.at + self.staged;
-        self.mem[from..from + n].copy_from_slice(&buf[..n]);
+        self.mem.extend_from_slice(&buf[..n]);
         self.staged += n;
         if self.staged == STAGE {
             if self.mode == Mode::Staging {
