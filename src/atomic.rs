@@ -174,8 +174,8 @@ impl Temp {
         self.file.sync_all()
     }
 
-    /// Writes the first `len` staged bytes direct (all of them when `len` is every staged
-    /// byte of a full buffer) and moves the rest to the front.
+    /// Writes the first `len` staged bytes (direct unless the mode has fallen back to the
+    /// page cache) and moves the rest to the front.
     fn write_staged(&mut self, len: usize) -> std::io::Result<()> {
         let mut done = 0;
         while done < len && self.mode == Mode::Direct {
@@ -190,7 +190,8 @@ impl Temp {
                 }
                 Ok(_) => return Err(std::io::ErrorKind::WriteZero.into()),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) if e.raw_os_error() == Some(EINVAL) => self.buffered(),
+                // `EINVAL`: the file system does not take this write direct.
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => self.buffered(),
                 Err(e) => return Err(e),
             }
         }
@@ -244,11 +245,6 @@ impl Temp {
     #[cfg(not(target_os = "linux"))]
     fn start_writeback(&mut self) {}
 }
-
-#[cfg(target_os = "linux")]
-const EINVAL: i32 = libc::EINVAL;
-#[cfg(not(target_os = "linux"))]
-const EINVAL: i32 = 22;
 
 /// Turns direct writing of `file` on or off; whether it is now as asked.
 #[cfg(target_os = "linux")]
