@@ -68,6 +68,8 @@ impl<'a> Line<'a> {
     pub fn read_into(&mut self, text: &'a str) -> serde_json::Result<()> {
         *self = Line::default();
         if plain(text, self).is_none() {
+            // What the scanner read before it gave up goes, whether serde_json reads the
+            // line or fails on it.
             *self = Line::default();
             *self = serde_json::from_str(text)?;
         }

@@ -683,9 +683,14 @@ fn missing(ty: &str, field: &'static str) -> Problem {
     )
 }
 
-/// A required field's text, still borrowed from the line where it can be: a record owns
-/// only the fields it keeps.
-fn req<'a>(
+/// A required field, kept as written.
+fn req(v: Option<Cow<'_, str>>, ty: &str, field: &'static str) -> Result<String, Problem> {
+    req_text(v, ty, field).map(Cow::into_owned)
+}
+
+/// A required field's text, still borrowed from the line where it can be, for a field
+/// that is read but not kept as written (a class, a severity, a kind to lowercase).
+fn req_text<'a>(
     v: Option<Cow<'a, str>>,
     ty: &str,
     field: &'static str,
@@ -728,7 +733,7 @@ fn to_record<K>(
     };
     let rec = match &*ty {
         "snapshot" => {
-            let taken_at = req(l.taken_at.take(), "snapshot", "taken_at")?.into_owned();
+            let taken_at = req(l.taken_at.take(), "snapshot", "taken_at")?;
             if !is_rfc3339(&taken_at) {
                 return Err((
                     format!("`taken_at` is not an RFC 3339 timestamp: `{taken_at}`"),
@@ -748,7 +753,7 @@ fn to_record<K>(
         }
         "scope" => Record::Define(Definition {
             def_type: DefType::Scope,
-            id: req(l.id.take(), "scope", "id")?.into_owned(),
+            id: req(l.id.take(), "scope", "id")?,
             kind: non_empty(l.kind.take()).map(|k| k.trim().to_ascii_lowercase()),
             name: owned(l.name.take()),
             parent: owned(non_empty(l.parent.take())),
@@ -758,8 +763,8 @@ fn to_record<K>(
         }),
         "resource" => Record::Define(Definition {
             def_type: DefType::Resource,
-            id: req(l.id.take(), "resource", "id")?.into_owned(),
-            kind: Some(req(l.kind.take(), "resource", "kind")?.into_owned()),
+            id: req(l.id.take(), "resource", "id")?,
+            kind: Some(req(l.kind.take(), "resource", "kind")?),
             name: owned(l.name.take()),
             parent: owned(non_empty(l.parent.take())),
             tags: l.tags.take().map(|t| t.into_iter().collect()),
@@ -780,8 +785,8 @@ fn to_record<K>(
             attached_to: None,
         }),
         "identity" => {
-            let id = req(l.id.take(), "identity", "id")?.into_owned();
-            let kind = req(l.kind.take(), "identity", "kind")?
+            let id = req(l.id.take(), "identity", "id")?;
+            let kind = req_text(l.kind.take(), "identity", "kind")?
                 .trim()
                 .to_ascii_lowercase();
             const KINDS: [&str; 4] = ["user", "group", "service_principal", "managed_identity"];
@@ -804,39 +809,39 @@ fn to_record<K>(
             })
         }
         "membership" => Record::Membership {
-            group: req(l.group.take(), "membership", "group")?.into_owned(),
-            member: req(l.member.take(), "membership", "member")?.into_owned(),
+            group: req(l.group.take(), "membership", "group")?,
+            member: req(l.member.take(), "membership", "member")?,
         },
         "role" => Record::Role {
-            name: req(l.name.take(), "role", "name")?.into_owned(),
+            name: req(l.name.take(), "role", "name")?,
             id: owned(non_empty(l.id.take())),
             privileged: l.privileged,
             actions: l.actions.take(),
         },
         "role_assignment" => Record::RoleAssignment {
-            principal: req(l.principal.take(), "role_assignment", "principal")?.into_owned(),
-            role: req(l.role.take(), "role_assignment", "role")?.into_owned(),
-            scope: req(l.scope.take(), "role_assignment", "scope")?.into_owned(),
+            principal: req(l.principal.take(), "role_assignment", "principal")?,
+            role: req(l.role.take(), "role_assignment", "role")?,
+            scope: req(l.scope.take(), "role_assignment", "scope")?,
             condition: owned(l.condition.take()),
         },
         "exposure" => Record::Exposure {
-            resource: req(l.resource.take(), "exposure", "resource")?.into_owned(),
-            from: req(l.from.take(), "exposure", "from")?.into_owned(),
+            resource: req(l.resource.take(), "exposure", "resource")?,
+            from: req(l.from.take(), "exposure", "from")?,
             ports: l.ports.take(),
             protocol: owned(l.protocol.take()),
             via: owned(l.via.take()),
         },
         "reach" => Record::Reach {
-            from: req(l.from.take(), "reach", "from")?.into_owned(),
-            to: req(l.to.take(), "reach", "to")?.into_owned(),
+            from: req(l.from.take(), "reach", "from")?,
+            to: req(l.to.take(), "reach", "to")?,
             ports: l.ports.take(),
             protocol: owned(l.protocol.take()),
             via: owned(l.via.take()),
         },
         "finding" => {
-            let id = req(l.id.take(), "finding", "id")?.into_owned();
-            let resource = req(l.resource.take(), "finding", "resource")?.into_owned();
-            let class_s = req(l.class.take(), "finding", "class")?;
+            let id = req(l.id.take(), "finding", "id")?;
+            let resource = req(l.resource.take(), "finding", "resource")?;
+            let class_s = req_text(l.class.take(), "finding", "class")?;
             let class = match class_s.trim() {
                 c if c.eq_ignore_ascii_case("recommendation") => FindingClass::Recommendation,
                 c if c.eq_ignore_ascii_case("alert") => FindingClass::Alert,
@@ -848,8 +853,8 @@ fn to_record<K>(
                     ))
                 }
             };
-            let title = req(l.title.take(), "finding", "title")?.into_owned();
-            let sev_s = req(l.severity.take(), "finding", "severity")?;
+            let title = req(l.title.take(), "finding", "title")?;
+            let sev_s = req_text(l.severity.take(), "finding", "severity")?;
             let severity = Level::parse(&sev_s).ok_or_else(|| {
                 (
                     format!("unknown severity `{sev_s}`"),
