@@ -1008,19 +1008,20 @@ fn make(
 }
 
 /// `hash` is the [`hash_id`] of the definition's id.
-fn define(b: &mut Builder, d: &mut Definition, hash: u64, o: Origin) {
+fn define(b: &mut Builder, rec: &mut Definition, hash: u64, o: Origin) {
     // The spelling is kept on the node once, not in the definition as well.
-    let written = std::mem::take(&mut d.id);
+    let written = std::mem::take(&mut rec.id);
     let id = crate::text::trim(&written);
     if id.eq_ignore_ascii_case(ids::INTERNET) {
         b.warn(
             Some(o),
             "the id `internet` is reserved for the public internet; this record is ignored".into(),
         );
+        rec.id = written;
         return;
     }
     let v = b.node_hashed(hash, id);
-    let d = Def::new(d, &mut b.strings);
+    let d = Def::new(rec, &mut b.strings);
     let first = b.index.text(v);
     let p = &mut b.protos[v as usize];
     let earlier = p.def_line;
@@ -1093,8 +1094,12 @@ fn define(b: &mut Builder, d: &mut Definition, hash: u64, o: Origin) {
         .unwrap_or(first);
     if shown != written {
         p.rare().last_def = Some(written.into_boxed_str());
-    } else if let Some(r) = &mut p.rare {
-        r.last_def = None;
+    } else {
+        if let Some(r) = &mut p.rare {
+            r.last_def = None;
+        }
+        // Given back, so that the thread that parsed the record frees it.
+        rec.id = written;
     }
     if let Some(m) = msg {
         let line = earlier.map(|e| b.locate(e).1).unwrap_or(0);

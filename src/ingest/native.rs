@@ -162,19 +162,28 @@ pub fn parse_from<K: Send + Copy>(
     };
     // Pieces come back once parsed, and item lists once taken, to be filled again: fresh
     // ones each time would be faulted in afresh (a fifth of a scan's page faults at a
-    // million resources).
-    let spare_items = std::sync::Mutex::new(Vec::new());
-    let parse = |(i, piece): (usize, Vec<u8>)| {
-        let items = spare_items.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let out = parse_chunk(&piece, file, &prepare, items.unwrap_or_default());
+    // million resources). Each thread fills again only the lists it filled before: the
+    // strings a list's records leave are then freed by the thread that allocated them,
+    // which the allocator does at a fraction of the cost of a free from another thread
+    // (that one is queued, and collected by the owner when it next allocates).
+    let spare_items: Vec<_> = (0..threads.max(1))
+        .map(|_| std::sync::Mutex::new(Vec::new()))
+        .collect();
+    let parse = |worker: usize, (i, piece): (usize, Vec<u8>)| {
+        let items = spare_items[worker]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop();
+        let out = parse_chunk(&piece, file, &prepare, items.unwrap_or_default(), worker);
         let mut p = pieces.lock().unwrap_or_else(|e| e.into_inner());
         p.spare.push(piece);
         (i, out)
     };
     let mut taker = Taker::new(file, opts);
     let mut take = |out: ChunkOut<K>| {
+        let worker = out.worker;
         let items = taker.take(out, &mut each);
-        spare_items
+        spare_items[worker]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(items);
@@ -182,7 +191,7 @@ pub fn parse_from<K: Send + Copy>(
     };
     if threads <= 1 {
         while let Some(piece) = claim() {
-            take(parse(piece).1);
+            take(parse(0, piece).1);
         }
     } else {
         // Threads beside this one read and parse the next piece in turn; this thread takes
@@ -190,12 +199,12 @@ pub fn parse_from<K: Send + Copy>(
         // ready.
         std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, ChunkOut<K>)>(threads * 2);
-            for _ in 1..threads {
+            for worker in 1..threads {
                 let tx = tx.clone();
                 let (claim, parse) = (&claim, &parse);
                 scope.spawn(move || {
                     while let Some(piece) = claim() {
-                        if tx.send(parse(piece)).is_err() {
+                        if tx.send(parse(worker, piece)).is_err() {
                             break;
                         }
                     }
@@ -213,7 +222,7 @@ pub fn parse_from<K: Send + Copy>(
                 if let Ok((i, out)) = rx.try_recv() {
                     ready.insert(i, out);
                 } else if let Some(piece) = claim() {
-                    let (i, out) = parse(piece);
+                    let (i, out) = parse(0, piece);
                     ready.insert(i, out);
                 } else if let Ok((i, out)) = rx.recv() {
                     ready.insert(i, out);
@@ -505,6 +514,8 @@ impl<'a> Taker<'a> {
 struct ChunkOut<K> {
     /// Number of lines in the chunk (newlines, plus a final unterminated line).
     lines: u32,
+    /// The thread that parsed it (0 is the one that takes), which fills its list again.
+    worker: usize,
     bytes: usize,
     items: Vec<Item<K>>,
 }
@@ -552,6 +563,7 @@ fn parse_chunk<K>(
     file: &str,
     prepare: &impl Fn(&Record) -> K,
     mut items: Vec<Item<K>>,
+    worker: usize,
 ) -> ChunkOut<K> {
     items.clear();
     items.reserve(chunk.len() / LINE_BYTES + 1);
@@ -567,6 +579,7 @@ fn parse_chunk<K>(
     }
     ChunkOut {
         lines,
+        worker,
         bytes: chunk.len(),
         items,
     }
