@@ -124,14 +124,30 @@ pub fn run_capped(g: &Graph, pack: &RulePack, filter: &Filter, cap: Option<usize
     // A targeted query tests node patterns on what reaches its target only.
     let shared = (filter.target.is_none() && pack.rules.len() > 1)
         .then(|| engine::NodeSets::of(g, pack.rules.iter().map(|r| &r.pattern)));
-    let per_rule: Vec<Outcome> = pack
-        .rules
-        .par_iter()
-        .enumerate()
-        .map(|(i, r)| run_rule(g, i, r, filter, cap, shared.as_ref(), &span))
-        .collect();
+    // Rules are taken in turn by whichever thread is free, the longest patterns first: a
+    // rule's backward pass runs on one thread, so a long rule taken last would hold up
+    // the end while the other threads have nothing left. Inside the pool from the start,
+    // so that with one thread the rules run on its worker, as their searches do.
+    let mut order: Vec<usize> = (0..pack.rules.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(pack.rules[i].pattern.edges.len()));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut per_rule: Vec<(usize, Outcome)> = rayon::scope(|_| {
+        (0..rayon::current_num_threads().min(order.len()))
+            .into_par_iter()
+            .with_max_len(1)
+            .flat_map_iter(|_| {
+                std::iter::from_fn(|| {
+                    let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let &i = order.get(k)?;
+                    let r = &pack.rules[i];
+                    Some((i, run_rule(g, i, r, filter, cap, shared.as_ref(), &span)))
+                })
+            })
+            .collect()
+    });
+    per_rule.sort_unstable_by_key(|&(i, _)| i);
     let mut out = Outcome::default();
-    for mut o in per_rule {
+    for (_, mut o) in per_rule {
         out.combinations.append(&mut o.combinations);
         out.tallies.append(&mut o.tallies);
     }
@@ -158,26 +174,27 @@ fn run_rule(
     );
     let _entered = span.enter();
     let (found, stats) = engine::evaluate_capped(g, &rule.pattern, filter, cap, shared);
-    let mut prefix: Option<(u32, Sha256)> = None;
+    // Fingerprints in parallel, an entry's together: its prefix is hashed once for them
+    // all. Made apart from the walks, which are then moved into place in turn.
+    let prints: Vec<String> = found
+        .matches
+        .par_chunk_by(|a, b| a.entry == b.entry)
+        .flat_map_iter(|ms| {
+            let prefix = print_prefix(&rule.id, g.id(ms[0].entry));
+            ms.iter()
+                .map(move |m| finish_print(prefix.clone(), g.id(m.target)))
+        })
+        .collect();
     let combinations = found
         .matches
         .into_iter()
-        .map(|m| {
-            let p = match &prefix {
-                Some((e, p)) if *e == m.entry => p,
-                _ => {
-                    &prefix
-                        .insert((m.entry, print_prefix(&rule.id, g.id(m.entry))))
-                        .1
-                }
-            };
-            Combination {
-                rule: index,
-                fingerprint: finish_print(p.clone(), g.id(m.target)),
-                entry: m.entry,
-                target: m.target,
-                walk: m.walk,
-            }
+        .zip(prints)
+        .map(|(m, fingerprint)| Combination {
+            rule: index,
+            fingerprint,
+            entry: m.entry,
+            target: m.target,
+            walk: m.walk,
         })
         .collect();
     let tallies: Vec<Tally> = found
