@@ -502,9 +502,6 @@ mod tests {
     use crate::graph::{build, BuildOptions};
     use crate::ingest::{native, ReadOptions};
 
-    /// The sets worked out by kind are the sets of the nodes that match, one by one: for
-    /// labels of each category and kind, `kind` tests with and without `not`, in any case,
-    /// and mixed with tests that read more than the kind.
     /// A small estate with every category and a few kinds.
     fn small_graph() -> Graph {
         let text = [
@@ -554,6 +551,9 @@ mod tests {
         pattern.nodes[0].clone()
     }
 
+    /// The sets worked out by kind are the sets of the nodes that match, one by one: for
+    /// labels of each category and kind, `kind` tests with and without `not`, in any case,
+    /// and mixed with tests that read more than the kind.
     #[test]
     fn node_sets_by_kind_are_the_nodes_that_match() {
         let g = small_graph();

@@ -1009,17 +1009,16 @@ fn make(
 
 /// `hash` is the [`hash_id`] of the definition's id.
 fn define(b: &mut Builder, rec: &mut Definition, hash: u64, o: Origin) {
-    // The spelling is kept on the node once, not in the definition as well.
-    let written = std::mem::take(&mut rec.id);
-    let id = crate::text::trim(&written);
-    if id.eq_ignore_ascii_case(ids::INTERNET) {
+    if crate::text::trim(&rec.id).eq_ignore_ascii_case(ids::INTERNET) {
         b.warn(
             Some(o),
             "the id `internet` is reserved for the public internet; this record is ignored".into(),
         );
-        rec.id = written;
         return;
     }
+    // The spelling is kept on the node once, not in the definition as well.
+    let written = std::mem::take(&mut rec.id);
+    let id = crate::text::trim(&written);
     let v = b.node_hashed(hash, id);
     let d = Def::new(rec, &mut b.strings);
     let first = b.index.text(v);
@@ -1529,6 +1528,24 @@ mod tests {
             .iter()
             .map(|w| (w.line, w.message.as_str()))
             .collect()
+    }
+
+    /// A definition of the reserved id, however spelt, is ignored with a warning: the
+    /// internet stays the one node of its kind.
+    #[test]
+    fn defining_the_internet_is_ignored() {
+        let b = graph(&[r#"{"type":"resource","id":" Internet ","kind":"k","name":"x"}"#]);
+        assert_eq!(
+            said(&b),
+            [(
+                2,
+                "the id `internet` is reserved for the public internet; this record is ignored"
+            )]
+        );
+        let internet = b.graph.node(0);
+        assert_eq!(internet.category, Category::Internet);
+        assert!(!internet.defined);
+        assert_eq!(b.graph.node_count(), 1);
     }
 
     /// Ids that begin with their resource's id are held as the rest; every id still reads,
