@@ -143,16 +143,12 @@ impl IdIndex {
         }
     }
 
-    /// Starts loading node `v`'s id from byte `from` on.
+    /// Starts loading node `v`'s id from byte `from` on: its first line and its last.
     fn prefetch_text(&self, v: u32, from: usize) {
-        if let Some(s) = self.spans.get(v as usize) {
-            let text = self.blocks[s.block as usize].as_bytes();
-            if let Some(b) = text
-                .get(s.start as usize + from)
-                .filter(|_| from < s.len as usize)
-            {
-                prefetch(b);
-            }
+        if let Some(s) = self.spans.get(v as usize).filter(|s| from < s.len as usize) {
+            let text = &self.blocks[s.block as usize].as_bytes()[s.start as usize..];
+            prefetch(&text[from]);
+            prefetch(&text[s.len as usize - 1]);
         }
     }
 
@@ -208,116 +204,149 @@ impl IdIndex {
 
     /// Every node, in byte order of folded ids.
     ///
-    /// A comparison sort would read two ids from all over memory for each of its
-    /// n log n comparisons, and ids share most of their length; this sorts by a window of
-    /// each id folded into a key held beside it, so each id is read once per window, and
-    /// only nodes that tie on a window go on to the next.
+    /// A comparison sort of every id would read two ids from all over memory for each of
+    /// its n log n comparisons, and ids share most of their length. So the ids are sorted
+    /// by a window of [`WINDOW`] bytes, folded into a key held beside each (at first read
+    /// in node order, the order of their text in memory), until the ids that tie on their
+    /// windows come in runs of at most [`GATHER_MAX`] (at a million resources, one window
+    /// does it: a run is a subscription's ids); then each run has the rest of its ids
+    /// gathered, folded, into a buffer of its own, once, and is sorted there by comparison,
+    /// in cache. Sorting window by window to the end read every id from all over memory
+    /// once per window: five rounds at a million resources, twice the time.
     pub fn folded_order(&self) -> Vec<u32> {
         let mut order: Vec<u32> = (0..self.len() as u32).collect();
-        // Ranges of `order` whose ids agree (folded) on their first `depth` bytes.
-        let mut tied = vec![(0, order.len(), 0)];
+        // Runs of the order whose ids agree (folded) on their first `depth` bytes.
+        let mut tied = vec![(0, order.len())];
+        let mut depth = 0;
         while !tied.is_empty() {
-            // Carve batches of neighbouring ranges out of `order` to sort them side by
-            // side: after the first rounds most ranges hold a few ids, and the ids of a
-            // batch are asked for ahead of their turn across its ranges.
-            let mut batches = Vec::new();
-            let mut rest = &mut order[..];
-            let mut at = 0;
-            let mut ranges = &tied[..];
-            while let Some(&(lo, _, _)) = ranges.first() {
-                let mut ids = 0;
-                let n = ranges
-                    .iter()
-                    .take_while(|&&(lo, hi, _)| {
-                        let take = ids < SORT_BATCH;
-                        ids += hi - lo;
-                        take
-                    })
-                    .count();
-                let (batch, later) = ranges.split_at(n);
-                let hi = batch[n - 1].1;
-                let (_, r) = std::mem::take(&mut rest).split_at_mut(lo - at);
-                let (part, r) = r.split_at_mut(hi - lo);
-                batches.push((part, lo, batch));
-                rest = r;
-                at = hi;
-                ranges = later;
-            }
-            tied = batches
-                .into_par_iter()
-                .flat_map_iter(|(part, lo, ranges)| self.sort_windows(part, lo, ranges))
+            let (large, small): (Vec<Run>, Vec<Run>) =
+                tied.into_iter().partition(|(lo, hi)| hi - lo > GATHER_MAX);
+            tied = large
+                .into_iter()
+                .flat_map(|(lo, hi)| self.sort_window(&mut order[lo..hi], lo, depth))
                 .collect();
+            self.sort_small_runs(&mut order, &small, depth);
+            depth += WINDOW;
         }
         order
     }
 
-    /// Sorts each of `ranges` (ranges of the order whose ids agree up to their depth, all
-    /// within `part`, which starts at `base` in the order) by the window of [`WINDOW`]
-    /// bytes after its depth; gives the ranges that tie on it and go on past it.
-    fn sort_windows(
-        &self,
-        part: &mut [u32],
-        base: usize,
-        ranges: &[(usize, usize, usize)],
-    ) -> Vec<(usize, usize, usize)> {
-        // The batch's ids end to end (the part itself when it is one range), so that each
-        // can be asked for ahead of its turn across ranges.
-        let joined: Vec<u32>;
-        let ids: &[u32] = if let [(lo, hi, _)] = ranges {
-            &part[lo - base..hi - base]
-        } else {
-            joined = ranges
-                .iter()
-                .flat_map(|&(lo, hi, _)| &part[lo - base..hi - base])
-                .copied()
-                .collect();
-            &joined
-        };
-        // After the first round the ids are in no order of memory, so each id's span and
+    /// Sorts a run of the order (starting at `lo` in it) whose ids agree on their first
+    /// `depth` bytes by the window after those; gives the runs that tie on it and go on
+    /// past it (they agree on `depth +` [`WINDOW`] bytes).
+    fn sort_window(&self, run: &mut [u32], lo: usize, depth: usize) -> Vec<Run> {
+        let ids = &*run;
+        // After the first window the ids are in no order of memory: each id's span and
         // then its window are asked for ahead of their turn (the span first, since where
-        // the window lies is read from it). Ranges of one round share their depth.
-        let mut keyed: Vec<Keyed> = Vec::with_capacity(ids.len());
-        for &(lo, hi, depth) in ranges {
-            for _ in lo..hi {
-                let i = keyed.len();
-                if let Some(&w) = ids.get(i + 2 * SORT_AHEAD) {
-                    self.prefetch_span(w);
+        // the window lies is read from it).
+        let scattered = depth > 0;
+        let mut keyed: Vec<Keyed> = ids
+            .par_iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                if scattered {
+                    if let Some(&w) = ids.get(i + 2 * SORT_AHEAD) {
+                        self.prefetch_span(w);
+                    }
+                    if let Some(&w) = ids.get(i + SORT_AHEAD) {
+                        self.prefetch_text(w, depth);
+                    }
                 }
-                if let Some(&w) = ids.get(i + SORT_AHEAD) {
-                    self.prefetch_text(w, depth);
-                }
-                let v = ids[i];
-                keyed.push(window_key(self.text(v).as_bytes(), depth, v));
-            }
+                window_key(self.text(v).as_bytes(), depth, v)
+            })
+            .collect();
+        keyed.par_sort_unstable();
+        for (slot, (_, k)) in run.iter_mut().zip(&keyed) {
+            *slot = *k as u32;
         }
+        // The id's bytes left from the window's start, and the window with them.
+        let left = |k: &Keyed| k.1 >> 32;
+        let window = |k: &Keyed| (k.0, left(k));
         let mut tied = Vec::new();
-        let mut keys = &mut keyed[..];
-        for &(lo, hi, depth) in ranges {
-            let (these, later) = std::mem::take(&mut keys).split_at_mut(hi - lo);
-            keys = later;
-            if these.len() > 1 << 16 {
-                these.par_sort_unstable();
-            } else {
-                these.sort_unstable();
+        let mut i = 0;
+        while i < keyed.len() {
+            let j = i + keyed[i..].partition_point(|k| window(k) == window(&keyed[i]));
+            // Only ids that go on past the window can tie on it: two that end within it
+            // and tie would be one folded id, which the index holds once.
+            if j - i > 1 && left(&keyed[i]) as usize > WINDOW {
+                tied.push((lo + i, lo + j));
             }
-            // The id's bytes left from the window's start, and the window with them.
-            let left = |k: &Keyed| k.1 >> 32;
-            let window = |k: &Keyed| (k.0, left(k));
-            let mut i = 0;
-            while i < these.len() {
-                let j = i + these[i..].partition_point(|k| window(k) == window(&these[i]));
-                // Only ids that go on past the window can tie on it: two that end within
-                // it and tie would be one folded id, which the index holds once.
-                if j - i > 1 && left(&these[i]) as usize > WINDOW {
-                    tied.push((lo + i, lo + j, depth + WINDOW));
-                }
-                i = j;
-            }
-            for (slot, (_, k)) in part[lo - base..hi - base].iter_mut().zip(these.iter()) {
-                *slot = *k as u32;
-            }
+            i = j;
         }
         tied
+    }
+
+    /// Sorts `runs` of the order, none longer than [`GATHER_MAX`], in batches of about
+    /// [`SORT_BATCH`] ids of neighbouring runs side by side: most runs are small.
+    fn sort_small_runs(&self, order: &mut [u32], runs: &[Run], depth: usize) {
+        let mut batches = Vec::new();
+        let mut rest = order;
+        let mut at = 0;
+        let mut runs = runs;
+        while let Some(&(lo, _)) = runs.first() {
+            let mut ids = 0;
+            let n = runs
+                .iter()
+                .take_while(|&&(lo, hi)| {
+                    let take = ids < SORT_BATCH;
+                    ids += hi - lo;
+                    take
+                })
+                .count();
+            let (batch, later) = runs.split_at(n);
+            let hi = batch[n - 1].1;
+            let (_, r) = std::mem::take(&mut rest).split_at_mut(lo - at);
+            let (part, r) = r.split_at_mut(hi - lo);
+            batches.push((part, lo, batch));
+            rest = r;
+            at = hi;
+            runs = later;
+        }
+        batches
+            .into_par_iter()
+            .for_each(|(part, base, runs)| self.sort_rests(part, base, runs, depth));
+    }
+
+    /// Sorts each of `runs` (runs of the order whose ids agree on their first `depth`
+    /// bytes, all within `part`, which starts at `base` in the order) by the rest of its
+    /// ids, gathered folded into one buffer.
+    fn sort_rests(&self, part: &mut [u32], base: usize, runs: &[Run], depth: usize) {
+        // The ids of the batch are in no order of memory: each id's span and then its
+        // text are asked for ahead of their turn, across runs.
+        let ids: Vec<u32> = runs
+            .iter()
+            .flat_map(|&(lo, hi)| &part[lo - base..hi - base])
+            .copied()
+            .collect();
+        let mut text: Vec<u8> = Vec::with_capacity(ids.len() * 128);
+        let mut rests: Vec<Rest> = Vec::with_capacity(ids.len());
+        for (i, &v) in ids.iter().enumerate() {
+            if let Some(&w) = ids.get(i + 2 * SORT_AHEAD) {
+                self.prefetch_span(w);
+            }
+            if let Some(&w) = ids.get(i + SORT_AHEAD) {
+                self.prefetch_text(w, depth);
+            }
+            let id = &self.text(v).as_bytes()[depth..];
+            let start = text.len();
+            text.extend_from_slice(id);
+            text[start..].make_ascii_lowercase();
+            rests.push(Rest {
+                start,
+                len: id.len() as u32,
+                node: v,
+            });
+        }
+        let rest = |r: &Rest| &text[r.start..r.start + r.len as usize];
+        let mut rests = &mut rests[..];
+        for &(lo, hi) in runs {
+            let (these, later) = std::mem::take(&mut rests).split_at_mut(hi - lo);
+            rests = later;
+            these.sort_unstable_by(|a, b| rest(a).cmp(rest(b)));
+            for (slot, r) in part[lo - base..hi - base].iter_mut().zip(these.iter()) {
+                *slot = r.node;
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -356,8 +385,24 @@ pub(crate) fn cmp_folded(a: &[u8], b: &[u8]) -> Ordering {
         .cmp(rb.map(u8::to_ascii_lowercase))
 }
 
-/// Bytes of an id compared in one round of [`IdIndex::folded_order`].
+/// Bytes of an id compared in one window of [`IdIndex::folded_order`].
 const WINDOW: usize = 32;
+
+/// A run of the order, `lo..hi`, whose ids agree (folded) on as many bytes as the
+/// windows sorted so far.
+type Run = (usize, usize);
+
+/// The longest run of tied ids gathered into a buffer of its own to be sorted: longer ones
+/// are sorted by another window first, in parallel, so that no buffer holds more than a
+/// few megabytes of ids.
+const GATHER_MAX: usize = if cfg!(test) { 100 } else { 1 << 16 };
+
+/// An id's text past where its run's ids agree, folded, in a batch's buffer.
+struct Rest {
+    start: usize,
+    len: u32,
+    node: u32,
+}
 
 /// The folded bytes of an id's window as words (zero past the id's end), then how many
 /// bytes of the id are left from the window's start (capped at one past it) in the upper
