@@ -4,6 +4,7 @@
 use super::index::{cmp_folded, hash_id, IdIndex};
 use super::roles::RoleTable;
 use super::seen::Seen;
+use super::slots::Slots;
 use super::*;
 use crate::diag::Diagnostic;
 use crate::ids::{self, Shape};
@@ -180,7 +181,7 @@ pub struct Builder {
     /// Kinds, tags and findings' texts, each once; the graph's [`Graph::strings`].
     strings: Interner,
     /// Slots of `findings`, with the hash of each one's folded id.
-    finding_ix: hashbrown::HashTable<(u64, u32)>,
+    finding_ix: FindingIx,
     edges: Vec<PendingEdge>,
     nets: Vec<NetInfo>,
     counts: TypeCounts,
@@ -198,6 +199,43 @@ fn min_spelling(slot: &mut Option<Box<str>>, s: &str) {
     match slot {
         Some(cur) if **cur <= *s => {}
         _ => *slot = Some(s.into()),
+    }
+}
+
+/// Findings by the hash of their folded id, as places in [`Builder::findings`]: a later
+/// finding of the same id replaces the earlier. Nearly every finding is new, so a probe
+/// reads one slot, which is asked for ahead of the record's turn ([`Sink::ahead`]), and
+/// then only where the slot's half of the hash matches a finding's id.
+///
+/// [`Sink::ahead`]: crate::ingest::native::Sink::ahead
+#[derive(Debug, Default)]
+struct FindingIx {
+    /// At most half full.
+    slots: Slots,
+    /// Each finding's hash, by place: what the slots are filed again from as they grow.
+    hashes: Vec<u64>,
+}
+
+impl FindingIx {
+    fn with_capacity(n: usize) -> FindingIx {
+        FindingIx {
+            slots: Slots::new(n * 2),
+            hashes: Vec::new(),
+        }
+    }
+
+    /// Files the next finding, of hash `h`, in slot `at`, the empty one a probe for `h`
+    /// ended on.
+    fn file(&mut self, at: usize, h: u64) {
+        self.slots.fill(at, h, self.hashes.len() as u32);
+        self.hashes.push(h);
+        if self.hashes.len() * 2 > self.slots.len() {
+            let mut slots = Slots::new(self.hashes.len() * 4);
+            for (i, &h) in self.hashes.iter().enumerate() {
+                slots.file(h, i as u32);
+            }
+            self.slots = slots;
+        }
     }
 }
 
@@ -251,6 +289,9 @@ impl crate::ingest::native::Sink<Keys> for &mut Builder {
         if let Some(h) = keys.relation {
             self.seen.prefetch(h);
         }
+        if keys.finding != 0 {
+            self.finding_ix.slots.prefetch(keys.finding);
+        }
     }
 
     fn near(&self, keys: &Keys) {
@@ -292,7 +333,8 @@ impl Builder {
             seen: Seen::with_capacity(records / 2),
             findings: Vec::new(),
             strings: Interner::default(),
-            finding_ix: hashbrown::HashTable::new(),
+            // Findings are fewer than records: about a fifth in a typical snapshot.
+            finding_ix: FindingIx::with_capacity(records / 8),
             edges: Vec::new(),
             nets: Vec::new(),
             counts: TypeCounts::default(),
@@ -486,12 +528,10 @@ impl Builder {
         );
         let found = {
             let (all, index) = (&self.findings, &self.index);
-            self.finding_ix
-                .find(h, |&(_, slot)| {
-                    let (w, held, _) = &all[slot as usize];
-                    eq_folded_parts(held.id_parts(index.text(*w)), &f.id)
-                })
-                .map(|&(_, slot)| slot)
+            self.finding_ix.slots.find(h, |slot| {
+                let (w, held, _) = &all[slot as usize];
+                eq_folded_parts(held.id_parts(index.text(*w)), &f.id)
+            })
         };
         // Kept as what follows the node's id, where it begins with it.
         let node = self.index.text(v);
@@ -513,7 +553,7 @@ impl Builder {
             after_node,
         };
         match found {
-            Some(slot) => {
+            Ok(slot) => {
                 let prev = std::mem::replace(&mut self.findings[slot as usize], (v, data, o));
                 let (_, line) = self.locate(prev.2);
                 let msg = format!(
@@ -522,10 +562,9 @@ impl Builder {
                 );
                 self.warn(Some(o), msg);
             }
-            None => {
-                let slot = self.findings.len() as u32;
+            Err(at) => {
                 self.findings.push((v, data, o));
-                self.finding_ix.insert_unique(h, (h, slot), |&(h, _)| h);
+                self.finding_ix.file(at, h);
             }
         }
     }
@@ -670,7 +709,7 @@ impl Builder {
             });
         }
         b.seen = Seen::with_capacity(0);
-        b.finding_ix = hashbrown::HashTable::new();
+        b.finding_ix = FindingIx::default();
 
         // Findings grouped by node, then by folded id (no two alike: a later finding of
         // the same folded id replaced the earlier, so the order is total).
@@ -1592,6 +1631,39 @@ mod tests {
         assert!(said(&built)
             .iter()
             .any(|(l, m)| *l == 5 && m.contains("finding `/S/VM/A/2` is also defined at line 3")));
+    }
+
+    #[test]
+    fn findings_defined_again_are_found_through_the_tables_growth() {
+        let n = 300;
+        let f = |i: usize, id: &str, title: &str| {
+            format!(
+                r#"{{"type":"finding","id":"{id}/a/{i}","resource":"/s/vm","class":"alert","title":"{title}","severity":"low"}}"#
+            )
+        };
+        let mut lines = vec![r#"{"type":"resource","id":"/s/vm","kind":"k"}"#.to_string()];
+        lines.extend((0..n).map(|i| f(i, "/s/vm", "first")));
+        // Each again, spelt otherwise, once the table has grown many times over.
+        lines.extend((0..n).map(|i| f(i, "/S/VM", "again")));
+        let built = graph(&lines.iter().map(String::as_str).collect::<Vec<_>>());
+        let g = &built.graph;
+        let v = g.find("/s/vm").unwrap();
+        let titles: Vec<&str> = g
+            .findings_of(v)
+            .iter()
+            .map(|f| g.strings.get(f.title))
+            .collect();
+        assert_eq!(titles, vec!["again"; n]);
+        let said = said(&built);
+        assert_eq!(said.len(), n);
+        for (k, (line, msg)) in said.iter().enumerate() {
+            // Line 1 is the header, 2 the resource: finding `i` is first on line 3 + i.
+            let i = line - 3 - n;
+            assert!(
+                k == i && msg.contains(&format!("also defined at line {}", 3 + i)),
+                "{msg}"
+            );
+        }
     }
 
     #[test]
