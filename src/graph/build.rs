@@ -1264,33 +1264,24 @@ fn warn_parent_cycles(b: &mut Builder, parent: &mut [Option<u32>], explicit: &[b
     }
 }
 
-/// Per-kind forward and backward compressed adjacency.
+/// Per-kind forward and backward compressed adjacency: the edges split by kind in one
+/// pass, then the twelve made side by side.
 fn adjacency(g: &DiGraph<NodeWeight, EdgeWeight, u32>, n: usize) -> (Vec<Csr>, Vec<Csr>) {
-    let mut fwd = Vec::with_capacity(6);
-    let mut bwd = Vec::with_capacity(6);
-    let mut scratch = Vec::new();
-    for kind in EdgeKind::ALL {
-        let es: Vec<(u32, u32, u32)> = g
-            .raw_edges()
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.weight.kind == kind)
-            .map(|(i, e)| {
-                (
-                    e.source().index() as u32,
-                    e.target().index() as u32,
-                    i as u32,
-                )
-            })
-            .collect();
-        fwd.push(Csr::new(n, es.iter().copied(), &mut scratch));
-        bwd.push(Csr::new(
-            n,
-            es.iter().map(|&(s, t, i)| (t, s, i)),
-            &mut scratch,
-        ));
+    let mut by_kind: Vec<Vec<(u32, u32, u32)>> = vec![Vec::new(); EdgeKind::ALL.len()];
+    for (i, e) in g.raw_edges().iter().enumerate() {
+        let (s, t) = (e.source().index() as u32, e.target().index() as u32);
+        by_kind[e.weight.kind.index()].push((s, t, i as u32));
     }
-    (fwd, bwd)
+    let made: Vec<(Csr, Csr)> = by_kind
+        .par_iter()
+        .map(|es| {
+            rayon::join(
+                || Csr::new(n, es.iter().copied()),
+                || Csr::new(n, es.iter().map(|&(s, t, i)| (t, s, i))),
+            )
+        })
+        .collect();
+    made.into_iter().unzip()
 }
 
 /// Canonical edge order: by source and target rank, kind, then the payload's text.

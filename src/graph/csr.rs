@@ -29,14 +29,9 @@ pub struct Csr {
 
 impl Csr {
     /// From `(from, to, edge)` triples over `n` nodes; each node's entries keep the order
-    /// the triples come in. `counts` is scratch, reused between calls.
-    pub fn new(
-        n: usize,
-        es: impl Iterator<Item = (u32, u32, u32)> + Clone,
-        counts: &mut Vec<u32>,
-    ) -> Csr {
-        counts.clear();
-        counts.resize(n, 0);
+    /// the triples come in.
+    pub fn new(n: usize, es: impl Iterator<Item = (u32, u32, u32)> + Clone) -> Csr {
+        let mut counts = vec![0u32; n];
         for (s, _, _) in es.clone() {
             counts[s as usize] += 1;
         }
@@ -100,7 +95,6 @@ mod tests {
     #[test]
     fn ranges_match_per_node_lists() {
         let mut next = crate::graph::index::xorshift(0x2545_f491_4f6c_dd1d);
-        let mut scratch = Vec::new();
         for n in [0usize, 1, 63, 64, 65, 200, 1000] {
             for m in [0usize, 1, 5, n / 3, 4 * n] {
                 let es: Vec<(u32, u32, u32)> = (0..m)
@@ -110,7 +104,7 @@ mod tests {
                     })
                     .filter(|_| n > 0)
                     .collect();
-                let csr = Csr::new(n, es.iter().copied(), &mut scratch);
+                let csr = Csr::new(n, es.iter().copied());
                 for v in 0..n as u32 + 70 {
                     let want: Vec<(u32, u32)> =
                         es.iter().filter(|e| e.0 == v).map(|e| (e.1, e.2)).collect();
