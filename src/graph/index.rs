@@ -205,36 +205,43 @@ impl IdIndex {
     /// Every node, in byte order of folded ids.
     ///
     /// A comparison sort of every id would read two ids from all over memory for each of
-    /// its n log n comparisons, and ids share most of their length. So the ids are sorted
-    /// by a window of [`WINDOW`] bytes, folded into a key held beside each (at first read
-    /// in node order, the order of their text in memory), until the ids that tie on their
-    /// windows come in runs of at most [`GATHER_MAX`] (at a million resources, one window
-    /// does it: a run is a subscription's ids); then each run has the rest of its ids
-    /// gathered, folded, into a buffer of its own, once, and is sorted there by comparison,
-    /// in cache. Sorting window by window to the end read every id from all over memory
-    /// once per window: five rounds at a million resources, twice the time.
+    /// its n log n comparisons, and ids share most of their length. So each id's first
+    /// [`WINDOW`] bytes are folded into a key held beside it (read in node order, the order
+    /// of their text in memory), and the keys are split by their bytes, a byte at a time
+    /// and skipping those all share, only until each part holds at most [`GATHER_MAX`] ids
+    /// (at a million resources, a subscription's ids or a few subscriptions'); then each
+    /// part has the rest of its ids gathered, folded, into a buffer of its own, once, and is
+    /// sorted there by comparison, in cache. A part still larger past the window is keyed
+    /// on the next window, and split in turn.
+    ///
+    /// Sorting window by window to the end read every id from all over memory once per
+    /// window: five rounds at a million resources, twice the time; a full sort of the
+    /// first window's keys was half of what remained.
     pub fn folded_order(&self) -> Vec<u32> {
         let mut order: Vec<u32> = (0..self.len() as u32).collect();
-        // Runs of the order whose ids agree (folded) on their first `depth` bytes.
-        let mut tied = vec![(0, order.len())];
-        let mut depth = 0;
-        while !tied.is_empty() {
-            let (large, small): (Vec<Run>, Vec<Run>) =
-                tied.into_iter().partition(|(lo, hi)| hi - lo > GATHER_MAX);
-            tied = large
-                .into_iter()
-                .flat_map(|(lo, hi)| self.sort_window(&mut order[lo..hi], lo, depth))
-                .collect();
-            self.sort_small_runs(&mut order, &small, depth);
-            depth += WINDOW;
+        let mut large = Vec::new();
+        let mut small = Vec::new();
+        sort_later((0, order.len(), 0), &mut large, &mut small);
+        while let Some((lo, hi, depth)) = large.pop() {
+            self.split_window(&mut order[lo..hi], lo, depth, &mut large, &mut small);
         }
+        small.sort_unstable();
+        self.sort_small_runs(&mut order, &small);
         order
     }
 
-    /// Sorts a run of the order (starting at `lo` in it) whose ids agree on their first
-    /// `depth` bytes by the window after those; gives the runs that tie on it and go on
-    /// past it (they agree on `depth +` [`WINDOW`] bytes).
-    fn sort_window(&self, run: &mut [u32], lo: usize, depth: usize) -> Vec<Run> {
+    /// Splits a run of the order (starting at `lo` in it) whose ids agree on their first
+    /// `depth` bytes by the window after those, into runs that agree on more: those
+    /// small enough to be gathered go to `small`, those still tied past the window to
+    /// `large`.
+    fn split_window(
+        &self,
+        run: &mut [u32],
+        lo: usize,
+        depth: usize,
+        large: &mut Vec<Run>,
+        small: &mut Vec<Run>,
+    ) {
         let ids = &*run;
         // After the first window the ids are in no order of memory: each id's span and
         // then its window are asked for ahead of their turn (the span first, since where
@@ -255,39 +262,56 @@ impl IdIndex {
                 window_key(self.text(v).as_bytes(), depth, v)
             })
             .collect();
-        keyed.par_sort_unstable();
+        // Parts of `keyed` whose keys agree on their first `at` bytes.
+        let mut parts = vec![(0, keyed.len(), 0)];
+        let tied = |a: usize, b: usize, large: &mut Vec<Run>, small: &mut Vec<Run>| {
+            sort_later((lo + a, lo + b, depth + WINDOW), large, small);
+        };
+        while let Some((a, b, at)) = parts.pop() {
+            let keys = &mut keyed[a..b];
+            if keys.len() <= SPLIT_MIN {
+                keys.sort_unstable();
+                let mut i = 0;
+                while i < keys.len() {
+                    let same = |k: &Keyed| k.0 == keys[i].0 && k.1 >> 32 == keys[i].1 >> 32;
+                    let j = i + keys[i..].partition_point(same);
+                    // Two that tie and end within the window would be one folded id,
+                    // which the index holds once: only ids that go on past it tie.
+                    tied(a + i, a + j, large, small);
+                    i = j;
+                }
+                continue;
+            }
+            let at = shared_bytes(keys).max(at);
+            if at == WINDOW {
+                tied(a, b, large, small);
+                continue;
+            }
+            let mut start = a;
+            for len in split_by_byte(keys, at) {
+                if len > 1 {
+                    parts.push((start, start + len, at + 1));
+                }
+                start += len;
+            }
+        }
         for (slot, (_, k)) in run.iter_mut().zip(&keyed) {
             *slot = *k as u32;
         }
-        // The id's bytes left from the window's start, and the window with them.
-        let left = |k: &Keyed| k.1 >> 32;
-        let window = |k: &Keyed| (k.0, left(k));
-        let mut tied = Vec::new();
-        let mut i = 0;
-        while i < keyed.len() {
-            let j = i + keyed[i..].partition_point(|k| window(k) == window(&keyed[i]));
-            // Only ids that go on past the window can tie on it: two that end within it
-            // and tie would be one folded id, which the index holds once.
-            if j - i > 1 && left(&keyed[i]) as usize > WINDOW {
-                tied.push((lo + i, lo + j));
-            }
-            i = j;
-        }
-        tied
     }
 
-    /// Sorts `runs` of the order, none longer than [`GATHER_MAX`], in batches of about
-    /// [`SORT_BATCH`] ids of neighbouring runs side by side: most runs are small.
-    fn sort_small_runs(&self, order: &mut [u32], runs: &[Run], depth: usize) {
+    /// Sorts `runs` of the order (in order, none longer than [`GATHER_MAX`]), in batches of
+    /// about [`SORT_BATCH`] ids of neighbouring runs side by side: most runs are small.
+    fn sort_small_runs(&self, order: &mut [u32], runs: &[Run]) {
         let mut batches = Vec::new();
         let mut rest = order;
         let mut at = 0;
         let mut runs = runs;
-        while let Some(&(lo, _)) = runs.first() {
+        while let Some(&(lo, _, _)) = runs.first() {
             let mut ids = 0;
             let n = runs
                 .iter()
-                .take_while(|&&(lo, hi)| {
+                .take_while(|&&(lo, hi, _)| {
                     let take = ids < SORT_BATCH;
                     ids += hi - lo;
                     take
@@ -304,30 +328,33 @@ impl IdIndex {
         }
         batches
             .into_par_iter()
-            .for_each(|(part, base, runs)| self.sort_rests(part, base, runs, depth));
+            .for_each(|(part, base, runs)| self.sort_rests(part, base, runs));
     }
 
     /// Sorts each of `runs` (runs of the order whose ids agree on their first `depth`
     /// bytes, all within `part`, which starts at `base` in the order) by the rest of its
     /// ids, gathered folded into one buffer.
-    fn sort_rests(&self, part: &mut [u32], base: usize, runs: &[Run], depth: usize) {
+    fn sort_rests(&self, part: &mut [u32], base: usize, runs: &[Run]) {
         // The ids of the batch are in no order of memory: each id's span and then its
         // text are asked for ahead of their turn, across runs.
-        let ids: Vec<u32> = runs
+        let ids: Vec<(u32, u32)> = runs
             .iter()
-            .flat_map(|&(lo, hi)| &part[lo - base..hi - base])
-            .copied()
+            .flat_map(|&(lo, hi, depth)| {
+                part[lo - base..hi - base]
+                    .iter()
+                    .map(move |&v| (v, depth as u32))
+            })
             .collect();
         let mut text: Vec<u8> = Vec::with_capacity(ids.len() * 128);
         let mut rests: Vec<Rest> = Vec::with_capacity(ids.len());
-        for (i, &v) in ids.iter().enumerate() {
-            if let Some(&w) = ids.get(i + 2 * SORT_AHEAD) {
+        for (i, &(v, depth)) in ids.iter().enumerate() {
+            if let Some(&(w, _)) = ids.get(i + 2 * SORT_AHEAD) {
                 self.prefetch_span(w);
             }
-            if let Some(&w) = ids.get(i + SORT_AHEAD) {
-                self.prefetch_text(w, depth);
+            if let Some(&(w, depth)) = ids.get(i + SORT_AHEAD) {
+                self.prefetch_text(w, depth as usize);
             }
-            let id = &self.text(v).as_bytes()[depth..];
+            let id = &self.text(v).as_bytes()[depth as usize..];
             let start = text.len();
             text.extend_from_slice(id);
             text[start..].make_ascii_lowercase();
@@ -339,7 +366,7 @@ impl IdIndex {
         }
         let rest = |r: &Rest| &text[r.start..r.start + r.len as usize];
         let mut rests = &mut rests[..];
-        for &(lo, hi) in runs {
+        for &(lo, hi, _) in runs {
             let (these, later) = std::mem::take(&mut rests).split_at_mut(hi - lo);
             rests = later;
             these.sort_unstable_by(|a, b| rest(a).cmp(rest(b)));
@@ -388,9 +415,83 @@ pub(crate) fn cmp_folded(a: &[u8], b: &[u8]) -> Ordering {
 /// Bytes of an id compared in one window of [`IdIndex::folded_order`].
 const WINDOW: usize = 32;
 
-/// A run of the order, `lo..hi`, whose ids agree (folded) on as many bytes as the
-/// windows sorted so far.
-type Run = (usize, usize);
+/// A run of the order, `lo..hi`, whose ids agree (folded) on their first `depth` bytes:
+/// `(lo, hi, depth)`.
+type Run = (usize, usize, usize);
+
+/// Parts of at most this many keys are sorted whole, not split byte by byte.
+const SPLIT_MIN: usize = 64;
+
+/// Files a run to be sorted: gathered if it is small enough, else split on a window.
+/// A run of one id is in order already.
+fn sort_later(run: Run, large: &mut Vec<Run>, small: &mut Vec<Run>) {
+    match run.1 - run.0 {
+        0 | 1 => {}
+        n if n <= GATHER_MAX => small.push(run),
+        _ => large.push(run),
+    }
+}
+
+/// How many of the window's bytes all `keys` share (not counting bytes past the end of
+/// an id: an id that ends is told apart from one that goes on with a NUL).
+fn shared_bytes(keys: &[Keyed]) -> usize {
+    let Some(first) = keys.first() else {
+        return WINDOW;
+    };
+    let mut differ = [0u64; WINDOW / 8];
+    let mut shortest = WINDOW as u64;
+    for k in keys {
+        for (d, (a, b)) in differ.iter_mut().zip(k.0.iter().zip(&first.0)) {
+            *d |= a ^ b;
+        }
+        shortest = shortest.min(k.1 >> 32);
+    }
+    let same = differ
+        .iter()
+        .position(|&d| d != 0)
+        .map_or(WINDOW, |w| w * 8 + differ[w].leading_zeros() as usize / 8);
+    same.min(shortest as usize)
+}
+
+/// Byte `at` of a key's window, one more than its value; 0 where the id has ended, so
+/// that an id sorts before those it is a prefix of.
+fn digit(k: &Keyed, at: usize) -> usize {
+    if (at as u64) < k.1 >> 32 {
+        (k.0[at / 8] >> (56 - 8 * (at % 8)) & 0xff) as usize + 1
+    } else {
+        0
+    }
+}
+
+/// Puts `keys` in order of their byte `at` ([`digit`]), in place; gives the lengths of
+/// the parts with each byte, in order, empty ones left out.
+fn split_by_byte(keys: &mut [Keyed], at: usize) -> Vec<usize> {
+    let mut counts = [0usize; 257];
+    for k in keys.iter() {
+        counts[digit(k, at)] += 1;
+    }
+    // Each digit's next free place, and where its part ends.
+    let mut next = [0usize; 257];
+    let mut end = [0usize; 257];
+    let mut sum = 0;
+    for d in 0..257 {
+        next[d] = sum;
+        sum += counts[d];
+        end[d] = sum;
+    }
+    for d in 0..257 {
+        while next[d] < end[d] {
+            let e = digit(&keys[next[d]], at);
+            if e == d {
+                next[d] += 1;
+            } else {
+                keys.swap(next[d], next[e]);
+                next[e] += 1;
+            }
+        }
+    }
+    counts.into_iter().filter(|&c| c > 0).collect()
+}
 
 /// The longest run of tied ids gathered into a buffer of its own to be sorted: longer ones
 /// are sorted by another window first, in parallel, so that no buffer holds more than a
@@ -576,6 +677,39 @@ mod tests {
                 let got = lower8(u64::from_be_bytes(word)).to_be_bytes();
                 assert_eq!(got, want, "byte {b:#x} at {pos}");
             }
+        }
+    }
+
+    #[test]
+    fn folded_order_tells_an_id_that_ends_from_one_that_goes_on_with_nul() {
+        // Every id of up to six bytes over NUL, `a` and `A` after a shared prefix, the
+        // prefix cut so that the varying bytes fall inside the first window, across its
+        // end, and inside the second: ids that end, and ids that go on with NUL bytes,
+        // agree on every byte either has.
+        for prefix in [17, 29, 60] {
+            let base = "/subscriptions/s/".repeat(4)[..prefix].to_string();
+            let mut ix = IdIndex::default();
+            let mut tails = vec![String::new()];
+            for _ in 0..6 {
+                let longer: Vec<String> = tails
+                    .iter()
+                    .flat_map(|t| ["\0", "a", "A"].map(|c| format!("{t}{c}")))
+                    .collect();
+                tails.extend(longer);
+                tails.sort();
+                tails.dedup();
+            }
+            // And runs of NUL bytes of every length, which agree on every byte either has
+            // with each other, too many to be sorted whole.
+            tails.extend((7..150).map(|n| "\0".repeat(n)));
+            for t in &tails {
+                let id = format!("{base}{t}");
+                ix.insert_hashed(hash_id(&id), &id);
+            }
+            assert!(ix.len() > GATHER_MAX, "{}", ix.len());
+            let mut want: Vec<u32> = (0..ix.len() as u32).collect();
+            want.sort_by_key(|&v| ix.text(v).to_ascii_lowercase());
+            assert_eq!(ix.folded_order(), want, "prefix {prefix}");
         }
     }
 
