@@ -822,19 +822,6 @@ impl Builder {
         for m in implied {
             b.warn(None, m);
         }
-        for (v, p) in parent.iter().enumerate() {
-            if let Some(p) = *p {
-                if p as usize != v {
-                    edges.push(PendingEdge {
-                        from: p,
-                        to: v as u32,
-                        kind: EdgeKind::Contains,
-                        extra: NONE,
-                        origin: b.protos[v].def_line,
-                    });
-                }
-            }
-        }
         warn_parent_cycles(&mut b, &mut parent, &explicit);
 
         // The node order needs only the ids, all known now: it is sorted while the nodes,
@@ -1017,7 +1004,15 @@ fn make(
         }
     }
 
-    let mut g: DiGraph<NodeWeight, EdgeWeight, u32> = DiGraph::with_capacity(n, edges.len());
+    // `contains` edges, from each node's parent to it, come after the others, in node
+    // order; made here from the parents (a million of them, never out of place, so never
+    // warned about) rather than listed with the others.
+    let contained = parent
+        .iter()
+        .enumerate()
+        .filter_map(|(v, p)| p.filter(|&p| p as usize != v).map(|p| (p, v as u32)));
+    let mut g: DiGraph<NodeWeight, EdgeWeight, u32> =
+        DiGraph::with_capacity(n, edges.len() + contained.clone().count());
     for node in &nodes {
         g.add_node(NodeWeight {
             category: node.category,
@@ -1030,6 +1025,16 @@ fn make(
             EdgeWeight {
                 kind: e.kind,
                 extra: e.extra,
+            },
+        );
+    }
+    for (p, v) in contained {
+        g.add_edge(
+            petgraph::graph::NodeIndex::new(p as usize),
+            petgraph::graph::NodeIndex::new(v as usize),
+            EdgeWeight {
+                kind: EdgeKind::Contains,
+                extra: NONE,
             },
         );
     }
