@@ -46,11 +46,12 @@ fn same_id(held: &str, id: &str) -> bool {
     held == id || held.eq_ignore_ascii_case(id)
 }
 
-/// How many ids ahead the node order asks for an id's window to be loaded.
+/// How many ids ahead the node order asks for an id's window (or the rest of it that is
+/// gathered) to be loaded.
 const SORT_AHEAD: usize = 8;
 
-/// Ids of tied ranges that the node order sorts together, about (a range is never cut);
-/// small in the tests, so that they meet batches of several ranges.
+/// Ids of tied runs that the node order gathers and sorts together, about (a run is
+/// never cut); small in the tests, so that they meet batches of several runs.
 const SORT_BATCH: usize = if cfg!(test) { 40 } else { 1 << 14 };
 
 /// Ids up to this many bytes are folded on the stack to be hashed.
