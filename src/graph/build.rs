@@ -180,7 +180,7 @@ pub struct Builder {
     findings: Vec<(u32, FindingData, Origin)>,
     /// Kinds, tags and findings' texts, each once; the graph's [`Graph::strings`].
     strings: Interner,
-    /// Slots of `findings`, with the hash of each one's folded id.
+    /// Places in `findings` by the hash of each one's folded id.
     finding_ix: FindingIx,
     edges: Vec<PendingEdge>,
     nets: Vec<NetInfo>,

@@ -208,12 +208,12 @@ impl IdIndex {
     /// A comparison sort of every id would read two ids from all over memory for each of
     /// its n log n comparisons, and ids share most of their length. So each id's first
     /// [`WINDOW`] bytes are folded into a key held beside it (read in node order, the order
-    /// of their text in memory), and the keys are split by their bytes, a byte at a time
-    /// and skipping those all share, only until each part holds at most [`GATHER_MAX`] ids
-    /// (at a million resources, a subscription's ids or a few subscriptions'); then each
-    /// part has the rest of its ids gathered, folded, into a buffer of its own, once, and is
-    /// sorted there by comparison, in cache. A part still larger past the window is keyed
-    /// on the next window, and split in turn.
+    /// of their text in memory), and the keys are split in place a byte at a time,
+    /// skipping the bytes all of a part share, until a part is small enough to sort whole
+    /// or ties on the whole window (at a million resources, a subscription's ids). A tied
+    /// run of at most [`GATHER_MAX`] ids then has the rest of its ids gathered, folded, into
+    /// a buffer of its own, once, and is sorted there by comparison, in cache; a longer one
+    /// is keyed on the next window and split in turn.
     ///
     /// Sorting window by window to the end read every id from all over memory once per
     /// window: five rounds at a million resources, twice the time; a full sort of the
@@ -346,6 +346,7 @@ impl IdIndex {
                     .map(move |&v| (v, depth as u32))
             })
             .collect();
+        // About what a resource's id has left past its first window.
         let mut text: Vec<u8> = Vec::with_capacity(ids.len() * 128);
         let mut rests: Vec<Rest> = Vec::with_capacity(ids.len());
         for (i, &(v, depth)) in ids.iter().enumerate() {
