@@ -333,8 +333,10 @@ impl Builder {
             seen: Seen::with_capacity(records / 2),
             findings: Vec::new(),
             strings: Interner::default(),
-            // Findings are fewer than records: about a fifth in a typical snapshot.
-            finding_ix: FindingIx::with_capacity(records / 8),
+            // Findings are fewer than records: about a fifth in a typical snapshot. Sized
+            // for a million at most up front (16 MB), so that a snapshot of relations alone
+            // (25 million `reaches` on a clique) does not hold a table for millions.
+            finding_ix: FindingIx::with_capacity((records / 8).min(1 << 20)),
             edges: Vec::new(),
             nets: Vec::new(),
             counts: TypeCounts::default(),
