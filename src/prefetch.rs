@@ -20,8 +20,9 @@ pub(crate) fn prefetch_all<T>(x: &T) {
 
 /// Starts loading the first and the last line of `s`'s text: where a lookup of the text
 /// first reads it, from either end.
-pub(crate) fn prefetch_text(s: &str) {
-    if let (Some(first), Some(last)) = (s.as_bytes().first(), s.as_bytes().last()) {
+pub(crate) fn prefetch_text(s: impl AsRef<[u8]>) {
+    let s = s.as_ref();
+    if let (Some(first), Some(last)) = (s.first(), s.last()) {
         prefetch(first);
         prefetch(last);
     }

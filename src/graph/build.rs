@@ -230,11 +230,7 @@ impl FindingIx {
         self.slots.fill(at, h, self.hashes.len() as u32);
         self.hashes.push(h);
         if self.hashes.len() * 2 > self.slots.len() {
-            let mut slots = Slots::new(self.hashes.len() * 4);
-            for (i, &h) in self.hashes.iter().enumerate() {
-                slots.file(h, i as u32);
-            }
-            self.slots = slots;
+            self.slots = Slots::new(self.hashes.len() * 4).refiled(self.hashes.iter().copied());
         }
     }
 }

@@ -146,10 +146,10 @@ impl IdIndex {
 
     /// Starts loading node `v`'s id from byte `from` on: its first line and its last.
     fn prefetch_text(&self, v: u32, from: usize) {
-        if let Some(s) = self.spans.get(v as usize).filter(|s| from < s.len as usize) {
-            let text = &self.blocks[s.block as usize].as_bytes()[s.start as usize..];
-            prefetch(&text[from]);
-            prefetch(&text[s.len as usize - 1]);
+        if let Some(s) = self.spans.get(v as usize) {
+            let (start, len) = (s.start as usize, s.len as usize);
+            let text = &self.blocks[s.block as usize].as_bytes()[start..start + len];
+            crate::prefetch::prefetch_text(text.get(from..).unwrap_or_default());
         }
     }
 
@@ -177,11 +177,8 @@ impl IdIndex {
         text.push_str(id);
         if self.spans.len() * 2 > self.slots.len() {
             // Twice the slots, each id filed again by its hash, made from its text.
-            let mut slots = slots_for(self.spans.len() * 2);
-            for w in 0..v {
-                slots.file(hash_id(self.text(w)), w);
-            }
-            self.slots = slots;
+            self.slots =
+                slots_for(self.spans.len() * 2).refiled((0..v).map(|w| hash_id(self.text(w))));
         }
         self.slots.file(hash, v);
         (v, true)

@@ -68,12 +68,9 @@ impl Seen {
         self.len += 1;
         if self.len * 4 > self.slots.len() * 3 {
             // Twice the slots, every entry filed again from its stored hash.
-            let mut slots = slots_for(self.len * 2);
+            let slots = slots_for(self.len * 2);
             debug_assert!(slots.len() > self.slots.len());
-            for (e, (h, _)) in self.first.iter().flatten().enumerate() {
-                slots.file(h[0], e as u32);
-            }
-            self.slots = slots;
+            self.slots = slots.refiled(self.first.iter().flatten().map(|(h, _)| h[0]));
         }
         None
     }

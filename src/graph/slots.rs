@@ -64,6 +64,15 @@ impl Slots {
         }
     }
 
+    /// These slots (empty) with value `i` filed under the `i`-th of `hashes`: how an
+    /// owner grows its table, from the hash it keeps or can make again of each value.
+    pub fn refiled(mut self, hashes: impl IntoIterator<Item = u64>) -> Slots {
+        for (i, h) in hashes.into_iter().enumerate() {
+            self.file(h, i as u32);
+        }
+        self
+    }
+
     /// Starts loading the slot a probe for `hash` reads first.
     pub fn prefetch(&self, hash: u64) {
         prefetch(&self.0[hash as usize & self.mask()]);
