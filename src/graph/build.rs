@@ -151,6 +151,18 @@ enum Deferred {
     },
 }
 
+/// A defined node's parent as the parallel pass in [`Builder::finish`] found it.
+#[derive(Clone, Copy)]
+enum Up {
+    /// Not worked out there: taken in turn.
+    Unknown,
+    /// A defined node.
+    Found(u32),
+    /// Derived from the node's id and not (yet) a defined node: the parent id's length as
+    /// a prefix of the node's spelling, and its hash.
+    Derived(u32, u64),
+}
+
 struct PendingEdge {
     from: u32,
     to: u32,
@@ -650,27 +662,34 @@ impl Builder {
         // Identities' attached resources: every definition is known now. Taken, not
         // cloned (nothing reads a definition's list after this), hashed in parallel, and
         // each looked up ahead of its turn, as records are while they are taken.
-        let mut attached = Vec::new();
-        for (v, p) in b.protos.iter_mut().enumerate() {
-            if let Some(d) = p.def.as_mut().filter(|d| d.def_type == DefType::Identity) {
+        let mut attached: Vec<(u32, Option<Origin>, String)> = b
+            .protos
+            .par_iter_mut()
+            .enumerate()
+            .flat_map_iter(|(v, p)| {
                 let o = p.def_line;
-                let list = d.attached_to.take().unwrap_or_default();
-                attached.extend(list.into_vec().into_iter().map(|r| (v as u32, o, r)));
-            }
-        }
+                let list = p
+                    .def
+                    .as_mut()
+                    .filter(|d| d.def_type == DefType::Identity)
+                    .and_then(|d| d.attached_to.take())
+                    .unwrap_or_default();
+                list.into_vec().into_iter().map(move |r| (v as u32, o, r))
+            })
+            .collect();
         // Most name a defined resource, found in parallel: nothing about a defined node
         // changes for being referenced (the container hint is read of undefined nodes
-        // only). The rest are taken in turn as any reference is, since taking one can add
-        // a node.
+        // only), and the id, no longer needed, is freed there too. The rest are taken in
+        // turn as any reference is, since taking one can add a node.
         let hashes: Vec<u64> = attached.par_iter().map(|(_, _, r)| hash_id(r)).collect();
         let defined: Vec<Option<u32>> = {
             let b = &b;
             attached
-                .par_chunks(1 << 12)
+                .par_chunks_mut(1 << 12)
                 .zip(hashes.par_chunks(1 << 12))
                 .flat_map_iter(|(these, hashes)| {
                     these
-                        .iter()
+                        .iter_mut()
                         .zip(hashes)
                         .enumerate()
                         .map(|(i, ((_, _, r), &h))| {
@@ -680,10 +699,16 @@ impl Builder {
                             if let Some(&h) = hashes.get(i + AHEAD / 2) {
                                 b.prefetch_node(h);
                             }
-                            b.index
+                            let found = b
+                                .index
                                 .get_hashed(h, r)
-                                .filter(|&v| b.protos[v as usize].def.is_some())
+                                .filter(|&v| b.protos[v as usize].def.is_some());
+                            if found.is_some() {
+                                drop(std::mem::take(r));
+                            }
+                            found
                         })
+                        .collect::<Vec<_>>()
                 })
                 .collect()
         };
@@ -732,22 +757,56 @@ impl Builder {
         let mut parent: Vec<Option<u32>> = Vec::new();
         let mut explicit: Vec<bool> = Vec::new();
         let mut parent_buf = String::new();
-        // The derived parent (its length as a prefix of the node's spelling, and its hash)
-        // of every defined node that takes one, worked out in parallel: a defined node's
-        // spelling cannot change below, an undefined one's can (a later child may spell it
-        // smaller), so those are worked out in turn.
-        let derived: Vec<Option<(u32, u64)>> = {
+        // Each defined node's parent, worked out in parallel: its node where the parent is
+        // a defined node (nearly always, and found without changing anything: a defined
+        // node's spelling cannot change below, nor does being referenced change it), else
+        // the derived parent's length as a prefix of the node's spelling, and its hash. An
+        // undefined parent, and an undefined node's own (its spelling can still change: a
+        // later child may spell it smaller), are taken in turn.
+        let known: Vec<Up> = {
             let b = &b;
             (0..b.protos.len())
                 .into_par_iter()
-                .map(|v| {
-                    let d = b.protos[v].def.as_ref()?;
-                    if v == 0 || d.def_type == DefType::Identity || d.parent.is_some() {
-                        return None;
-                    }
-                    let dp = ids::derived_parent(b.spelling(v as u32))?;
-                    Some((dp.len() as u32, hash_id(dp)))
-                })
+                .with_min_len(1 << 12)
+                .map_init(
+                    || None,
+                    |last: &mut Option<(&str, Up)>, v| {
+                        let Some(d) = b.protos[v].def.as_ref() else {
+                            return Up::Unknown;
+                        };
+                        if v == 0 || d.def_type == DefType::Identity {
+                            return Up::Unknown;
+                        }
+                        let defined = |h, id| {
+                            b.index
+                                .get_hashed(h, id)
+                                .filter(|&pv| b.protos[pv as usize].def.is_some())
+                        };
+                        if let Some(ep) = &d.parent {
+                            return match defined(hash_id(ep), ep) {
+                                Some(pv) => Up::Found(pv),
+                                None => Up::Unknown,
+                            };
+                        }
+                        let Some(dp) = ids::derived_parent(b.spelling(v as u32)) else {
+                            return Up::Unknown;
+                        };
+                        // Nodes met one after another mostly share a parent: the last one
+                        // found is compared before any is hashed.
+                        if let Some((prev, up)) = *last {
+                            if prev == dp {
+                                return up;
+                            }
+                        }
+                        let hash = hash_id(dp);
+                        let up = match defined(hash, dp) {
+                            Some(pv) => Up::Found(pv),
+                            None => Up::Derived(dp.len() as u32, hash),
+                        };
+                        *last = Some((dp, up));
+                        up
+                    },
+                )
                 .collect()
         };
         let mut v = 1;
@@ -759,39 +818,44 @@ impl Builder {
                 Some(d) => d.def_type == DefType::Identity,
                 None => !p.container_ref,
             };
-            if !is_identity {
-                let explicit_parent = p.def.as_ref().and_then(|d| d.parent.clone());
+            let known = known.get(v).copied().filter(|_| p.def.is_some());
+            if is_identity {
+                // No parent.
+            } else if let Some(Up::Found(pv)) = known {
+                explicit[v] = p.def.as_ref().is_some_and(|d| d.parent.is_some());
+                b.protos[pv as usize].container_ref = true;
+                parent[v] = Some(pv);
+            } else if let Some(ep) = p.def.as_ref().and_then(|d| d.parent.clone()) {
                 let o = p.def_line;
-                if let Some(ep) = explicit_parent {
-                    let pv = b.reference(
-                        &ep,
-                        hash_id(&ep),
-                        Hint::Container,
-                        o.unwrap_or_default(),
-                        "parent",
-                    );
-                    parent[v] = Some(pv);
-                    explicit[v] = true;
-                } else if let Some((len, hash)) = match derived.get(v) {
-                    Some(&known) if p.def.is_some() => known,
-                    _ => ids::derived_parent(b.spelling(v as u32))
-                        .map(|dp| (dp.len() as u32, hash_id(dp))),
-                } {
-                    // Copied into a reused buffer: the node's own spelling is borrowed from
-                    // `b` while `b` takes the parent.
-                    parent_buf.clear();
-                    parent_buf.push_str(&b.spelling(v as u32)[..len as usize]);
-                    let pv = b.node_hashed(hash, &parent_buf);
-                    if b.protos[pv as usize].def.is_none() {
-                        let child = b.spelling(v as u32).to_string();
-                        let first = b.index.text(pv);
-                        let pp = &mut b.protos[pv as usize];
-                        add_ref(pp, first, &parent_buf);
-                        min_spelling(&mut pp.rare().implied_by, &child);
-                    }
-                    b.protos[pv as usize].container_ref = true;
-                    parent[v] = Some(pv);
+                let pv = b.reference(
+                    &ep,
+                    hash_id(&ep),
+                    Hint::Container,
+                    o.unwrap_or_default(),
+                    "parent",
+                );
+                parent[v] = Some(pv);
+                explicit[v] = true;
+            } else if let Some((len, hash)) = match known {
+                Some(Up::Derived(len, hash)) => Some((len, hash)),
+                Some(_) => None,
+                None => ids::derived_parent(b.spelling(v as u32))
+                    .map(|dp| (dp.len() as u32, hash_id(dp))),
+            } {
+                // Copied into a reused buffer: the node's own spelling is borrowed from
+                // `b` while `b` takes the parent.
+                parent_buf.clear();
+                parent_buf.push_str(&b.spelling(v as u32)[..len as usize]);
+                let pv = b.node_hashed(hash, &parent_buf);
+                if b.protos[pv as usize].def.is_none() {
+                    let child = b.spelling(v as u32).to_string();
+                    let first = b.index.text(pv);
+                    let pp = &mut b.protos[pv as usize];
+                    add_ref(pp, first, &parent_buf);
+                    min_spelling(&mut pp.rare().implied_by, &child);
                 }
+                b.protos[pv as usize].container_ref = true;
+                parent[v] = Some(pv);
             }
             v += 1;
         }
@@ -803,6 +867,7 @@ impl Builder {
         // One warning per implied node, naming the smallest id implying it, so the message
         // does not depend on the order of lines.
         let implied: Vec<String> = (1..b.protos.len() as u32)
+            .into_par_iter()
             .filter_map(|v| {
                 let p = &b.protos[v as usize];
                 let child = p
@@ -1709,6 +1774,85 @@ mod tests {
             ]
         );
         assert_eq!(b.graph.id(b.graph.find("ghost").unwrap()), "GHOST");
+    }
+
+    /// Parents are found in two ways: defined ones in a parallel pass, the rest in turn.
+    /// Each case of either way, and nodes one after another that share a parent spelled
+    /// apart, give the parent the format says.
+    #[test]
+    fn parents_defined_or_not_explicit_or_derived() {
+        let sub = "/subscriptions/s";
+        let rg = |g: &str| format!("{sub}/resourceGroups/{g}");
+        let vm =
+            |g: &str, n: &str| format!("{}/providers/Microsoft.Compute/virtualMachines/{n}", rg(g));
+        let res = |id: &str, parent: Option<&str>| match parent {
+            Some(p) => format!(r#"{{"type":"resource","id":"{id}","kind":"vm","parent":"{p}"}}"#),
+            None => format!(r#"{{"type":"resource","id":"{id}","kind":"vm"}}"#),
+        };
+        let lines = [
+            format!(r#"{{"type":"scope","id":"{sub}","kind":"subscription"}}"#),
+            format!(
+                r#"{{"type":"scope","id":"{}","kind":"resource_group"}}"#,
+                rg("a")
+            ),
+            // Derived, defined; then the same parent spelled otherwise, then as before.
+            res(&vm("a", "v1"), None),
+            res(&vm("A", "v2"), None),
+            res(&vm("a", "v3"), None),
+            // Derived, not defined (implied), twice in a row.
+            res(&vm("b", "w1"), None),
+            res(&vm("b", "w2"), None),
+            // Explicit, defined and not.
+            res("x1", Some(&rg("a"))),
+            res("x2", Some("/nowhere")),
+            // An identity has no parent, whatever its id says.
+            format!(
+                r#"{{"type":"identity","id":"{}","kind":"managed_identity"}}"#,
+                vm("a", "i")
+            ),
+        ];
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let b = graph(&lines);
+        let g = &b.graph;
+        let parent_of = |id: &str| {
+            let v = g.find(id).unwrap();
+            g.nodes[v as usize].parent.map(|p| g.id(p).to_string())
+        };
+        assert_eq!(parent_of(&rg("a")).as_deref(), Some(sub));
+        for n in ["v1", "v3"] {
+            assert_eq!(parent_of(&vm("a", n)), Some(rg("a")), "{n}");
+        }
+        assert_eq!(parent_of(&vm("A", "v2")), Some(rg("a")));
+        for n in ["w1", "w2"] {
+            assert_eq!(parent_of(&vm("b", n)), Some(rg("b")), "{n}");
+        }
+        assert_eq!(parent_of(&rg("b")).as_deref(), Some(sub));
+        assert_eq!(parent_of("x1"), Some(rg("a")));
+        assert_eq!(parent_of("x2").as_deref(), Some("/nowhere"));
+        assert_eq!(parent_of(&vm("a", "i")), None);
+        let implied: Vec<_> = said(&b)
+            .into_iter()
+            .filter(|(_, m)| m.contains("implied"))
+            .collect();
+        assert_eq!(
+            implied,
+            [(
+                0,
+                format!(
+                    "`{}` is implied by the id `{}` but not defined; kept as a node",
+                    rg("b"),
+                    vm("b", "w1")
+                )
+                .as_str()
+            )]
+        );
+        assert!(
+            said(&b)
+                .iter()
+                .any(|(_, m)| m.contains("parent `/nowhere` is not defined")),
+            "{:?}",
+            b.warnings
+        );
     }
 
     #[test]
