@@ -533,7 +533,10 @@ fn write_listing<T: Sync>(
     };
     out.write_all(&shell.as_bytes()[..at])?;
     out.write_all(b"\n  \"combinations\": [\n")?;
-    crate::stream::write_batched(all, 1024, out, &|cs, text| {
+    // 256 combinations a piece (about 0.75 MB of text), so a batch is a few MB: the
+    // first batch's formatting and the last one's writing, which nothing overlaps, stay
+    // short.
+    crate::stream::write_batched(all, 256, out, &|cs, text| {
         for (i, c) in cs.iter().enumerate() {
             // Elements are separated by `,` and a newline; the listing's first has none.
             if i > 0 || !std::ptr::eq(cs.as_ptr(), all.as_ptr()) {
