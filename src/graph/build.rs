@@ -151,6 +151,12 @@ enum Deferred {
     },
 }
 
+/// A derived parent's id, `dp`, as the parents' pass keeps it: its length (a prefix of
+/// its child's spelling) and its [`hash_id`].
+fn derived_key(dp: &str) -> (u32, u64) {
+    (dp.len() as u32, hash_id(dp))
+}
+
 /// A defined node's parent as the parallel pass in [`Builder::finish`] found it.
 #[derive(Clone, Copy)]
 enum Up {
@@ -377,6 +383,15 @@ impl Builder {
 
     fn node(&mut self, id: &str) -> u32 {
         self.node_hashed(hash_id(id), id)
+    }
+
+    /// The node of an id (whose [`hash_id`] is `hash`) where a record defines it: looked
+    /// up without taking a reference, which changes nothing about a defined node, so it
+    /// can be done in parallel.
+    fn defined(&self, hash: u64, id: &str) -> Option<u32> {
+        self.index
+            .get_hashed(hash, id)
+            .filter(|&v| self.protos[v as usize].def.is_some())
     }
 
     /// A reference from a record to an id (whose [`hash_id`] is `hash`); whether anything
@@ -699,16 +714,12 @@ impl Builder {
                             if let Some(&h) = hashes.get(i + AHEAD / 2) {
                                 b.prefetch_node(h);
                             }
-                            let found = b
-                                .index
-                                .get_hashed(h, r)
-                                .filter(|&v| b.protos[v as usize].def.is_some());
+                            let found = b.defined(h, r);
                             if found.is_some() {
                                 drop(std::mem::take(r));
                             }
                             found
                         })
-                        .collect::<Vec<_>>()
                 })
                 .collect()
         };
@@ -755,7 +766,6 @@ impl Builder {
         // Taking a parent can add a node (a container only referenced), which is then
         // reached in turn: the node count is read again on every round.
         let mut parent: Vec<Option<u32>> = Vec::new();
-        let mut explicit: Vec<bool> = Vec::new();
         let mut parent_buf = String::new();
         // Each defined node's parent, worked out in parallel: its node where the parent is
         // a defined node (nearly always, and found without changing anything: a defined
@@ -777,13 +787,8 @@ impl Builder {
                         if v == 0 || d.def_type == DefType::Identity {
                             return Up::Unknown;
                         }
-                        let defined = |h, id| {
-                            b.index
-                                .get_hashed(h, id)
-                                .filter(|&pv| b.protos[pv as usize].def.is_some())
-                        };
                         if let Some(ep) = &d.parent {
-                            return match defined(hash_id(ep), ep) {
+                            return match b.defined(hash_id(ep), ep) {
                                 Some(pv) => Up::Found(pv),
                                 None => Up::Unknown,
                             };
@@ -798,10 +803,10 @@ impl Builder {
                                 return up;
                             }
                         }
-                        let hash = hash_id(dp);
-                        let up = match defined(hash, dp) {
+                        let (len, hash) = derived_key(dp);
+                        let up = match b.defined(hash, dp) {
                             Some(pv) => Up::Found(pv),
-                            None => Up::Derived(dp.len() as u32, hash),
+                            None => Up::Derived(len, hash),
                         };
                         *last = Some((dp, up));
                         up
@@ -812,7 +817,6 @@ impl Builder {
         let mut v = 1;
         while v < b.protos.len() {
             parent.resize(b.protos.len(), None);
-            explicit.resize(b.protos.len(), false);
             let p = &b.protos[v];
             let is_identity = match &p.def {
                 Some(d) => d.def_type == DefType::Identity,
@@ -822,7 +826,6 @@ impl Builder {
             if is_identity {
                 // No parent.
             } else if let Some(Up::Found(pv)) = known {
-                explicit[v] = p.def.as_ref().is_some_and(|d| d.parent.is_some());
                 b.protos[pv as usize].container_ref = true;
                 parent[v] = Some(pv);
             } else if let Some(ep) = p.def.as_ref().and_then(|d| d.parent.clone()) {
@@ -835,12 +838,10 @@ impl Builder {
                     "parent",
                 );
                 parent[v] = Some(pv);
-                explicit[v] = true;
             } else if let Some((len, hash)) = match known {
                 Some(Up::Derived(len, hash)) => Some((len, hash)),
                 Some(_) => None,
-                None => ids::derived_parent(b.spelling(v as u32))
-                    .map(|dp| (dp.len() as u32, hash_id(dp))),
+                None => ids::derived_parent(b.spelling(v as u32)).map(derived_key),
             } {
                 // Copied into a reused buffer: the node's own spelling is borrowed from
                 // `b` while `b` takes the parent.
@@ -860,7 +861,6 @@ impl Builder {
             v += 1;
         }
         parent.resize(b.protos.len(), None);
-        explicit.resize(b.protos.len(), false);
         // Every reference is in, parents' included.
         b.settle(&mut role_ix, &mut edges);
         b.role_refs = IndexSet::default();
@@ -885,7 +885,7 @@ impl Builder {
         for m in implied {
             b.warn(None, m);
         }
-        warn_parent_cycles(&mut b, &mut parent, &explicit);
+        warn_parent_cycles(&mut b, &mut parent);
 
         // The node order needs only the ids, all known now: it is sorted while the nodes,
         // findings, edges and adjacency are made, which is mostly one thread's work.
@@ -1294,7 +1294,7 @@ fn sensitivity_of(props: &str) -> Option<String> {
 
 /// Warns once per cycle of explicit parents. Derived parents cannot form cycles (they are
 /// strictly shorter ids), so only explicit ones are followed.
-fn warn_parent_cycles(b: &mut Builder, parent: &mut [Option<u32>], explicit: &[bool]) {
+fn warn_parent_cycles(b: &mut Builder, parent: &mut [Option<u32>]) {
     let n = parent.len();
     let mut state = vec![0u8; n]; // 0 new, 1 on stack, 2 done
     for start in 0..n {
@@ -1317,7 +1317,12 @@ fn warn_parent_cycles(b: &mut Builder, parent: &mut [Option<u32>], explicit: &[b
                         .map(|&x| b.spelling(x).to_string())
                         .collect();
                     let o = b.protos[v as usize].def_line;
-                    let any_explicit = path[pos..].iter().any(|&x| explicit[x as usize]);
+                    // A node on a cycle has a parent, so it is no identity: its parent is
+                    // explicit exactly when its definition names one.
+                    let any_explicit = path[pos..].iter().any(|&x| {
+                        let d = b.protos[x as usize].def.as_ref();
+                        d.is_some_and(|d| d.parent.is_some())
+                    });
                     if any_explicit {
                         b.warn(o, format!("cycle of explicit parents: {}; the walk upwards stops where it would repeat", cycle.join(" -> ")));
                     }
