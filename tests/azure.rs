@@ -134,7 +134,7 @@ fn assessment_samples_healthy_and_not_applicable() {
         .filter_map(|r| match r {
             Record::Finding(f) => Some((
                 f.resource.rsplit('/').next().unwrap().to_string(),
-                f.state.clone(),
+                f.state.to_string(),
             )),
             _ => None,
         })
@@ -470,7 +470,7 @@ fn identity_kinds(snap: &toxgraph::ingest::Snapshot) -> std::collections::BTreeM
         .filter_map(|r| match r {
             Record::Define(d) if d.def_type == toxgraph::ingest::DefType::Identity => Some((
                 d.id.to_ascii_lowercase(),
-                d.kind.clone().unwrap_or_default(),
+                d.kind.as_deref().unwrap_or_default().to_string(),
             )),
             _ => None,
         })
@@ -624,7 +624,7 @@ fn hound_estate() -> (toxgraph::ingest::Snapshot, azure::ImportReport) {
 fn definition<'a>(
     snap: &'a toxgraph::ingest::Snapshot,
     id: &str,
-) -> &'a toxgraph::ingest::Definition {
+) -> &'a toxgraph::ingest::Definition<'static> {
     snap.records
         .iter()
         .find_map(|r| match r {
@@ -709,7 +709,7 @@ fn azurehound_scopes_nest_through_management_group_descendants() {
         d.parent
     );
     let tags = d.tags.clone().unwrap_or_default();
-    assert_eq!(tags, vec![("env".to_string(), "prod".to_string())]);
+    assert_eq!(tags, vec![("env".into(), "prod".into())]);
     let d = definition(&snap, &format!("{SUB}/resourceGroups/rg-web"));
     assert_eq!(d.kind.as_deref(), Some("resource_group"));
     assert_eq!(
@@ -814,7 +814,7 @@ fn azurehound_folder_gives_the_same_records_as_the_arm_exports() {
         false,
     );
     type Facts = std::collections::BTreeSet<String>;
-    let lower = |s: &Option<String>| s.as_deref().unwrap_or("").to_ascii_lowercase();
+    let lower = |s: &Option<std::borrow::Cow<str>>| s.as_deref().unwrap_or("").to_ascii_lowercase();
     let facts = |snap: &toxgraph::ingest::Snapshot| -> (Facts, Facts) {
         let mut graph = Facts::new();
         let mut resources = Facts::new();
@@ -913,7 +913,7 @@ fn azurehound_kinds_beyond_the_handmade_estate() {
         .filter_map(|r| match r {
             Record::RoleAssignment {
                 principal, scope, ..
-            } => Some((principal.clone(), scope.clone())),
+            } => Some((principal.to_string(), scope.to_string())),
             _ => None,
         })
         .collect();

@@ -478,7 +478,7 @@ pub fn edge_matches(g: &Graph, e: u32, preds: &[EdgePred]) -> bool {
             .net_of(e)
             .is_some_and(|n| ranges.iter().any(|r| n.allows(r.lo, r.hi)) != *neg),
         EdgePred::Protocol(t, neg) => g.net_of(e).is_some_and(|n| {
-            let holds = match &n.protocol {
+            let holds = match n.protocol.map(|p| g.strings.get(p)) {
                 None => true,
                 Some(p) => p == "*" || p.eq_ignore_ascii_case("any") || test_str(t, Some(p)),
             };

@@ -10,9 +10,10 @@ use crate::diag::Diagnostic;
 use crate::ids::{self, Shape};
 use crate::ingest::native::AHEAD;
 use crate::ingest::{
-    is_internet_source, DefType, Definition, Finding, Origin, Record, Snapshot, TypeCounts,
+    is_internet_source, DefType, Definition, Finding, Origin, Record, Snapshot, Text, TypeCounts,
 };
 use rayon::prelude::*;
+use std::borrow::Cow;
 
 /// Choices the format leaves to the user.
 #[derive(Debug, Clone)]
@@ -62,20 +63,28 @@ struct Def {
     attached_to: Option<Box<[String]>>,
 }
 
+/// `t` in an allocation of its own length: moved where it is already owned.
+fn boxed(t: Text<'_>) -> Box<str> {
+    match t {
+        Cow::Borrowed(s) => s.into(),
+        Cow::Owned(s) => s.into_boxed_str(),
+    }
+}
+
 impl Def {
     /// Moves out of `d` what is kept.
-    fn new(d: &mut Definition, strings: &mut Interner) -> Def {
+    fn new(d: &mut Definition<'_>, strings: &mut Interner) -> Def {
         Def {
             def_type: d.def_type,
             kind: d.kind.as_deref().map(|k| strings.intern(k)),
-            name: d.name.take().map(String::into_boxed_str),
-            parent: d.parent.take().map(String::into_boxed_str),
+            name: d.name.take().map(boxed),
+            parent: d.parent.take().map(boxed),
             tags: d.tags.as_ref().map(|t| {
                 t.iter()
                     .map(|(k, v)| (strings.intern(k), strings.intern(v)))
                     .collect()
             }),
-            props: d.props.take(),
+            props: d.props.take().map(Cow::into_owned),
             attached_to: d.attached_to.take().map(Vec::into_boxed_slice),
         }
     }
@@ -267,7 +276,7 @@ pub struct Keys {
 }
 
 impl Keys {
-    pub fn of(rec: &Record) -> Keys {
+    pub fn of(rec: &Record<'_>) -> Keys {
         let h = hash_id;
         let (ids, finding) = match rec {
             Record::Define(d) => ([h(&d.id), 0], 0),
@@ -292,7 +301,7 @@ impl Keys {
 /// starts loading the id table's and the duplicate table's slots for it, which are read at
 /// random and are most of what taking a record waits for at a million resources.
 impl crate::ingest::native::Sink<Keys> for &mut Builder {
-    fn take(&mut self, rec: &mut Record, keys: Keys, o: Origin) {
+    fn take(&mut self, rec: &mut Record<'_>, keys: Keys, o: Origin) {
         self.add_keyed(rec, keys, o);
     }
 
@@ -420,7 +429,7 @@ impl Builder {
 
     /// Takes one record. Records must come in file order: where two definitions of an id
     /// differ, the later line wins.
-    pub fn add(&mut self, mut rec: Record, o: Origin) {
+    pub fn add(&mut self, mut rec: Record<'_>, o: Origin) {
         let keys = Keys::of(&rec);
         self.add_keyed(&mut rec, keys, o);
     }
@@ -484,7 +493,7 @@ impl Builder {
                 let s = self.reference(scope, h1, Hint::Container, o, "role assignment scope");
                 // Most assignments name a role met before: looked up first, and only a new
                 // one is kept.
-                let r = match self.role_refs.get_index_of(role.as_str()) {
+                let r = match self.role_refs.get_index_of(&**role) {
                     Some(r) => r,
                     None => self.role_refs.insert_full(std::mem::take(role).into()).0,
                 };
@@ -506,7 +515,7 @@ impl Builder {
                 if is_internet_source(from) {
                     self.nets.push(NetInfo {
                         ports: ports.take(),
-                        protocol: protocol.take(),
+                        protocol: protocol.as_deref().map(|p| self.strings.intern(p)),
                     });
                     self.edges.push(PendingEdge {
                         from: 0,
@@ -528,7 +537,7 @@ impl Builder {
                 let t = self.reference(to, h1, Hint::Container, o, "reach destination");
                 self.nets.push(NetInfo {
                     ports: ports.take(),
-                    protocol: protocol.take(),
+                    protocol: protocol.as_deref().map(|p| self.strings.intern(p)),
                 });
                 self.edges.push(PendingEdge {
                     from: f,
@@ -543,7 +552,7 @@ impl Builder {
 
     /// A finding replaces an earlier one of the same folded id, with a warning. `resource`
     /// and `h` are the [`hash_id`] of its resource and of its own id.
-    fn finding(&mut self, f: &Finding, resource: u64, h: u64, o: Origin) {
+    fn finding(&mut self, f: &Finding<'_>, resource: u64, h: u64, o: Origin) {
         let v = self.reference(
             &f.resource,
             resource,
@@ -564,7 +573,7 @@ impl Builder {
         let id_rest = if after_node {
             f.id[node.len()..].into()
         } else {
-            f.id.as_str().into()
+            f.id[..].into()
         };
         let mut intern = |s: &str| self.strings.intern(s);
         let data = FindingData {
@@ -1115,7 +1124,7 @@ fn make(
 }
 
 /// `hash` is the [`hash_id`] of the definition's id.
-fn define(b: &mut Builder, rec: &mut Definition, hash: u64, o: Origin) {
+fn define(b: &mut Builder, rec: &mut Definition<'_>, hash: u64, o: Origin) {
     if crate::text::trim(&rec.id).eq_ignore_ascii_case(ids::INTERNET) {
         b.warn(
             Some(o),
@@ -1137,7 +1146,7 @@ fn define(b: &mut Builder, rec: &mut Definition, hash: u64, o: Origin) {
             .unwrap_or(first)
     });
     let latest = rare.and_then(|r| r.last_def.as_deref()).or(def_spelling);
-    let same_spelling = latest == Some(written.as_str());
+    let same_spelling = latest == Some(&*written);
     let smallest = def_spelling.is_none_or(|cur| id < cur);
     let msg = match &mut p.def {
         None => {
@@ -1199,7 +1208,7 @@ fn define(b: &mut Builder, rec: &mut Definition, hash: u64, o: Origin) {
         .and_then(|r| r.def_spelling.as_deref())
         .unwrap_or(first);
     if shown != written {
-        p.rare().last_def = Some(written.into_boxed_str());
+        p.rare().last_def = Some(boxed(written));
     } else {
         if let Some(r) = &mut p.rare {
             r.last_def = None;

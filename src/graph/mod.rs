@@ -168,7 +168,8 @@ impl FindingData {
 pub struct NetInfo {
     /// `None` = all ports.
     pub ports: Option<Vec<PortRange>>,
-    pub protocol: Option<String>,
+    /// Interned in [`Graph::strings`]: a few protocols serve every edge.
+    pub protocol: Option<Sym>,
 }
 
 impl NetInfo {

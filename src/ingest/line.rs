@@ -27,7 +27,10 @@ pub(crate) struct Line<'a> {
     pub kind: Option<Cow<'a, str>>,
     pub name: Option<Cow<'a, str>>,
     pub parent: Option<Cow<'a, str>>,
-    pub tags: Option<indexmap::IndexMap<String, String>>,
+    /// In the order keys first appear; a later value of a key replaces the earlier in its
+    /// place, as a map would have it.
+    #[serde(default, deserialize_with = "tag_map")]
+    pub tags: Option<Vec<(Cow<'a, str>, Cow<'a, str>)>>,
     #[serde(borrow)]
     pub props: Option<&'a RawValue>,
     pub attached_to: Option<Vec<String>>,
@@ -83,6 +86,23 @@ impl<'a> Line<'a> {
         line.read_into(text)?;
         Ok(line)
     }
+}
+
+/// More tags than this on one line are read by serde_json, whose map finds a repeated key
+/// without comparing it with every other.
+const MANY_TAGS: usize = 64;
+
+/// `tags`, as serde reads a map of strings.
+#[allow(clippy::type_complexity)]
+fn tag_map<'de, 'a, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Vec<(Cow<'a, str>, Cow<'a, str>)>>, D::Error> {
+    let map = Option::<indexmap::IndexMap<String, String>>::deserialize(d)?;
+    Ok(map.map(|m| {
+        m.into_iter()
+            .map(|(k, v)| (Cow::Owned(k), Cow::Owned(v)))
+            .collect()
+    }))
 }
 
 /// `ports`: numbers, `"n"`, `"a-b"` or `"*"`.
@@ -328,14 +348,23 @@ impl<'a> Cursor<'a> {
         Some(PortRange { lo: n, hi: n })
     }
 
-    /// `{"key": "value", ...}` into a map, a later value of a key replacing an earlier in
-    /// its place, as serde does.
-    fn tags(&mut self) -> Option<indexmap::IndexMap<String, String>> {
-        let mut out = indexmap::IndexMap::new();
+    /// `{"key": "value", ...}`, borrowed, a later value of a key replacing an earlier in
+    /// its place, as serde does with a map. Tags are few, so a key is looked for among
+    /// the earlier ones in turn; a line with more than [`MANY_TAGS`] is left to serde.
+    #[allow(clippy::type_complexity)]
+    fn tags(&mut self) -> Option<Vec<(Cow<'a, str>, Cow<'a, str>)>> {
+        let mut out: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
         self.items(b'{', b'}', |c| {
-            let key = c.string()?.to_owned();
+            let key = c.string()?;
             c.token(b':')?;
-            out.insert(key, c.string()?.to_owned());
+            let value = Cow::Borrowed(c.string()?);
+            if out.len() >= MANY_TAGS {
+                return None;
+            }
+            match out.iter_mut().find(|(k, _)| k == key) {
+                Some((_, v)) => *v = value,
+                None => out.push((Cow::Borrowed(key), value)),
+            }
             Some(())
         })?;
         Some(out)
@@ -486,6 +515,11 @@ mod tests {
     fn what_the_scanner_leaves_goes_to_serde_json() {
         let nest = |k: usize| format!("{}{}", "[".repeat(k), "]".repeat(k));
         let deep = format!(r#"{{"type":"resource","props":{}}}"#, nest(130));
+        // More tags than the scanner compares keys for; one key given twice.
+        let tags: Vec<String> = (0..=MANY_TAGS)
+            .map(|i| format!(r#""k{}":"v{i}""#, i % MANY_TAGS))
+            .collect();
+        let many_tags = format!(r#"{{"type":"resource","tags":{{{}}}}}"#, tags.join(","));
         for text in [
             r#"{"type":"resource","id":"a\"b"}"#,
             r#"{"type":"resource","id":"a","id":"b"}"#,
@@ -509,6 +543,7 @@ mod tests {
             r#"{"type":"resource","id":"a""#,
             r#"{"type":"resource","props":{"a":}}"#,
             deep.as_str(),
+            many_tags.as_str(),
         ] {
             assert!(plain(text, &mut Line::default()).is_none(), "{text}");
             let (read, want) = read_and_serde_json(text);

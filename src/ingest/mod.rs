@@ -18,7 +18,7 @@ use std::path::Path;
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub meta: Meta,
-    pub records: Vec<Record>,
+    pub records: Vec<Record<'static>>,
     /// `origins[i]` says where `records[i]` came from.
     pub origins: Vec<Origin>,
     /// Source files, indexed by [`Origin::file`].

@@ -20,7 +20,7 @@ pub trait Sink<K> {
     /// by the thread that parsed it, when that thread fills the record's list again. The
     /// one thread that takes records in line order then neither copies a record (300
     /// bytes) out of its list nor frees strings another thread allocated.
-    fn take(&mut self, rec: &mut Record, prepared: K, origin: Origin);
+    fn take(&mut self, rec: &mut Record<'_>, prepared: K, origin: Origin);
 
     /// Told of a record [`AHEAD`] places before it is taken, so that a taker bound by
     /// memory can start loading what it will need for it.
@@ -31,8 +31,8 @@ pub trait Sink<K> {
     fn near(&self, _prepared: &K) {}
 }
 
-impl<K, F: FnMut(&mut Record, K, Origin)> Sink<K> for F {
-    fn take(&mut self, rec: &mut Record, prepared: K, origin: Origin) {
+impl<K, F: FnMut(&mut Record<'_>, K, Origin)> Sink<K> for F {
+    fn take(&mut self, rec: &mut Record<'_>, prepared: K, origin: Origin) {
         self(rec, prepared, origin)
     }
 }
@@ -95,12 +95,12 @@ pub fn parse(bytes: &[u8], file: &str, opts: ReadOptions) -> Result<Snapshot> {
 /// A whole snapshot, from a parse that hands its records over one at a time.
 fn whole(
     file: String,
-    parse: impl FnOnce(&mut dyn FnMut(&mut Record, (), Origin)) -> Result<Read>,
+    parse: impl FnOnce(&mut dyn FnMut(&mut Record<'_>, (), Origin)) -> Result<Read>,
 ) -> Result<Snapshot> {
     let mut records = Vec::new();
     let mut origins = Vec::new();
     let read = parse(&mut |r, (), o| {
-        records.push(r.take());
+        records.push(r.take().into_owned());
         origins.push(o);
     })?;
     Ok(Snapshot {
@@ -153,58 +153,63 @@ pub fn parse_from<K: Send + Copy>(
         end: false,
         failed: None,
         span: Some(read_span),
-        spare: Vec::new(),
     });
-    // The next piece and its number, or `None` at the end (or after a read error).
-    let claim = || {
-        let mut p = pieces.lock().unwrap_or_else(|e| e.into_inner());
-        p.next_piece()
-    };
-    // Pieces come back once parsed, and item lists once taken, to be filled again: fresh
-    // ones each time would be faulted in afresh (a fifth of a scan's page faults at a
-    // million resources). Each thread fills again only the lists it filled before: the
-    // strings a list's records leave are then freed by the thread that allocated them,
-    // which the allocator does at a fraction of the cost of a free from another thread
-    // (that one is queued, and collected by the owner when it next allocates).
-    let spare_items: Vec<_> = (0..threads.max(1))
-        .map(|_| std::sync::Mutex::new(Vec::new()))
+    // Chunks come back once taken, to be filled again: fresh ones each time would be
+    // faulted in afresh (a fifth of a scan's page faults at a million resources). Each
+    // thread fills again only the chunks it filled before: the strings its records own
+    // are then freed by the thread that allocated them, which the allocator does at a
+    // fraction of the cost of a free from another thread (that one is queued, and
+    // collected by the owner when it next allocates).
+    let spare: Vec<_> = (0..threads.max(1))
+        .map(|_| std::sync::Mutex::new(Vec::<Chunk<K>>::new()))
         .collect();
-    let parse = |worker: usize, (i, piece): (usize, Vec<u8>)| {
-        let items = spare_items[worker]
+    // The next piece read into one of `worker`'s chunks and parsed, with its number, or
+    // `None` at the end (or after a read error).
+    let claim = |worker: usize| {
+        let mut chunk = spare[worker]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .pop();
-        let out = parse_chunk(&piece, file, &prepare, items.unwrap_or_default(), worker);
-        let mut p = pieces.lock().unwrap_or_else(|e| e.into_inner());
-        p.spare.push(piece);
-        (i, out)
+            .pop()
+            .unwrap_or_else(|| Chunk::new(worker));
+        let i = {
+            let mut p = pieces.lock().unwrap_or_else(|e| e.into_inner());
+            p.next_piece(chunk.text_mut())
+        };
+        let Some(i) = i else {
+            spare[worker]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(chunk);
+            return None;
+        };
+        chunk.parse(file, &prepare);
+        Some((i, chunk))
     };
     let mut taker = Taker::new(file, opts);
-    let mut take = |out: ChunkOut<K>| {
-        let worker = out.worker;
-        let items = taker.take(out, &mut each);
-        spare_items[worker]
+    let mut take = |mut chunk: Chunk<K>| {
+        taker.take(&mut chunk, &mut each);
+        spare[chunk.worker]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(items);
+            .push(chunk);
         tracing::trace!(target: crate::phases::PROGRESS, done = taker.bytes as u64, of = size);
     };
     if threads <= 1 {
-        while let Some(piece) = claim() {
-            take(parse(0, piece).1);
+        while let Some((_, chunk)) = claim(0) {
+            take(chunk);
         }
     } else {
         // Threads beside this one read and parse the next piece in turn; this thread takes
         // them in line order, and reads and parses one itself whenever the next is not
         // ready.
         std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, ChunkOut<K>)>(threads * 2);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Chunk<K>)>(threads * 2);
             for worker in 1..threads {
                 let tx = tx.clone();
-                let (claim, parse) = (&claim, &parse);
+                let claim = &claim;
                 scope.spawn(move || {
-                    while let Some(piece) = claim() {
-                        if tx.send(parse(worker, piece)).is_err() {
+                    while let Some(parsed) = claim(worker) {
+                        if tx.send(parsed).is_err() {
                             break;
                         }
                     }
@@ -221,8 +226,7 @@ pub fn parse_from<K: Send + Copy>(
                 }
                 if let Ok((i, out)) = rx.try_recv() {
                     ready.insert(i, out);
-                } else if let Some(piece) = claim() {
-                    let (i, out) = parse(0, piece);
+                } else if let Some((i, out)) = claim(0) {
                     ready.insert(i, out);
                 } else if let Ok((i, out)) = rx.recv() {
                     ready.insert(i, out);
@@ -255,21 +259,19 @@ struct Pieces<R> {
     end: bool,
     failed: Option<std::io::Error>,
     span: Option<tracing::Span>,
-    /// Buffers of pieces already parsed, to read the next into.
-    spare: Vec<Vec<u8>>,
 }
 
 impl<R: std::io::Read> Pieces<R> {
-    fn next_piece(&mut self) -> Option<(usize, Vec<u8>)> {
+    /// Reads the next piece into `buf`, and gives its number.
+    fn next_piece(&mut self, buf: &mut Vec<u8>) -> Option<usize> {
         if self.failed.is_some() || (self.end && self.carry.is_empty()) {
             return None;
         }
         // Read into bytes the buffer already holds: a buffer comes back as long as the
         // piece it held, so reading into it never zeroes memory first, as growing a
         // vector to read into does (a twentieth of the parsing thread's instructions).
-        let mut buf = self.spare.pop().unwrap_or_default();
         let mut len = self.carry.len();
-        fit(&mut buf, len);
+        fit(buf, len);
         buf[..len].copy_from_slice(&self.carry);
         self.carry.clear();
         let mut scanned = 0;
@@ -277,7 +279,7 @@ impl<R: std::io::Read> Pieces<R> {
             if !self.end {
                 let want = (PIECE_BYTES.saturating_sub(len)).max(1 << 16);
                 let to = len + want;
-                fit(&mut buf, to);
+                fit(buf, to);
                 let from = len;
                 while len < to {
                     match self.reader.read(&mut buf[len..to]) {
@@ -312,11 +314,10 @@ impl<R: std::io::Read> Pieces<R> {
             self.span = None;
         }
         if buf.is_empty() {
-            self.spare.push(buf);
             return None;
         }
         self.next += 1;
-        Some((self.next - 1, buf))
+        Some(self.next - 1)
     }
 }
 
@@ -328,16 +329,16 @@ fn fit(buf: &mut Vec<u8>, len: usize) {
 }
 
 /// Starts loading the strings of `rec` that the graph looks up.
-fn prefetch_strings(rec: &Record) {
+fn prefetch_strings(rec: &Record<'_>) {
     use crate::prefetch::prefetch_text as text;
     match rec {
-        Record::Define(d) => text(&d.id),
+        Record::Define(d) => text(&*d.id),
         Record::Finding(f) => {
-            text(&f.id);
-            text(&f.resource);
-            text(&f.title);
+            text(&*f.id);
+            text(&*f.resource);
+            text(&*f.title);
         }
-        Record::Role { name, .. } => text(name),
+        Record::Role { name, .. } => text(&**name),
         Record::Membership {
             group: a,
             member: b,
@@ -353,8 +354,8 @@ fn prefetch_strings(rec: &Record) {
             ..
         }
         | Record::Reach { from: a, to: b, .. } => {
-            text(a);
-            text(b);
+            text(&**a);
+            text(&**b);
         }
     }
 }
@@ -398,9 +399,9 @@ impl<'a> Taker<'a> {
         }
     }
 
-    /// Gives back the chunk's item list, its records lent and taken from, to be emptied
-    /// and filled again by a parsing thread.
-    fn take<K: Copy>(&mut self, mut chunk: ChunkOut<K>, each: &mut impl Sink<K>) -> Vec<Item<K>> {
+    /// Takes a chunk's items: its records are lent to `each`, and what it leaves is
+    /// freed when the chunk is filled again by the thread that parsed it.
+    fn take<K: Copy>(&mut self, chunk: &mut Chunk<K>, each: &mut impl Sink<K>) {
         let file = self.file;
         for item in chunk.items.iter().take(AHEAD) {
             tell_ahead(item, each);
@@ -478,8 +479,7 @@ impl<'a> Taker<'a> {
             }
         }
         self.line_base += chunk.lines;
-        self.bytes += chunk.bytes;
-        chunk.items
+        self.bytes += chunk.text.len();
     }
 
     fn finish(mut self) -> Result<Read> {
@@ -511,18 +511,64 @@ impl<'a> Taker<'a> {
     }
 }
 
-struct ChunkOut<K> {
-    /// Number of lines in the chunk (newlines, plus a final unterminated line).
+/// A piece of the text and what was parsed from it. The records borrow their strings
+/// from the piece (see [`Text`]), so the two travel together: from the thread that parses
+/// the piece to the one that takes its records, and back to be filled again.
+struct Chunk<K> {
+    /// The items of `text`, their borrows of it stretched to `'static`: emptied before
+    /// `text` changes ([`Chunk::text_mut`]), dropped before it (fields drop in order), and
+    /// only lent out for less than the chunk's life (a [`Sink`] takes any `Record<'_>`,
+    /// so it can keep no borrow).
+    items: Vec<Item<'static, K>>,
+    text: Vec<u8>,
+    /// Number of lines in `text` (newlines, plus a final unterminated line).
     lines: u32,
-    /// The thread that parsed it (0 is the one that takes), which fills its list again.
+    /// The thread that parses it (0 is the one that takes), which fills it again.
     worker: usize,
-    bytes: usize,
-    items: Vec<Item<K>>,
+}
+
+impl<K> Chunk<K> {
+    fn new(worker: usize) -> Self {
+        Chunk {
+            items: Vec::new(),
+            text: Vec::new(),
+            lines: 0,
+            worker,
+        }
+    }
+
+    /// The text, to fill with the next piece: the items of the last one go first.
+    fn text_mut(&mut self) -> &mut Vec<u8> {
+        self.items.clear();
+        &mut self.text
+    }
+
+    /// Parses the lines of the text into the items.
+    fn parse(&mut self, file: &str, prepare: &impl Fn(&Record) -> K) {
+        let (items, lines) =
+            parse_chunk(&self.text, file, prepare, std::mem::take(&mut self.items));
+        // SAFETY: the items borrow nothing but `self.text`, which `Chunk`'s fields'
+        // documentation keeps alive and unchanged while they are held.
+        self.items = unsafe { stretch(items) };
+        self.lines = lines;
+    }
+}
+
+/// `items` with their borrows taken as `'static`.
+///
+/// # Safety
+/// What the items borrow must outlive the list, or the list be emptied first.
+unsafe fn stretch<K>(items: Vec<Item<'_, K>>) -> Vec<Item<'static, K>> {
+    let mut items = std::mem::ManuallyDrop::new(items);
+    let (ptr, len, cap) = (items.as_mut_ptr(), items.len(), items.capacity());
+    // SAFETY: the two types differ in a lifetime only, so they are laid out alike, and
+    // the allocation is handed over whole; the caller answers for the lifetime.
+    unsafe { Vec::from_raw_parts(ptr.cast::<Item<'static, K>>(), len, cap) }
 }
 
 /// Tells `each` of an item's record [`AHEAD`] places before its turn, and starts loading
 /// the record's strings, which the thread that parsed it wrote.
-fn tell_ahead<K>(item: &Item<K>, each: &impl Sink<K>) {
+fn tell_ahead<K>(item: &Item<'_, K>, each: &impl Sink<K>) {
     if let Outcome::Record(rec, k) = &item.outcome {
         prefetch_strings(rec);
         each.ahead(k);
@@ -530,24 +576,24 @@ fn tell_ahead<K>(item: &Item<K>, each: &impl Sink<K>) {
 }
 
 /// What `prepare` made of an item's record, if it holds one.
-fn prepared<K>(item: &Item<K>) -> Option<&K> {
+fn prepared<'i, K>(item: &'i Item<'_, K>) -> Option<&'i K> {
     match &item.outcome {
         Outcome::Record(_, k) => Some(k),
         _ => None,
     }
 }
 
-struct Item<K> {
+struct Item<'a, K> {
     /// 1-based line within the chunk.
     line: u32,
-    outcome: Outcome<K>,
+    outcome: Outcome<'a, K>,
 }
 
-enum Outcome<K> {
+enum Outcome<'a, K> {
     Header(Meta, String),
     Unknown(String, String),
     /// A record, with what `prepare` made of it.
-    Record(Record, K),
+    Record(Record<'a>, K),
     Bad(Diagnostic),
     /// What is left once the taker has moved out a header, an unknown type or an error.
     Taken,
@@ -557,14 +603,14 @@ enum Outcome<K> {
 /// that they are rarely moved as they grow.
 const LINE_BYTES: usize = 256;
 
-/// Parses the lines of `chunk` into `items` (emptied first).
-fn parse_chunk<K>(
-    chunk: &[u8],
+/// Parses the lines of `chunk` into `items` (emptied first); gives them, and the number
+/// of lines.
+fn parse_chunk<'t, K>(
+    chunk: &'t [u8],
     file: &str,
     prepare: &impl Fn(&Record) -> K,
-    mut items: Vec<Item<K>>,
-    worker: usize,
-) -> ChunkOut<K> {
+    mut items: Vec<Item<'t, K>>,
+) -> (Vec<Item<'t, K>>, u32) {
     items.clear();
     items.reserve(chunk.len() / LINE_BYTES + 1);
     let mut lines = 0u32;
@@ -577,12 +623,7 @@ fn parse_chunk<K>(
         lines += 1;
         parse_line(raw, file, prepare, &mut line, lines, &mut items);
     }
-    ChunkOut {
-        lines,
-        worker,
-        bytes: chunk.len(),
-        items,
-    }
+    (items, lines)
 }
 
 /// Adds line `at` to `items`, unless it is blank. `line` is where its fields are read;
@@ -594,7 +635,7 @@ fn parse_line<'a, K>(
     prepare: &impl Fn(&Record) -> K,
     line: &mut Line<'a>,
     at: u32,
-    items: &mut Vec<Item<K>>,
+    items: &mut Vec<Item<'a, K>>,
 ) {
     let bad = |d: Diagnostic| Item {
         line: at,
@@ -696,21 +737,26 @@ fn missing(ty: &str, field: &'static str) -> Problem {
     )
 }
 
-/// A required field, kept as written.
-fn req(v: Option<Cow<'_, str>>, ty: &str, field: &'static str) -> Result<String, Problem> {
-    req_text(v, ty, field).map(Cow::into_owned)
-}
-
-/// A required field's text, still borrowed from the line where it can be, for a field
-/// that is read but not kept as written (a class, a severity, a kind to lowercase).
-fn req_text<'a>(
-    v: Option<Cow<'a, str>>,
-    ty: &str,
-    field: &'static str,
-) -> Result<Cow<'a, str>, Problem> {
+/// A required field's text, as written.
+fn req<'a>(v: Option<Text<'a>>, ty: &str, field: &'static str) -> Result<Text<'a>, Problem> {
     match v {
         Some(s) if !crate::text::is_blank(&s) => Ok(s),
         _ => Err(missing(ty, field)),
+    }
+}
+
+/// An enumerated value, trimmed and lowercased: still borrowed where it was written so.
+fn lowercased(v: Text<'_>) -> Text<'_> {
+    match v {
+        Cow::Borrowed(s) => {
+            let s = s.trim();
+            if s.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(s.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(s)
+            }
+        }
+        Cow::Owned(s) => Cow::Owned(s.trim().to_ascii_lowercase()),
     }
 }
 
@@ -719,19 +765,19 @@ fn non_empty(v: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
     v.filter(|s| !crate::text::is_blank(s))
 }
 
-/// A field kept as written.
-fn owned(v: Option<Cow<'_, str>>) -> Option<String> {
+/// A header field, kept as written.
+fn header(v: Option<Text<'_>>) -> Option<String> {
     v.map(Cow::into_owned)
 }
 
 /// Adds to `items`, as line `at`, the record a line holds (with what `prepare` makes of
 /// it), or what else it is. Takes the fields it uses out of `l`.
-fn to_record<K>(
-    l: &mut Line<'_>,
+fn to_record<'a, K>(
+    l: &mut Line<'a>,
     text: &str,
     prepare: &impl Fn(&Record) -> K,
     at: u32,
-    items: &mut Vec<Item<K>>,
+    items: &mut Vec<Item<'a, K>>,
 ) -> Result<(), Problem> {
     let mut push = |outcome| {
         items.push(Item { line: at, outcome });
@@ -746,7 +792,7 @@ fn to_record<K>(
     };
     let rec = match &*ty {
         "snapshot" => {
-            let taken_at = req(l.taken_at.take(), "snapshot", "taken_at")?;
+            let taken_at = req(l.taken_at.take(), "snapshot", "taken_at")?.into_owned();
             if !is_rfc3339(&taken_at) {
                 return Err((
                     format!("`taken_at` is not an RFC 3339 timestamp: `{taken_at}`"),
@@ -757,9 +803,9 @@ fn to_record<K>(
             return push(Outcome::Header(
                 Meta {
                     taken_at,
-                    label: owned(l.label.take()),
-                    tenant: owned(l.tenant.take()),
-                    source: owned(l.source.take()),
+                    label: header(l.label.take()),
+                    tenant: header(l.tenant.take()),
+                    source: header(l.source.take()),
                 },
                 text.to_string(),
             ));
@@ -767,10 +813,10 @@ fn to_record<K>(
         "scope" => Record::Define(Definition {
             def_type: DefType::Scope,
             id: req(l.id.take(), "scope", "id")?,
-            kind: non_empty(l.kind.take()).map(|k| k.trim().to_ascii_lowercase()),
-            name: owned(l.name.take()),
-            parent: owned(non_empty(l.parent.take())),
-            tags: l.tags.take().map(|t| t.into_iter().collect()),
+            kind: non_empty(l.kind.take()).map(lowercased),
+            name: l.name.take(),
+            parent: non_empty(l.parent.take()),
+            tags: l.tags.take(),
             props: None,
             attached_to: None,
         }),
@@ -778,9 +824,9 @@ fn to_record<K>(
             def_type: DefType::Resource,
             id: req(l.id.take(), "resource", "id")?,
             kind: Some(req(l.kind.take(), "resource", "kind")?),
-            name: owned(l.name.take()),
-            parent: owned(non_empty(l.parent.take())),
-            tags: l.tags.take().map(|t| t.into_iter().collect()),
+            name: l.name.take(),
+            parent: non_empty(l.parent.take()),
+            tags: l.tags.take(),
             props: match l.props.take() {
                 Some(p) if !p.get().trim_start().starts_with('{') => {
                     if p.get().trim() == "null" {
@@ -793,17 +839,15 @@ fn to_record<K>(
                         ));
                     }
                 }
-                p => p.map(ToOwned::to_owned),
+                p => p.map(Cow::Borrowed),
             },
             attached_to: None,
         }),
         "identity" => {
             let id = req(l.id.take(), "identity", "id")?;
-            let kind = req_text(l.kind.take(), "identity", "kind")?
-                .trim()
-                .to_ascii_lowercase();
+            let kind = lowercased(req(l.kind.take(), "identity", "kind")?);
             const KINDS: [&str; 4] = ["user", "group", "service_principal", "managed_identity"];
-            if !KINDS.contains(&kind.as_str()) {
+            if !KINDS.contains(&&*kind) {
                 return Err((
                     format!("unknown identity kind `{kind}`"),
                     Some("kind"),
@@ -814,7 +858,7 @@ fn to_record<K>(
                 def_type: DefType::Identity,
                 id,
                 kind: Some(kind),
-                name: owned(l.name.take()),
+                name: l.name.take(),
                 parent: None,
                 tags: None,
                 props: None,
@@ -827,7 +871,7 @@ fn to_record<K>(
         },
         "role" => Record::Role {
             name: req(l.name.take(), "role", "name")?,
-            id: owned(non_empty(l.id.take())),
+            id: non_empty(l.id.take()),
             privileged: l.privileged,
             actions: l.actions.take(),
         },
@@ -835,26 +879,26 @@ fn to_record<K>(
             principal: req(l.principal.take(), "role_assignment", "principal")?,
             role: req(l.role.take(), "role_assignment", "role")?,
             scope: req(l.scope.take(), "role_assignment", "scope")?,
-            condition: owned(l.condition.take()),
+            condition: l.condition.take(),
         },
         "exposure" => Record::Exposure {
             resource: req(l.resource.take(), "exposure", "resource")?,
             from: req(l.from.take(), "exposure", "from")?,
             ports: l.ports.take(),
-            protocol: owned(l.protocol.take()),
-            via: owned(l.via.take()),
+            protocol: l.protocol.take(),
+            via: l.via.take(),
         },
         "reach" => Record::Reach {
             from: req(l.from.take(), "reach", "from")?,
             to: req(l.to.take(), "reach", "to")?,
             ports: l.ports.take(),
-            protocol: owned(l.protocol.take()),
-            via: owned(l.via.take()),
+            protocol: l.protocol.take(),
+            via: l.via.take(),
         },
         "finding" => {
             let id = req(l.id.take(), "finding", "id")?;
             let resource = req(l.resource.take(), "finding", "resource")?;
-            let class_s = req_text(l.class.take(), "finding", "class")?;
+            let class_s = req(l.class.take(), "finding", "class")?;
             let class = match class_s.trim() {
                 c if c.eq_ignore_ascii_case("recommendation") => FindingClass::Recommendation,
                 c if c.eq_ignore_ascii_case("alert") => FindingClass::Alert,
@@ -867,7 +911,7 @@ fn to_record<K>(
                 }
             };
             let title = req(l.title.take(), "finding", "title")?;
-            let sev_s = req_text(l.severity.take(), "finding", "severity")?;
+            let sev_s = req(l.severity.take(), "finding", "severity")?;
             let severity = Level::parse(&sev_s).ok_or_else(|| {
                 (
                     format!("unknown severity `{sev_s}`"),
@@ -876,17 +920,17 @@ fn to_record<K>(
                 )
             })?;
             let state = match non_empty(l.state.take()) {
-                None => match class {
-                    FindingClass::Recommendation => "unhealthy".to_string(),
-                    FindingClass::Alert => "active".to_string(),
-                },
+                None => Cow::Borrowed(match class {
+                    FindingClass::Recommendation => "unhealthy",
+                    FindingClass::Alert => "active",
+                }),
                 Some(s) => {
-                    let s = s.trim().to_ascii_lowercase();
+                    let s = lowercased(s);
                     let allowed: &[&str] = match class {
                         FindingClass::Recommendation => &["unhealthy", "healthy", "notapplicable"],
                         FindingClass::Alert => &["active", "resolved", "dismissed"],
                     };
-                    if !allowed.contains(&s.as_str()) {
+                    if !allowed.contains(&&*s) {
                         return Err((
                             format!(
                                 "unknown state `{s}` for a finding of class `{}`",
@@ -906,12 +950,12 @@ fn to_record<K>(
                 title,
                 severity,
                 state,
-                category: owned(non_empty(l.category.take())),
+                category: non_empty(l.category.take()),
                 techniques: l.techniques.take().unwrap_or_default(),
-                first_seen: owned(l.first_seen.take()),
-                last_seen: owned(l.last_seen.take()),
-                source_id: owned(l.source_id.take()),
-                props: l.props.take().map(|p| p.get().to_owned()),
+                first_seen: l.first_seen.take(),
+                last_seen: l.last_seen.take(),
+                source_id: l.source_id.take(),
+                props: l.props.take().map(|p| Cow::Borrowed(p.get())),
             })
         }
         other => return push(Outcome::Unknown(other.to_owned(), text.to_owned())),
@@ -1086,19 +1130,18 @@ mod tests {
             end: false,
             failed: None,
             span: None,
-            spare: Vec::new(),
         };
         let mut joined = Vec::new();
         let mut count = 0;
-        while let Some((i, piece)) = pieces.next_piece() {
+        // Filled again dirty, as the parsing threads fill their chunks again.
+        let mut piece = Vec::new();
+        while let Some(i) = pieces.next_piece(&mut piece) {
             assert_eq!(i, count);
             count += 1;
             joined.extend_from_slice(&piece);
             if joined.len() < text.len() {
                 assert_eq!(piece.last(), Some(&b'\n'), "piece {i}");
             }
-            // Given back dirty, as the parsing threads give it back.
-            pieces.spare.push(piece);
         }
         assert!(pieces.failed.is_none());
         assert!(count > 10, "{count}");
@@ -1138,10 +1181,10 @@ mod tests {
         let Record::Finding(f) = &one(f)[0] else {
             panic!()
         };
-        assert_eq!((f.resource.as_str(), f.title.as_str()), ("/s/r", "t\"q\""));
+        assert_eq!((&*f.resource, &*f.title), ("/s/r", "t\"q\""));
         assert_eq!((f.class, f.severity), (FindingClass::Alert, Level::High));
         assert_eq!(
-            (f.state.as_str(), &f.techniques[..]),
+            (&*f.state, &f.techniques[..]),
             ("active", &["T1".to_string()][..])
         );
     }
@@ -1199,6 +1242,55 @@ mod tests {
         let takes: Vec<u32> = events.iter().filter(|e| e.0 == 't').map(|e| e.1).collect();
         assert_eq!(takes, (0..50).collect::<Vec<_>>());
         assert_eq!(events.len(), 150);
+    }
+
+    #[test]
+    fn records_borrow_plain_texts_from_their_piece_and_own_escaped_ones() {
+        // Several pieces, parsed on two threads: every record is taken in order, and what
+        // a plain line spells is lent from the piece rather than copied.
+        let mut s = format!("{HEAD}\n");
+        let n = 4 * PIECE_BYTES / 100;
+        for i in 0..n {
+            s.push_str(&format!(
+                "{{\"type\":\"resource\",\"id\":\"/s/1/r{i:06}\",\"kind\":\"vm\",\"tags\":{{\"owner\":\"o{i}\"}}}}\n"
+            ));
+        }
+        // serde_json reads a line with an escape, and owns every text of it.
+        s.push_str(r#"{"type":"resource","id":"\/s\/1\/e","kind":"vm"}"#);
+        let mut seen = Vec::new();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let sink = |r: &mut Record<'_>, (), _: Origin| {
+                let Record::Define(d) = r else { panic!() };
+                let lent = |t: &Text<'_>| matches!(t, Cow::Borrowed(_));
+                let tags = d.tags.as_deref().unwrap_or_default();
+                seen.push((
+                    d.id.to_string(),
+                    lent(&d.id),
+                    d.kind.as_ref().is_some_and(lent),
+                    tags.iter().all(|(k, v)| lent(k) && lent(v)),
+                ));
+            };
+            parse_from(
+                s.as_bytes(),
+                0,
+                "t",
+                ReadOptions::default(),
+                |_| (),
+                sink,
+                tracing::Span::none(),
+            )
+            .unwrap();
+        });
+        assert_eq!(seen.len(), n + 1);
+        for (i, (id, id_lent, kind_lent, tags_lent)) in seen[..n].iter().enumerate() {
+            assert_eq!(id, &format!("/s/1/r{i:06}"));
+            assert!(*id_lent && *kind_lent && *tags_lent, "line {}", i + 2);
+        }
+        assert_eq!(seen[n], ("/s/1/e".to_string(), false, false, true));
     }
 
     #[test]

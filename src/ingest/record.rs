@@ -3,6 +3,12 @@
 //! native reader and the Azure importers cannot disagree about meaning.
 
 use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+/// A record's text: borrowed from the line it was read from where the native reader can
+/// (a plain string, no escapes), owned otherwise. Records are made and taken by the
+/// million and the graph keeps little of their text, so most of it is never copied.
+pub type Text<'a> = Cow<'a, str>;
 
 /// Where a record came from, for warnings that name the file and line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -35,19 +41,42 @@ pub enum DefType {
 
 /// A `scope`, `resource` or `identity` record. Fields the type does not have stay `None`.
 #[derive(Debug, Clone)]
-pub struct Definition {
+pub struct Definition<'a> {
     pub def_type: DefType,
-    pub id: String,
+    pub id: Text<'a>,
     /// Lowercased for scopes and identities (enumerations); as written for resources.
-    pub kind: Option<String>,
-    pub name: Option<String>,
-    pub parent: Option<String>,
-    pub tags: Option<Vec<(String, String)>>,
-    pub props: Option<Box<RawValue>>,
+    pub kind: Option<Text<'a>>,
+    pub name: Option<Text<'a>>,
+    pub parent: Option<Text<'a>>,
+    pub tags: Option<Vec<(Text<'a>, Text<'a>)>>,
+    pub props: Option<Cow<'a, RawValue>>,
     pub attached_to: Option<Vec<String>>,
 }
 
-impl PartialEq for Definition {
+impl Definition<'_> {
+    /// The definition with every text its own.
+    pub fn into_owned(self) -> Definition<'static> {
+        Definition {
+            def_type: self.def_type,
+            id: owned(self.id),
+            kind: self.kind.map(owned),
+            name: self.name.map(owned),
+            parent: self.parent.map(owned),
+            tags: self
+                .tags
+                .map(|t| t.into_iter().map(|(k, v)| (owned(k), owned(v))).collect()),
+            props: self.props.map(|p| Cow::Owned(p.into_owned())),
+            attached_to: self.attached_to,
+        }
+    }
+}
+
+/// `t`, owned.
+pub fn owned(t: Text<'_>) -> Text<'static> {
+    Cow::Owned(t.into_owned())
+}
+
+impl PartialEq for Definition<'_> {
     fn eq(&self, o: &Self) -> bool {
         self.def_type == o.def_type
             && self.id == o.id
@@ -122,59 +151,80 @@ impl Level {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Finding {
-    pub id: String,
-    pub resource: String,
+pub struct Finding<'a> {
+    pub id: Text<'a>,
+    pub resource: Text<'a>,
     pub class: FindingClass,
-    pub title: String,
+    pub title: Text<'a>,
     pub severity: Level,
     /// Normalised: lowercase, with the spec's default for an absent state filled in.
-    pub state: String,
-    pub category: Option<String>,
+    pub state: Text<'a>,
+    pub category: Option<Text<'a>>,
     pub techniques: Vec<String>,
-    pub first_seen: Option<String>,
-    pub last_seen: Option<String>,
-    pub source_id: Option<String>,
+    pub first_seen: Option<Text<'a>>,
+    pub last_seen: Option<Text<'a>>,
+    pub source_id: Option<Text<'a>>,
     /// Every field of the source record, as raw JSON text, so a report can show it.
-    pub props: Option<String>,
+    pub props: Option<Text<'a>>,
 }
 
-/// One record of the snapshot format.
+impl Finding<'_> {
+    /// The finding with every text its own.
+    pub fn into_owned(self) -> Finding<'static> {
+        Finding {
+            id: owned(self.id),
+            resource: owned(self.resource),
+            class: self.class,
+            title: owned(self.title),
+            severity: self.severity,
+            state: owned(self.state),
+            category: self.category.map(owned),
+            techniques: self.techniques,
+            first_seen: self.first_seen.map(owned),
+            last_seen: self.last_seen.map(owned),
+            source_id: self.source_id.map(owned),
+            props: self.props.map(owned),
+        }
+    }
+}
+
+/// One record of the snapshot format. Its texts may borrow from the text it was read
+/// from (see [`Text`]); [`Record::into_owned`] makes one that outlives it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Record {
-    Define(Definition),
+pub enum Record<'a> {
+    Define(Definition<'a>),
     Membership {
-        group: String,
-        member: String,
+        group: Text<'a>,
+        member: Text<'a>,
     },
     Role {
-        name: String,
-        id: Option<String>,
+        name: Text<'a>,
+        id: Option<Text<'a>>,
         privileged: Option<bool>,
         actions: Option<Vec<String>>,
     },
     RoleAssignment {
-        principal: String,
-        role: String,
-        scope: String,
-        condition: Option<String>,
+        principal: Text<'a>,
+        role: Text<'a>,
+        scope: Text<'a>,
+        condition: Option<Text<'a>>,
     },
     Exposure {
-        resource: String,
-        from: String,
+        resource: Text<'a>,
+        from: Text<'a>,
         /// `None` = all ports.
         ports: Option<Vec<PortRange>>,
-        protocol: Option<String>,
-        via: Option<String>,
+        protocol: Option<Text<'a>>,
+        via: Option<Text<'a>>,
     },
     Reach {
-        from: String,
-        to: String,
+        from: Text<'a>,
+        to: Text<'a>,
         ports: Option<Vec<PortRange>>,
-        protocol: Option<String>,
-        via: Option<String>,
+        protocol: Option<Text<'a>>,
+        via: Option<Text<'a>>,
     },
-    Finding(Finding),
+    Finding(Finding<'a>),
 }
 
 /// Records by type, for lineage.
@@ -194,7 +244,7 @@ impl TypeCounts {
         "finding",
     ];
 
-    pub fn add(&mut self, r: &Record) {
+    pub fn add(&mut self, r: &Record<'_>) {
         let i = match r {
             Record::Define(d) => match d.def_type {
                 DefType::Scope => 0,
@@ -230,18 +280,78 @@ pub fn is_internet_source(from: &str) -> bool {
         .any(|s| f.eq_ignore_ascii_case(s))
 }
 
-impl Record {
+impl<'a> Record<'a> {
     /// The record moved out of a list it was lent from (see
     /// [`Sink::take`](super::native::Sink::take)), leaving in its place an empty
     /// membership, which allocates nothing.
-    pub fn take(&mut self) -> Record {
+    pub fn take(&mut self) -> Record<'a> {
         std::mem::replace(
             self,
             Record::Membership {
-                group: String::new(),
-                member: String::new(),
+                group: Text::Borrowed(""),
+                member: Text::Borrowed(""),
             },
         )
+    }
+
+    /// The record with every text its own, to outlive what it was read from.
+    pub fn into_owned(self) -> Record<'static> {
+        match self {
+            Record::Define(d) => Record::Define(d.into_owned()),
+            Record::Membership { group, member } => Record::Membership {
+                group: owned(group),
+                member: owned(member),
+            },
+            Record::Role {
+                name,
+                id,
+                privileged,
+                actions,
+            } => Record::Role {
+                name: owned(name),
+                id: id.map(owned),
+                privileged,
+                actions,
+            },
+            Record::RoleAssignment {
+                principal,
+                role,
+                scope,
+                condition,
+            } => Record::RoleAssignment {
+                principal: owned(principal),
+                role: owned(role),
+                scope: owned(scope),
+                condition: condition.map(owned),
+            },
+            Record::Exposure {
+                resource,
+                from,
+                ports,
+                protocol,
+                via,
+            } => Record::Exposure {
+                resource: owned(resource),
+                from: owned(from),
+                ports,
+                protocol: protocol.map(owned),
+                via: via.map(owned),
+            },
+            Record::Reach {
+                from,
+                to,
+                ports,
+                protocol,
+                via,
+            } => Record::Reach {
+                from: owned(from),
+                to: owned(to),
+                ports,
+                protocol: protocol.map(owned),
+                via: via.map(owned),
+            },
+            Record::Finding(f) => Record::Finding(f.into_owned()),
+        }
     }
 
     /// A fast, fixed-seed hash of a relation record or finding, for spotting exact duplicates without

@@ -2,7 +2,7 @@
 //! imports of a large export folder write hundreds of thousands of lines, and `props` are
 //! kept as the raw JSON text they were read as rather than parsed again.
 
-use super::{DefType, FindingClass, PortRange, Record, Snapshot};
+use super::{DefType, FindingClass, PortRange, Record, Snapshot, Text};
 
 /// A JSON object being written.
 struct Obj<'a> {
@@ -30,9 +30,9 @@ impl<'a> Obj<'a> {
         self.key(k);
         json_str(self.out, v);
     }
-    fn opt(&mut self, k: &str, v: &Option<String>) {
+    fn opt(&mut self, k: &str, v: &Option<impl AsRef<str>>) {
         if let Some(v) = v {
-            self.str(k, v);
+            self.str(k, v.as_ref());
         }
     }
     fn raw(&mut self, k: &str, json: &str) {
@@ -61,7 +61,7 @@ impl<'a> Obj<'a> {
     fn list(&mut self, k: &str, v: &[String]) {
         self.seq(k, '[', ']', v, |out, s| json_str(out, s));
     }
-    fn tags(&mut self, k: &str, tags: &[(String, String)]) {
+    fn tags(&mut self, k: &str, tags: &[(Text<'_>, Text<'_>)]) {
         self.seq(k, '{', '}', tags, |out, (tk, tv)| {
             json_str(out, tk);
             out.push(':');
@@ -72,8 +72,8 @@ impl<'a> Obj<'a> {
     fn net(
         &mut self,
         ports: &Option<Vec<PortRange>>,
-        protocol: &Option<String>,
-        via: &Option<String>,
+        protocol: &Option<Text<'_>>,
+        via: &Option<Text<'_>>,
     ) {
         self.ports(ports);
         self.opt("protocol", protocol);
@@ -126,7 +126,7 @@ pub fn write_jsonl(snap: &Snapshot, out: &mut (dyn std::io::Write + Send)) -> st
     })
 }
 
-fn record(out: &mut String, r: &Record) {
+fn record(out: &mut String, r: &Record<'_>) {
     match r {
         Record::Define(d) => {
             let ty = match d.def_type {

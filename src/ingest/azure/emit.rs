@@ -6,15 +6,18 @@ use super::collect::{at, directory_kind, get, prop, prop_str, str_at, Arm, Entry
 use super::nsg::{self, Source};
 use super::ImportOptions;
 use crate::diag::Diagnostic;
-use crate::ingest::{DefType, Definition, Finding, FindingClass, Level, Origin, PortRange, Record};
+use crate::ingest::{
+    DefType, Definition, Finding, FindingClass, Level, Origin, PortRange, Record, Text,
+};
 use indexmap::IndexMap;
 use rayon::prelude::*;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 
 pub(crate) struct Emitted {
-    pub records: Vec<(Record, Origin)>,
+    pub records: Vec<(Record<'static>, Origin)>,
     /// Problems that make part of the data unusable: errors, unless `--keep-going`.
     pub errors: Vec<Diagnostic>,
     pub warnings: Vec<Diagnostic>,
@@ -58,7 +61,7 @@ pub(crate) struct Principal {
 pub(crate) struct Ctx<'a> {
     files: &'a [String],
     keep_going: bool,
-    out: Vec<(Record, Origin)>,
+    out: Vec<(Record<'static>, Origin)>,
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
     used: Vec<usize>,
@@ -94,7 +97,7 @@ impl<'a> Ctx<'a> {
         self.tenants.append(&mut other.tenants);
     }
 
-    pub(crate) fn push(&mut self, r: Record, o: Origin) {
+    pub(crate) fn push(&mut self, r: Record<'static>, o: Origin) {
         self.out.push((r, o));
     }
     pub(crate) fn used(&mut self, o: Origin) {
@@ -225,9 +228,9 @@ pub(crate) fn emit(model: &mut Model, opts: &ImportOptions, files: &[String]) ->
         cx.push(
             Record::Define(Definition {
                 def_type: DefType::Identity,
-                id: p.id,
-                kind: Some(p.kind.to_string()),
-                name: p.name.clone(),
+                id: p.id.into(),
+                kind: Some(p.kind.to_string().into()),
+                name: p.name.clone().map(Into::into),
                 parent: None,
                 tags: None,
                 props: None,
@@ -286,6 +289,13 @@ fn container(cx: &mut Ctx, e: &Entry, by_id: &ById, hound_parents: &HashMap<Stri
     cx.used(e.origin);
 }
 
+/// Tags as a record holds them.
+fn owned_tags(tags: Vec<(String, String)>) -> Vec<(Text<'static>, Text<'static>)> {
+    tags.into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect()
+}
+
 /// A `scope` record: the fields every source of containers gives.
 pub(crate) fn scope(
     id: &str,
@@ -293,14 +303,14 @@ pub(crate) fn scope(
     name: Option<String>,
     parent: Option<String>,
     tags: Option<Vec<(String, String)>>,
-) -> Record {
+) -> Record<'static> {
     Record::Define(Definition {
         def_type: DefType::Scope,
-        id: id.to_string(),
-        kind: Some(kind.into()),
-        name,
-        parent,
-        tags,
+        id: id.to_string().into(),
+        kind: Some(kind.to_string().into()),
+        name: name.map(Into::into),
+        parent: parent.map(Into::into),
+        tags: tags.map(owned_tags),
         props: None,
         attached_to: None,
     })
@@ -308,7 +318,11 @@ pub(crate) fn scope(
 
 /// A resource's definition, or `None` where an earlier export already defined it. Needs
 /// nothing but the item, so resources are defined in parallel.
-fn resource_definition(e: &Entry, by_id: &ById, opts: &ImportOptions) -> Option<Definition> {
+fn resource_definition(
+    e: &Entry,
+    by_id: &ById,
+    opts: &ImportOptions,
+) -> Option<Definition<'static>> {
     let v = &e.value;
     let id = str_at(v, &["id"])?;
     if defined_before(by_id, e) {
@@ -336,12 +350,12 @@ fn resource_definition(e: &Entry, by_id: &ById, opts: &ImportOptions) -> Option<
     let props = serde_json::value::RawValue::from_string(Value::Object(props).to_string()).ok();
     Some(Definition {
         def_type: DefType::Resource,
-        id: id.to_string(),
-        kind: Some(kind),
-        name: str_at(v, &["name"]).map(str::to_string),
+        id: id.to_string().into(),
+        kind: Some(kind.into()),
+        name: str_at(v, &["name"]).map(|n| n.to_string().into()),
         parent: None,
-        tags,
-        props,
+        tags: tags.map(owned_tags),
+        props: props.map(Cow::Owned),
         attached_to: None,
     })
 }
@@ -350,12 +364,12 @@ fn resource_definition(e: &Entry, by_id: &ById, opts: &ImportOptions) -> Option<
 fn resource(
     cx: &mut Ctx,
     e: &Entry,
-    def: Definition,
+    def: Definition<'static>,
     by_id: &ById,
     principals: &mut BTreeMap<String, Principal>,
 ) {
     let v = &e.value;
-    let id = def.id.as_str();
+    let id = &*def.id;
 
     // Managed identities the resource runs as.
     let name = str_at(v, &["name"]).map(str::to_string);
@@ -511,10 +525,10 @@ pub(crate) fn assignment(
     }
     cx.push(
         Record::RoleAssignment {
-            principal: pid.to_string(),
-            role: role.to_string(),
-            scope,
-            condition: prop_str(v, "condition").map(str::to_string),
+            principal: pid.to_string().into(),
+            role: role.to_string().into(),
+            scope: scope.into(),
+            condition: prop_str(v, "condition").map(|c| c.to_string().into()),
         },
         origin,
     );
@@ -558,8 +572,8 @@ fn role_definition(cx: &mut Ctx, e: &Entry) {
     let privileged = custom.then(|| super::roles::privileged_by(v).is_some());
     cx.push(
         Record::Role {
-            name: name.to_string(),
-            id,
+            name: name.to_string().into(),
+            id: id.map(Into::into),
             privileged,
             actions: None,
         },
@@ -605,8 +619,8 @@ fn group_member(
     principal(principals, group, "group", None, e.origin);
     cx.push(
         Record::Membership {
-            group: group.clone(),
-            member: member.to_string(),
+            group: group.clone().into(),
+            member: member.to_string().into(),
         },
         e.origin,
     );
@@ -615,7 +629,7 @@ fn group_member(
 /// What an item made on its own, before the items are taken in order.
 enum Pre {
     Finding(Box<Made>),
-    Resource(Box<Definition>),
+    Resource(Box<Definition<'static>>),
     Nothing,
 }
 
@@ -623,7 +637,7 @@ enum Pre {
 pub(crate) struct Made {
     /// The item did not carry all it needed and assessment metadata was looked up.
     metadata_wanted: bool,
-    finding: Option<Finding>,
+    finding: Option<Finding<'static>>,
     /// A warning about the item (with or without a finding).
     note: Option<String>,
 }
@@ -798,18 +812,18 @@ fn assessment(v: &Value, metadata: Option<&HashMap<String, &Value>>, text: Optio
         .or_else(|| get(v, "TimeGenerated").and_then(Value::as_str))
         .map(str::to_string);
     made.finding = Some(Finding {
-        id,
-        resource,
+        id: id.into(),
+        resource: resource.into(),
         class: FindingClass::Recommendation,
-        title,
+        title: title.into(),
         severity,
         state: state.into(),
-        category,
+        category: category.map(Into::into),
         techniques: Vec::new(),
-        first_seen: first,
-        last_seen: last,
-        source_id: key,
-        props: raw_props(v, text),
+        first_seen: first.map(Into::into),
+        last_seen: last.map(Into::into),
+        source_id: key.map(Into::into),
+        props: raw_props(v, text).map(Into::into),
     });
     made
 }
@@ -873,18 +887,18 @@ fn alert(v: &Value, text: Option<&str>) -> Made {
         .or_else(|| get(v, "TimeGenerated").and_then(Value::as_str))
         .map(str::to_string);
     made.finding = Some(Finding {
-        id,
-        resource,
+        id: id.into(),
+        resource: resource.into(),
         class: FindingClass::Alert,
-        title,
+        title: title.into(),
         severity,
         state: state.into(),
-        category: prop_str(v, "intent").map(str::to_string),
+        category: prop_str(v, "intent").map(|c| c.to_string().into()),
         techniques: techniques(v),
-        first_seen: start,
+        first_seen: start.map(Into::into),
         last_seen: None,
-        source_id: prop_str(v, "alertType").map(str::to_string),
-        props: raw_props(v, text),
+        source_id: prop_str(v, "alertType").map(|c| c.to_string().into()),
+        props: raw_props(v, text).map(Into::into),
     });
     made
 }
@@ -1335,7 +1349,7 @@ fn network(cx: &mut Ctx, model: &Model, by_id: &ById) {
     for (owner, (ports, origin)) in exposed {
         cx.push(
             Record::Exposure {
-                resource: owner,
+                resource: owner.into(),
                 from: "internet".into(),
                 ports: port_list(&ports),
                 protocol: Some("tcp".into()),
@@ -1391,8 +1405,8 @@ fn network(cx: &mut Ctx, model: &Model, by_id: &ById) {
     for ((from, to), (ports, origin)) in pairs {
         cx.push(
             Record::Reach {
-                from,
-                to,
+                from: from.into(),
+                to: to.into(),
                 ports: port_list(&ports),
                 protocol: Some("tcp".into()),
                 via: Some("vnet".into()),
@@ -1475,7 +1489,7 @@ fn paas_exposure(cx: &mut Ctx, by_id: &ById) {
         };
         cx.push(
             Record::Exposure {
-                resource: id.to_string(),
+                resource: id.to_string().into(),
                 from: "internet".into(),
                 ports: Some(ports.iter().map(|&p| PortRange { lo: p, hi: p }).collect()),
                 protocol: Some("tcp".into()),

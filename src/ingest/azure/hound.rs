@@ -304,8 +304,8 @@ pub(crate) fn emit(
                 }
                 cx.push(
                     Record::Membership {
-                        group: g.to_string(),
-                        member: mid.to_string(),
+                        group: g.to_string().into(),
+                        member: mid.to_string().into(),
                     },
                     e.origin,
                 );
