@@ -59,8 +59,55 @@ struct Def {
     name: Option<Box<str>>,
     parent: Option<Box<str>>,
     tags: Option<Box<[(Sym, Sym)]>>,
-    props: Option<Box<RawValue>>,
+    props: Option<Props>,
     attached_to: Option<Box<[String]>>,
+}
+
+/// What a definition keeps of its props.
+enum Props {
+    /// The text: a rule of the pack reads props, or the text may hold a sensitivity.
+    Text(Box<RawValue>),
+    /// Only a hash of the text ([`PropsKey`]), to tell a later definition's props apart:
+    /// the text itself would be kept for nothing (a million copies at a million
+    /// resources). Two texts alike are kept alike, so the two kinds never compare equal.
+    Hash(u64),
+}
+
+impl PartialEq for Props {
+    fn eq(&self, o: &Self) -> bool {
+        match (self, o) {
+            (Props::Text(a), Props::Text(b)) => a.get() == b.get(),
+            (Props::Hash(a), Props::Hash(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Props {
+    fn text(&self) -> Option<&RawValue> {
+        match self {
+            Props::Text(t) => Some(t),
+            Props::Hash(_) => None,
+        }
+    }
+}
+
+/// What the builder needs of a definition's props when it does not keep them, worked out
+/// on the parsing threads with the record's other [`Keys`].
+#[derive(Debug, Clone, Copy)]
+struct PropsKey {
+    hash: u64,
+    /// The text may hold a sensitivity ([`may_hold_sensitivity`]), so it is kept.
+    read: bool,
+}
+
+impl PropsKey {
+    fn of(props: &str) -> PropsKey {
+        PropsKey {
+            hash: std::hash::BuildHasher::hash_one(&foldhash::fast::FixedState::default(), props),
+            read: may_hold_sensitivity(props),
+        }
+    }
 }
 
 /// `t` in an allocation of its own length: moved where it is already owned.
@@ -72,8 +119,14 @@ fn boxed(t: Text<'_>) -> Box<str> {
 }
 
 impl Def {
-    /// Moves out of `d` what is kept.
-    fn new(d: &mut Definition<'_>, strings: &mut Interner) -> Def {
+    /// Moves out of `d` what is kept: its props whole only where `keep_props` or `key`
+    /// (what the parsing thread found of them) says the text is needed.
+    fn new(
+        d: &mut Definition<'_>,
+        strings: &mut Interner,
+        keep_props: bool,
+        key: Option<PropsKey>,
+    ) -> Def {
         Def {
             def_type: d.def_type,
             kind: d.kind.as_deref().map(|k| strings.intern(k)),
@@ -84,7 +137,10 @@ impl Def {
                     .map(|(k, v)| (strings.intern(k), strings.intern(v)))
                     .collect()
             }),
-            props: d.props.take().map(Cow::into_owned),
+            props: d.props.take().map(|p| match key {
+                Some(k) if !keep_props && !k.read => Props::Hash(k.hash),
+                _ => Props::Text(p.into_owned()),
+            }),
             attached_to: d.attached_to.take().map(Vec::into_boxed_slice),
         }
     }
@@ -97,7 +153,7 @@ impl PartialEq for Def {
             && self.name == o.name
             && self.parent == o.parent
             && self.tags == o.tags
-            && self.props.as_ref().map(|p| p.get()) == o.props.as_ref().map(|p| p.get())
+            && self.props == o.props
             && self.attached_to == o.attached_to
     }
 }
@@ -273,11 +329,17 @@ pub struct Keys {
     ids: [u64; 2],
     /// [`hash_id`] of a finding's own id.
     finding: u64,
+    /// A definition's props.
+    props: Option<PropsKey>,
 }
 
 impl Keys {
     pub fn of(rec: &Record<'_>) -> Keys {
         let h = hash_id;
+        let props = match rec {
+            Record::Define(d) => d.props.as_ref().map(|p| PropsKey::of(p.get())),
+            _ => None,
+        };
         let (ids, finding) = match rec {
             Record::Define(d) => ([h(&d.id), 0], 0),
             Record::Membership { group, member } => ([h(member), h(group)], 0),
@@ -293,6 +355,7 @@ impl Keys {
             relation: rec.relation_hash128(),
             ids,
             finding,
+            props,
         }
     }
 }
@@ -440,7 +503,7 @@ impl Builder {
         self.counts.add(rec);
         let [h0, h1] = keys.ids;
         if let Record::Define(d) = rec {
-            define(self, d, h0, o);
+            define(self, d, h0, keys.props, o);
             return;
         }
         if let Some(h) = keys.relation {
@@ -977,7 +1040,7 @@ fn make(
         .par_iter()
         .enumerate()
         .filter_map(|(v, p)| {
-            let props = p.def.as_ref()?.props.as_ref()?;
+            let props = p.def.as_ref()?.props.as_ref()?.text()?;
             Some((v as u32, sensitivity_of(props.get())?))
         })
         .collect();
@@ -1003,7 +1066,10 @@ fn make(
                 Some(d) => (
                     d.name.filter(|_| !name_is_tail),
                     d.tags.unwrap_or_default(),
-                    d.props.filter(|_| keep_props),
+                    d.props.and_then(|p| match p {
+                        Props::Text(t) if keep_props => Some(t),
+                        _ => None,
+                    }),
                 ),
                 None => (None, Box::default(), None),
             };
@@ -1123,8 +1189,15 @@ fn make(
     }
 }
 
-/// `hash` is the [`hash_id`] of the definition's id.
-fn define(b: &mut Builder, rec: &mut Definition<'_>, hash: u64, o: Origin) {
+/// `hash` is the [`hash_id`] of the definition's id, `props` what was worked out of its
+/// props with it.
+fn define(
+    b: &mut Builder,
+    rec: &mut Definition<'_>,
+    hash: u64,
+    props: Option<PropsKey>,
+    o: Origin,
+) {
     if crate::text::trim(&rec.id).eq_ignore_ascii_case(ids::INTERNET) {
         b.warn(
             Some(o),
@@ -1136,7 +1209,7 @@ fn define(b: &mut Builder, rec: &mut Definition<'_>, hash: u64, o: Origin) {
     let written = std::mem::take(&mut rec.id);
     let id = crate::text::trim(&written);
     let v = b.node_hashed(hash, id);
-    let d = Def::new(rec, &mut b.strings);
+    let d = Def::new(rec, &mut b.strings, b.keep_props, props);
     let first = b.index.text(v);
     let p = &mut b.protos[v as usize];
     let earlier = p.def_line;
@@ -1178,7 +1251,7 @@ fn define(b: &mut Builder, rec: &mut Definition<'_>, hash: u64, o: Origin) {
             take!(tags);
             take!(attached_to);
             if let Some(x) = d.props {
-                if cur.props.as_ref().map(|p| p.get()) != Some(x.get()) {
+                if cur.props.as_ref() != Some(&x) {
                     changed.push("props");
                 }
                 cur.props = Some(x);
@@ -1287,8 +1360,7 @@ fn by_shape(id: &str) -> (Category, &'static str) {
 /// `props.sensitivity`, where it is a string. Most props have no such key, and a key can
 /// only be spelt `sensitivity` or with escapes: props with neither are not parsed.
 fn sensitivity_of(props: &str) -> Option<String> {
-    let bytes = props.as_bytes();
-    if memchr::memmem::find(bytes, b"sensitivity").is_none() && !bytes.contains(&b'\\') {
+    if !may_hold_sensitivity(props) {
         return None;
     }
     #[derive(serde::Deserialize)]
@@ -1299,6 +1371,13 @@ fn sensitivity_of(props: &str) -> Option<String> {
         .ok()
         .and_then(|p| p.sensitivity)
         .and_then(|v| v.as_str().map(str::to_string))
+}
+
+/// Whether props text may hold a `sensitivity` key: it spells it, or spells something
+/// with an escape (which could). Most props do neither, and are never parsed.
+fn may_hold_sensitivity(props: &str) -> bool {
+    let bytes = props.as_bytes();
+    memchr::memmem::find(bytes, b"sensitivity").is_some() || bytes.contains(&b'\\')
 }
 
 /// Warns once per cycle of explicit parents. Derived parents cannot form cycles (they are
@@ -1555,12 +1634,82 @@ mod tests {
     }
 
     #[test]
+    fn props_left_out_still_tell_a_redefinition_apart() {
+        // Left out, props are held as a hash, or whole where they may hold a sensitivity:
+        // each way, a later definition's props are compared as if held whole.
+        let lines = [
+            r#"{"type":"resource","id":"a","kind":"k","props":{"x":1}}"#,
+            r#"{"type":"resource","id":"a","kind":"k","props":{"x":1}}"#,
+            r#"{"type":"resource","id":"a","kind":"k","props":{"x":2}}"#,
+            r#"{"type":"resource","id":"b","kind":"k","props":{"sensitivity":"high"}}"#,
+            r#"{"type":"resource","id":"b","kind":"k","props":{"sensitivity":"high"}}"#,
+            r#"{"type":"resource","id":"b","kind":"k","props":{"sensitivity":"low"}}"#,
+            r#"{"type":"resource","id":"c","kind":"k","props":{"sensitivity":"high"}}"#,
+            r#"{"type":"resource","id":"c","kind":"k","props":{"y":"high"}}"#,
+            r#"{"type":"resource","id":"d","kind":"k","props":{"s":"\u0041"}}"#,
+            r#"{"type":"resource","id":"d","kind":"k","props":{"s":"\u0041"}}"#,
+        ];
+        let mut text = String::from(r#"{"type":"snapshot","taken_at":"2026-01-01T00:00:00Z"}"#);
+        for l in lines {
+            text.push('\n');
+            text.push_str(l);
+        }
+        for keep_props in [true, false] {
+            let snap = native::parse(text.as_bytes(), "t.jsonl", ReadOptions::default()).unwrap();
+            let opts = BuildOptions {
+                keep_props,
+                ..BuildOptions::default()
+            };
+            let built = build(snap, &opts);
+            let said: Vec<(usize, &str)> = built
+                .warnings
+                .iter()
+                .map(|w| (w.line, w.message.split(" (earlier").next().unwrap_or("")))
+                .collect();
+            assert_eq!(
+                said,
+                [
+                    (3, "`a` is defined again with identical content"),
+                    (
+                        4,
+                        "`a` is defined again with different props; this later line wins"
+                    ),
+                    (6, "`b` is defined again with identical content"),
+                    (
+                        7,
+                        "`b` is defined again with different props; this later line wins"
+                    ),
+                    (
+                        9,
+                        "`c` is defined again with different props; this later line wins"
+                    ),
+                    (11, "`d` is defined again with identical content"),
+                ],
+                "keep_props {keep_props}"
+            );
+            let g = &built.graph;
+            let sensitivity = |id| {
+                g.node(g.find(id).unwrap())
+                    .sensitivity
+                    .map(|s| g.strings.get(s))
+            };
+            assert_eq!(
+                ["a", "b", "c"].map(sensitivity),
+                [None, Some("low"), None],
+                "keep_props {keep_props}"
+            );
+        }
+    }
+
+    #[test]
     fn nodes_fit_in_the_protos_memory() {
         use std::mem::{align_of, size_of};
         // What lets `finish` make the nodes in place (see there), and what a node costs.
         assert!(size_of::<NodeData>() <= size_of::<Proto>());
         assert_eq!(align_of::<NodeData>(), align_of::<Proto>());
-        assert!(size_of::<Proto>() <= 112, "{}", size_of::<Proto>());
+        // 120: a definition's props are a text or a hash of it (24 bytes, not 16), which
+        // spares a million props texts of their own allocation.
+        assert!(size_of::<Proto>() <= 120, "{}", size_of::<Proto>());
         let protos: Vec<Proto> = (0..1000).map(|_| Proto::default()).collect();
         let at = protos.as_ptr() as usize;
         let nodes: Vec<NodeData> = protos
