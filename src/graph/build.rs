@@ -847,44 +847,13 @@ impl Builder {
         // later child may spell it smaller), are taken in turn.
         let known: Vec<Up> = {
             let b = &b;
-            (0..b.protos.len())
-                .into_par_iter()
-                .with_min_len(1 << 12)
-                .map_init(
-                    || None,
-                    |last: &mut Option<(&str, Up)>, v| {
-                        let Some(d) = b.protos[v].def.as_ref() else {
-                            return Up::Unknown;
-                        };
-                        if v == 0 || d.def_type == DefType::Identity {
-                            return Up::Unknown;
-                        }
-                        if let Some(ep) = &d.parent {
-                            return match b.defined(hash_id(ep), ep) {
-                                Some(pv) => Up::Found(pv),
-                                None => Up::Unknown,
-                            };
-                        }
-                        let Some(dp) = ids::derived_parent(b.spelling(v as u32)) else {
-                            return Up::Unknown;
-                        };
-                        // Nodes met one after another mostly share a parent: the last one
-                        // found is compared before any is hashed.
-                        if let Some((prev, up)) = *last {
-                            if prev == dp {
-                                return up;
-                            }
-                        }
-                        let (len, hash) = derived_key(dp);
-                        let up = match b.defined(hash, dp) {
-                            Some(pv) => Up::Found(pv),
-                            None => Up::Derived(len, hash),
-                        };
-                        *last = Some((dp, up));
-                        up
-                    },
-                )
-                .collect()
+            let mut known = vec![Up::Unknown; b.protos.len()];
+            const CHUNK: usize = 1 << 12;
+            known
+                .par_chunks_mut(CHUNK)
+                .enumerate()
+                .for_each(|(c, out)| b.parents_of(c * CHUNK, out));
+            known
         };
         let mut v = 1;
         while v < b.protos.len() {
@@ -1295,7 +1264,76 @@ fn define(
     }
 }
 
+/// What the parallel pass over parents asks of the id index for one node.
+#[derive(Clone, Copy)]
+enum Ask {
+    Answered(Up),
+    /// The same derived parent as the last node that had one.
+    Same,
+    /// A derived parent: its length as a prefix of the node's spelling, and its hash.
+    Derived(u32, u64),
+}
+
 impl Builder {
+    /// Each of the nodes from `first`'s parent, as [`Up`], into `out` (one per node): in
+    /// two passes, the parents' keys first, then the lookups, each asked for ahead of its
+    /// turn, as records are while they are taken: consecutive nodes mostly have parents
+    /// apart, and each lookup is a slot read at random.
+    fn parents_of(&self, first: usize, out: &mut [Up]) {
+        let mut last: Option<&str> = None;
+        let asks: Vec<Ask> = (first..first + out.len())
+            .map(|v| {
+                let Some(d) = self.protos[v].def.as_ref() else {
+                    return Ask::Answered(Up::Unknown);
+                };
+                if v == 0 || d.def_type == DefType::Identity {
+                    return Ask::Answered(Up::Unknown);
+                }
+                if let Some(ep) = &d.parent {
+                    return Ask::Answered(match self.defined(hash_id(ep), ep) {
+                        Some(pv) => Up::Found(pv),
+                        None => Up::Unknown,
+                    });
+                }
+                let Some(dp) = ids::derived_parent(self.spelling(v as u32)) else {
+                    return Ask::Answered(Up::Unknown);
+                };
+                // Compared with the last one before it is hashed.
+                if last == Some(dp) {
+                    return Ask::Same;
+                }
+                last = Some(dp);
+                let (len, hash) = derived_key(dp);
+                Ask::Derived(len, hash)
+            })
+            .collect();
+        let hash_at = |i: usize| match asks.get(i) {
+            Some(Ask::Derived(_, h)) => Some(*h),
+            _ => None,
+        };
+        let mut last = Up::Unknown;
+        for (i, (ask, up)) in asks.iter().zip(out.iter_mut()).enumerate() {
+            if let Some(h) = hash_at(i + AHEAD) {
+                self.index.prefetch(h);
+            }
+            if let Some(h) = hash_at(i + AHEAD / 2) {
+                self.prefetch_node(h);
+            }
+            *up = match *ask {
+                Ask::Answered(up) => up,
+                Ask::Same => last,
+                Ask::Derived(len, hash) => {
+                    let dp = &self.spelling((first + i) as u32)[..len as usize];
+                    last = match self.defined(hash, dp) {
+                        Some(pv) => Up::Found(pv),
+                        None => Up::Derived(len, hash),
+                    };
+                    last
+                }
+            };
+        }
+    }
+
     /// The spelling shown for a node.
     fn spelling(&self, v: u32) -> &str {
         shown(&self.protos[v as usize], self.index.text(v), v)
