@@ -614,23 +614,31 @@ fn parse_chunk<'t, K>(
     items.clear();
     items.reserve(chunk.len() / LINE_BYTES + 1);
     let mut lines = 0u32;
-    let mut rest = chunk;
     let mut line = Line::default();
-    while !rest.is_empty() {
-        let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
-        let (raw, after) = rest.split_at(end);
-        rest = after;
+    // The piece is checked as UTF-8 once, whole: each of its lines is then UTF-8 too, since a line ends at a newline, which
+    // no other character's encoding holds. A piece that is not has its lines checked one
+    // by one, to name the line and column at fault.
+    let whole = std::str::from_utf8(chunk).ok();
+    let mut start = 0;
+    while start < chunk.len() {
+        let end = memchr::memchr(b'\n', &chunk[start..]).map_or(chunk.len(), |i| start + i + 1);
         lines += 1;
-        parse_line(raw, file, prepare, &mut line, lines, &mut items);
+        let text = match whole {
+            Some(whole) => Ok(&whole[start..end]),
+            None => std::str::from_utf8(&chunk[start..end]).map_err(|e| (e, &chunk[start..end])),
+        };
+        parse_line(text, file, prepare, &mut line, lines, &mut items);
+        start = end;
     }
     (items, lines)
 }
 
-/// Adds line `at` to `items`, unless it is blank. `line` is where its fields are read;
-/// what it held before is dropped. A record is pushed where it is made: an item is 300
-/// bytes, and returned through two calls it was copied three times.
+/// Adds line `at` to `items`, unless it is blank: `text` is the line, or why it is not
+/// UTF-8 and its bytes. `line` is where its fields are read; what it held before is
+/// dropped. A record is pushed where it is made: an item is 300 bytes, and returned
+/// through two calls it was copied three times.
 fn parse_line<'a, K>(
-    raw: &'a [u8],
+    text: Result<&'a str, (std::str::Utf8Error, &[u8])>,
     file: &str,
     prepare: &impl Fn(&Record) -> K,
     line: &mut Line<'a>,
@@ -641,9 +649,9 @@ fn parse_line<'a, K>(
         line: at,
         outcome: Outcome::Bad(d),
     };
-    let text = match std::str::from_utf8(raw) {
+    let text = match text {
         Ok(t) => t,
-        Err(e) => {
+        Err((e, raw)) => {
             let shown = String::from_utf8_lossy(raw);
             items.push(bad(Diagnostic::error(file, "the line is not valid UTF-8")
                 .at_line(0, e.valid_up_to() + 1, &shown)
@@ -1054,6 +1062,31 @@ mod tests {
         assert_eq!(d[0].line, 2);
         assert!(d[0].col > 20, "{:?}", d[0]);
         assert!(d[0].message.contains("invalid JSON"), "{}", d[0]);
+    }
+
+    #[test]
+    fn a_line_not_utf8_is_named_and_the_lines_around_it_still_read() {
+        // The piece is not UTF-8 as a whole, so each line is checked on its own.
+        let mut bytes = format!("{HEAD}\n{{\"type\":\"resource\",\"id\":\"a\",\"kind\":\"vm\"}}\n")
+            .into_bytes();
+        bytes.extend_from_slice(b"{\"type\":\"resource\",\"id\":\"\xff\",\"kind\":\"vm\"}\n");
+        bytes.extend_from_slice(b"{\"type\":\"resource\",\"id\":\"\xc3\xa9\",\"kind\":\"vm\"}\n");
+        let Err(Error::Invalid(d)) = parse(&bytes, "t", ReadOptions::default()) else {
+            panic!()
+        };
+        assert_eq!((d.len(), d[0].line, d[0].col), (1, 3, 26), "{:?}", d[0]);
+        assert!(d[0].message.contains("not valid UTF-8"), "{}", d[0]);
+        let snap = parse(&bytes, "t", ReadOptions { keep_going: true }).unwrap();
+        let ids: Vec<&str> = snap
+            .records
+            .iter()
+            .map(|r| match r {
+                Record::Define(d) => &*d.id,
+                _ => "",
+            })
+            .collect();
+        assert_eq!(ids, ["a", "é"]);
+        assert_eq!((snap.origins[0].line, snap.origins[1].line), (2, 4));
     }
 
     #[test]
