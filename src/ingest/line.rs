@@ -9,7 +9,7 @@
 //! scanner never decides that a line is bad, so every message comes from serde_json.
 
 use super::native::parse_port_range;
-use super::record::PortRange;
+use super::record::{PortRange, Tags};
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -30,7 +30,7 @@ pub(crate) struct Line<'a> {
     /// In the order keys first appear; a later value of a key replaces the earlier in its
     /// place, as a map would have it.
     #[serde(default, deserialize_with = "tag_map")]
-    pub tags: Option<Vec<(Cow<'a, str>, Cow<'a, str>)>>,
+    pub tags: Option<Tags<'a>>,
     #[serde(borrow)]
     pub props: Option<&'a RawValue>,
     pub attached_to: Option<Vec<String>>,
@@ -93,10 +93,7 @@ impl<'a> Line<'a> {
 const MANY_TAGS: usize = 64;
 
 /// `tags`, as serde reads a map of strings.
-#[allow(clippy::type_complexity)]
-fn tag_map<'de, 'a, D: Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<Option<Vec<(Cow<'a, str>, Cow<'a, str>)>>, D::Error> {
+fn tag_map<'de, 'a, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Tags<'a>>, D::Error> {
     let map = Option::<indexmap::IndexMap<String, String>>::deserialize(d)?;
     Ok(map.map(|m| {
         m.into_iter()
@@ -351,9 +348,8 @@ impl<'a> Cursor<'a> {
     /// `{"key": "value", ...}`, borrowed, a later value of a key replacing an earlier in
     /// its place, as serde does with a map. Tags are few, so a key is looked for among
     /// the earlier ones in turn; a line with more than [`MANY_TAGS`] is left to serde.
-    #[allow(clippy::type_complexity)]
-    fn tags(&mut self) -> Option<Vec<(Cow<'a, str>, Cow<'a, str>)>> {
-        let mut out: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
+    fn tags(&mut self) -> Option<Tags<'a>> {
+        let mut out = Tags::new();
         self.items(b'{', b'}', |c| {
             let key = c.string()?;
             c.token(b':')?;

@@ -171,17 +171,10 @@ pub fn parse_from<K: Send + Copy>(
             .unwrap_or_else(|e| e.into_inner())
             .pop()
             .unwrap_or_else(|| Chunk::new(worker));
-        let i = {
-            let mut p = pieces.lock().unwrap_or_else(|e| e.into_inner());
-            p.next_piece(chunk.text_mut())
-        };
-        let Some(i) = i else {
-            spare[worker]
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(chunk);
-            return None;
-        };
+        let i = pieces
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .next_piece(chunk.text_mut())?;
         chunk.parse(file, &prepare);
         Some((i, chunk))
     };
@@ -332,13 +325,13 @@ fn fit(buf: &mut Vec<u8>, len: usize) {
 fn prefetch_strings(rec: &Record<'_>) {
     use crate::prefetch::prefetch_text as text;
     match rec {
-        Record::Define(d) => text(&*d.id),
+        Record::Define(d) => text(d.id.as_bytes()),
         Record::Finding(f) => {
-            text(&*f.id);
-            text(&*f.resource);
-            text(&*f.title);
+            text(f.id.as_bytes());
+            text(f.resource.as_bytes());
+            text(f.title.as_bytes());
         }
-        Record::Role { name, .. } => text(&**name),
+        Record::Role { name, .. } => text(name.as_bytes()),
         Record::Membership {
             group: a,
             member: b,
@@ -354,8 +347,8 @@ fn prefetch_strings(rec: &Record<'_>) {
             ..
         }
         | Record::Reach { from: a, to: b, .. } => {
-            text(&**a);
-            text(&**b);
+            text(a.as_bytes());
+            text(b.as_bytes());
         }
     }
 }
@@ -756,15 +749,8 @@ fn req<'a>(v: Option<Text<'a>>, ty: &str, field: &'static str) -> Result<Text<'a
 /// An enumerated value, trimmed and lowercased: still borrowed where it was written so.
 fn lowercased(v: Text<'_>) -> Text<'_> {
     match v {
-        Cow::Borrowed(s) => {
-            let s = s.trim();
-            if s.bytes().any(|b| b.is_ascii_uppercase()) {
-                Cow::Owned(s.to_ascii_lowercase())
-            } else {
-                Cow::Borrowed(s)
-            }
-        }
-        Cow::Owned(s) => Cow::Owned(s.trim().to_ascii_lowercase()),
+        Cow::Borrowed(s) if !s.bytes().any(|b| b.is_ascii_uppercase()) => Cow::Borrowed(s.trim()),
+        v => Cow::Owned(v.trim().to_ascii_lowercase()),
     }
 }
 

@@ -10,6 +10,9 @@ use std::borrow::Cow;
 /// million and the graph keeps little of their text, so most of it is never copied.
 pub type Text<'a> = Cow<'a, str>;
 
+/// A definition's tags, in the order their keys first appear.
+pub type Tags<'a> = Vec<(Text<'a>, Text<'a>)>;
+
 /// Where a record came from, for warnings that name the file and line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Origin {
@@ -48,7 +51,7 @@ pub struct Definition<'a> {
     pub kind: Option<Text<'a>>,
     pub name: Option<Text<'a>>,
     pub parent: Option<Text<'a>>,
-    pub tags: Option<Vec<(Text<'a>, Text<'a>)>>,
+    pub tags: Option<Tags<'a>>,
     pub props: Option<Cow<'a, RawValue>>,
     pub attached_to: Option<Vec<String>>,
 }

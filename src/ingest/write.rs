@@ -2,7 +2,7 @@
 //! imports of a large export folder write hundreds of thousands of lines, and `props` are
 //! kept as the raw JSON text they were read as rather than parsed again.
 
-use super::{DefType, FindingClass, PortRange, Record, Snapshot, Text};
+use super::{DefType, FindingClass, PortRange, Record, Snapshot, Tags, Text};
 
 /// A JSON object being written.
 struct Obj<'a> {
@@ -61,7 +61,7 @@ impl<'a> Obj<'a> {
     fn list(&mut self, k: &str, v: &[String]) {
         self.seq(k, '[', ']', v, |out, s| json_str(out, s));
     }
-    fn tags(&mut self, k: &str, tags: &[(Text<'_>, Text<'_>)]) {
+    fn tags(&mut self, k: &str, tags: &Tags<'_>) {
         self.seq(k, '{', '}', tags, |out, (tk, tv)| {
             json_str(out, tk);
             out.push(':');

@@ -7,7 +7,7 @@ use super::nsg::{self, Source};
 use super::ImportOptions;
 use crate::diag::Diagnostic;
 use crate::ingest::{
-    DefType, Definition, Finding, FindingClass, Level, Origin, PortRange, Record, Text,
+    DefType, Definition, Finding, FindingClass, Level, Origin, PortRange, Record, Tags,
 };
 use indexmap::IndexMap;
 use rayon::prelude::*;
@@ -290,7 +290,7 @@ fn container(cx: &mut Ctx, e: &Entry, by_id: &ById, hound_parents: &HashMap<Stri
 }
 
 /// Tags as a record holds them.
-fn owned_tags(tags: Vec<(String, String)>) -> Vec<(Text<'static>, Text<'static>)> {
+fn owned_tags(tags: Vec<(String, String)>) -> Tags<'static> {
     tags.into_iter()
         .map(|(k, v)| (k.into(), v.into()))
         .collect()
