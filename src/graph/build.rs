@@ -385,6 +385,14 @@ impl crate::ingest::native::Sink<Keys> for &mut Builder {
             self.prefetch_node(h);
         }
     }
+
+    fn close(&self, keys: &Keys) {
+        for &h in keys.ids.iter().filter(|&&h| h != 0) {
+            if let Some(v) = self.index.likely(h) {
+                self.index.prefetch_id(v);
+            }
+        }
+    }
 }
 
 impl Builder {
@@ -1021,9 +1029,11 @@ fn make(
         .into_iter()
         .enumerate()
         .map(|(v, p)| {
-            let id = shown(&p, index.text(v as u32), v as u32);
-            // Kept on the node only where it is not the index's text.
-            let spelled = (id != index.text(v as u32)).then(|| id.into());
+            let first = index.text(v as u32);
+            let id = shown(&p, first, v as u32);
+            // Kept on the node only where it is not the index's text: most often it is
+            // that very text, which is then not compared byte by byte.
+            let spelled = (!std::ptr::eq(id, first) && id != first).then(|| id.into());
             let (category, kind) = if v == 0 {
                 (Category::Internet, strings.intern("internet"))
             } else {
