@@ -385,14 +385,6 @@ impl crate::ingest::native::Sink<Keys> for &mut Builder {
             self.prefetch_node(h);
         }
     }
-
-    fn close(&self, keys: &Keys) {
-        for &h in keys.ids.iter().filter(|&&h| h != 0) {
-            if let Some(v) = self.index.likely(h) {
-                self.index.prefetch_id(v);
-            }
-        }
-    }
 }
 
 impl Builder {

@@ -144,11 +144,6 @@ impl IdIndex {
         }
     }
 
-    /// Starts loading node `v`'s id: its first line and its last.
-    pub fn prefetch_id(&self, v: u32) {
-        self.prefetch_text(v, 0);
-    }
-
     /// Starts loading node `v`'s id from byte `from` on: its first line and its last.
     fn prefetch_text(&self, v: u32, from: usize) {
         if let Some(s) = self.spans.get(v as usize) {

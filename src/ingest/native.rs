@@ -29,10 +29,6 @@ pub trait Sink<K> {
     /// Told of a record again half as many places before it is taken: what was loaded for
     /// it then can lead to what to load next.
     fn near(&self, _prepared: &K) {}
-
-    /// Told of a record once more, a quarter as many places before it is taken: the
-    /// third step of the same chain of loads.
-    fn close(&self, _prepared: &K) {}
 }
 
 impl<K, F: FnMut(&mut Record<'_>, K, Origin)> Sink<K> for F {
@@ -406,9 +402,6 @@ impl<'a> Taker<'a> {
         for k in chunk.items.iter().take(AHEAD / 2).filter_map(prepared) {
             each.near(k);
         }
-        for k in chunk.items.iter().take(AHEAD / 4).filter_map(prepared) {
-            each.close(k);
-        }
         let items = &mut chunk.items;
         for at in 0..items.len() {
             let next = &items[at + 1..];
@@ -423,9 +416,6 @@ impl<'a> Taker<'a> {
             }
             if let Some(k) = next.get(AHEAD / 2 - 1).and_then(prepared) {
                 each.near(k);
-            }
-            if let Some(k) = next.get(AHEAD / 4 - 1).and_then(prepared) {
-                each.close(k);
             }
             let item = &mut items[at];
             let line = self.line_base + item.line;
