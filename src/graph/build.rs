@@ -413,22 +413,22 @@ impl Builder {
             protos: Vec::with_capacity(records + 1),
             warnings: Vec::new(),
             // The lists that grow with the records are sized for a typical snapshot's
-            // share of them (findings and relations a fifth each, role assignments a
-            // tenth): a list grown by doubling has every byte it ever held faulted in
-            // twice, and reserving what is not used costs no memory.
-            deferred: Vec::with_capacity(records / 4),
+            // share of them, with room: a list grown by doubling has what it held faulted
+            // in twice. Capped at a power of two, so that a list past the cap grows as
+            // one started empty would, to the same sizes.
+            deferred: Vec::with_capacity((records / 4).min(1 << 20)),
             roles: RoleTable::default(),
             role_refs: IndexSet::default(),
             // About half the records of a typical snapshot are relations and findings.
             seen: Seen::with_capacity(records / 2),
-            findings: Vec::with_capacity(records / 4),
+            findings: Vec::with_capacity((records / 4).min(1 << 20)),
             strings: Interner::default(),
             // Findings are fewer than records: about a fifth in a typical snapshot. Sized
             // for a million at most up front (16 MB), so that a snapshot of relations alone
             // (25 million `reaches` on a clique) does not hold a table for millions.
             finding_ix: FindingIx::with_capacity((records / 8).min(1 << 20)),
-            edges: Vec::with_capacity(records / 2),
-            nets: Vec::with_capacity(records / 4),
+            edges: Vec::with_capacity((records / 2).min(1 << 21)),
+            nets: Vec::with_capacity((records / 4).min(1 << 20)),
             counts: TypeCounts::default(),
         };
         let internet = b.node(ids::INTERNET);
