@@ -1296,10 +1296,8 @@ impl Builder {
                     return Ask::Answered(Up::Unknown);
                 }
                 if let Some(ep) = &d.parent {
-                    return Ask::Answered(match self.defined(hash_id(ep), ep) {
-                        Some(pv) => Up::Found(pv),
-                        None => Up::Unknown,
-                    });
+                    let found = self.defined(hash_id(ep), ep);
+                    return Ask::Answered(found.map_or(Up::Unknown, Up::Found));
                 }
                 let Some(dp) = ids::derived_parent(self.spelling(v as u32)) else {
                     return Ask::Answered(Up::Unknown);
@@ -1330,10 +1328,9 @@ impl Builder {
                 Ask::Same => last,
                 Ask::Derived(len, hash) => {
                     let dp = &self.spelling((first + i) as u32)[..len as usize];
-                    last = match self.defined(hash, dp) {
-                        Some(pv) => Up::Found(pv),
-                        None => Up::Derived(len, hash),
-                    };
+                    last = self
+                        .defined(hash, dp)
+                        .map_or(Up::Derived(len, hash), Up::Found);
                     last
                 }
             };

@@ -608,9 +608,9 @@ fn parse_chunk<'t, K>(
     items.reserve(chunk.len() / LINE_BYTES + 1);
     let mut lines = 0u32;
     let mut line = Line::default();
-    // The piece is checked as UTF-8 once, whole: each of its lines is then UTF-8 too, since a line ends at a newline, which
-    // no other character's encoding holds. A piece that is not has its lines checked one
-    // by one, to name the line and column at fault.
+    // The piece is checked as UTF-8 once, whole: each of its lines is then UTF-8 too,
+    // since a line ends at a newline, which no other character's encoding holds. A piece
+    // that is not has its lines checked one by one, to name the line and column at fault.
     let whole = std::str::from_utf8(chunk).ok();
     let mut start = 0;
     while start < chunk.len() {
@@ -755,7 +755,7 @@ fn lowercased(v: Text<'_>) -> Text<'_> {
 }
 
 /// An empty string counts as absent, as the format says of `kind`.
-fn non_empty(v: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
+fn non_empty(v: Option<Text<'_>>) -> Option<Text<'_>> {
     v.filter(|s| !crate::text::is_blank(s))
 }
 
