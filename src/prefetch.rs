@@ -28,6 +28,17 @@ pub(crate) fn prefetch_text(s: impl AsRef<[u8]>) {
     }
 }
 
+/// Before item `i` of `items` is used, asks for what later items will need: step `k`
+/// (`ask(item, k)`) for the item `far[k]` places on. Each step is meant to read what the
+/// step before it had loaded, so `far` goes down.
+pub(crate) fn ahead<T>(items: &[T], i: usize, far: &[usize], ask: impl Fn(&T, usize)) {
+    for (step, &by) in far.iter().enumerate() {
+        if let Some(item) = items.get(i + by) {
+            ask(item, step);
+        }
+    }
+}
+
 fn line(at: *const u8) {
     #[cfg(target_arch = "x86_64")]
     {

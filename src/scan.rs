@@ -175,14 +175,20 @@ fn run_rule(
     let _entered = span.enter();
     let (found, stats) = engine::evaluate_capped(g, &rule.pattern, filter, cap, shared);
     // Fingerprints in parallel, an entry's together: its prefix is hashed once for them
-    // all. Made apart from the walks, which are then moved into place in turn.
+    // all. Made apart from the walks, which are then moved into place in turn. Targets lie
+    // all over the graph: each one's node, then its id, is asked for some targets ahead.
     let prints: Vec<String> = found
         .matches
         .par_chunk_by(|a, b| a.entry == b.entry)
         .flat_map_iter(|ms| {
             let prefix = print_prefix(&rule.id, g.id(ms[0].entry));
-            ms.iter()
-                .map(move |m| finish_print(prefix.clone(), g.id(m.target)))
+            ms.iter().enumerate().map(move |(i, m)| {
+                crate::prefetch::ahead(ms, i, &[8, 4], |a, step| match step {
+                    0 => g.prefetch_node(a.target),
+                    _ => g.prefetch_id(a.target),
+                });
+                finish_print(prefix.clone(), g.id(m.target))
+            })
         })
         .collect();
     let combinations = found

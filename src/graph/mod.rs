@@ -239,6 +239,29 @@ impl Graph {
         self.strings.get(self.nodes[v as usize].kind)
     }
 
+    /// Starts loading a node's data and where its id lies: the step before
+    /// [`Graph::prefetch_id`], whose loads depend on these.
+    pub(crate) fn prefetch_node(&self, v: u32) {
+        if let Some(n) = self.nodes.get(v as usize) {
+            crate::prefetch::prefetch_all(n);
+            self.index.prefetch_span(v);
+        }
+    }
+
+    /// Starts loading a node's id.
+    pub(crate) fn prefetch_id(&self, v: u32) {
+        if (v as usize) < self.nodes.len() {
+            crate::prefetch::prefetch_text(self.id(v));
+        }
+    }
+
+    /// Starts loading an edge's weight.
+    pub(crate) fn prefetch_edge(&self, e: u32) {
+        if let Some(e) = self.g.raw_edges().get(e as usize) {
+            crate::prefetch::prefetch(e);
+        }
+    }
+
     pub fn node(&self, v: u32) -> &NodeData {
         &self.nodes[v as usize]
     }

@@ -368,7 +368,7 @@ pub fn json(doc: &ScanDoc) -> String {
 /// Writes [`json`]'s text as it is made: the listing, which can run to hundreds of
 /// megabytes, is formatted in parallel pieces and never held whole (see [`crate::stream`]).
 pub fn write_json(doc: &ScanDoc, out: &mut (dyn std::io::Write + Send)) -> std::io::Result<()> {
-    write_listing(doc, &doc.combinations, &indented, out)
+    write_listing(doc, &doc.combinations, &indented, &|_, _| {}, out)
 }
 
 /// [`write_json`] of a document from [`scan_doc_unlisted`], the listing's text made from
@@ -383,7 +383,13 @@ pub fn write_json_listing(
     let combos = &outcome.combinations;
     let listed = &combos[..doc.listed.min(combos.len())];
     let listing = Listing::new(g, pack);
-    write_listing(doc, listed, &|c, text| listing.write(c, text), out)
+    write_listing(
+        doc,
+        listed,
+        &|c, text| listing.write(c, text),
+        &|c, step| listing.ahead(c, step),
+        out,
+    )
 }
 
 /// Appends `c`'s document as pretty JSON, indented to sit in the listing.
@@ -440,6 +446,36 @@ impl<'a> Listing<'a> {
             })
             .collect();
         Listing { g, rules }
+    }
+
+    /// Step `step` of asking for what writing `c` reads, before its turn: its walk and
+    /// fingerprint, then its nodes' data and edges' weights, then its nodes' ids. Walks
+    /// lead all over the graph, and formatting the listing waited on those loads (a third
+    /// of its samples were in reading ids).
+    fn ahead(&self, c: &Combination, step: usize) {
+        let g = self.g;
+        match step {
+            0 => {
+                if let (Some(first), Some(last)) = (c.walk.first(), c.walk.last()) {
+                    crate::prefetch::prefetch(first);
+                    crate::prefetch::prefetch(last);
+                }
+                crate::prefetch::prefetch_text(&c.fingerprint);
+            }
+            1 => {
+                for s in &c.walk {
+                    g.prefetch_node(s.node);
+                    if let Some(e) = s.edge {
+                        g.prefetch_edge(e);
+                    }
+                }
+            }
+            _ => {
+                for s in &c.walk {
+                    g.prefetch_id(s.node);
+                }
+            }
+        }
     }
 
     fn write(&self, c: &Combination, out: &mut Vec<u8>) {
@@ -515,11 +551,13 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
     crate::text::json_quoted(s, |piece| out.extend_from_slice(piece.as_bytes()));
 }
 
-/// The document's text with `all` as its listing, each element appended by `one`.
+/// The document's text with `all` as its listing, each element appended by `one`; `ahead`
+/// asks for what an element will read, steps before its turn (see [`Listing::ahead`]).
 fn write_listing<T: Sync>(
     doc: &ScanDoc,
     all: &[T],
     one: &(dyn Fn(&T, &mut Vec<u8>) + Sync),
+    ahead: &(dyn Fn(&T, usize) + Sync),
     out: &mut (dyn std::io::Write + Send),
 ) -> std::io::Result<()> {
     const EMPTY: &str = "\n  \"combinations\": [],\n";
@@ -538,6 +576,7 @@ fn write_listing<T: Sync>(
     // short.
     crate::stream::write_batched(all, 256, out, &|cs, text| {
         for (i, c) in cs.iter().enumerate() {
+            crate::prefetch::ahead(cs, i, &[12, 8, 4], ahead);
             // Elements are separated by `,` and a newline; the listing's first has none.
             if i > 0 || !std::ptr::eq(cs.as_ptr(), all.as_ptr()) {
                 text.extend_from_slice(b",\n");
