@@ -321,22 +321,36 @@ impl Graph {
         self.inherited_tag(v, &self.owner_key).unwrap_or(UNOWNED)
     }
 
-    /// Counts for outputs: how big the graph in scope is.
+    /// Counts for outputs: how big the graph in scope is. Counted in parallel: it reads
+    /// every node, 120 MB of them at a million resources.
     pub fn stats(&self) -> GraphStats {
-        let mut s = GraphStats::default();
-        for n in &self.nodes {
+        use rayon::prelude::*;
+        let count = |mut c: [usize; 4], n: &NodeData| {
             match n.category {
-                Category::Scope => s.scopes += 1,
+                Category::Scope => c[0] += 1,
                 Category::Resource => {
-                    s.resources += 1;
-                    if n.defined {
-                        s.defined_resources += 1;
-                    }
+                    c[1] += 1;
+                    c[2] += usize::from(n.defined);
                 }
-                Category::Identity => s.identities += 1,
+                Category::Identity => c[3] += 1,
                 Category::Internet => {}
             }
-        }
+            c
+        };
+        let add = |a: [usize; 4], b: [usize; 4]| std::array::from_fn(|i| a[i] + b[i]);
+        let [scopes, resources, defined_resources, identities] = self
+            .nodes
+            .par_iter()
+            .with_min_len(1 << 14)
+            .fold(|| [0; 4], count)
+            .reduce(|| [0; 4], add);
+        let mut s = GraphStats {
+            scopes,
+            resources,
+            defined_resources,
+            identities,
+            ..GraphStats::default()
+        };
         for k in EdgeKind::ALL {
             s.edges_by_kind
                 .insert(k.as_str(), self.fwd[k.index()].nbrs.len());
