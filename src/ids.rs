@@ -33,7 +33,7 @@ pub fn derived_parent(id: &str) -> Option<&str> {
     let mut end = b.len();
     let mut before_last_but_one = 0;
     let mut providers = None;
-    for slash in memchr::memrchr_iter(b'/', b) {
+    for slash in SlashesBack::new(b) {
         if end == slash + 1 {
             return None;
         }
@@ -65,6 +65,82 @@ pub fn derived_parent(id: &str) -> Option<&str> {
         }
         None => None,
     }
+}
+
+/// The places of `/` in a text, from its end: found 64 bytes at a time as a bit mask,
+/// then read off bit by bit. Ids have a slash every dozen bytes, and searching for each
+/// one anew (`memrchr`) cost about as much as the rest of [`derived_parent`].
+struct SlashesBack<'a> {
+    text: &'a [u8],
+    /// Where the block being read starts (a multiple of 64), and its slashes not yet given.
+    block: usize,
+    mask: u64,
+}
+
+impl<'a> SlashesBack<'a> {
+    fn new(text: &'a [u8]) -> SlashesBack<'a> {
+        let block = text.len().saturating_sub(1) / 64 * 64;
+        SlashesBack {
+            text,
+            block,
+            mask: slash_mask(&text[block..]),
+        }
+    }
+}
+
+impl Iterator for SlashesBack<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        while self.mask == 0 {
+            if self.block == 0 {
+                return None;
+            }
+            self.block -= 64;
+            self.mask = slash_mask(&self.text[self.block..self.block + 64]);
+        }
+        let bit = 63 - self.mask.leading_zeros() as usize;
+        self.mask &= !(1 << bit);
+        Some(self.block + bit)
+    }
+}
+
+/// Bit `i` set where `bytes[i]` is `/`; at most 64 bytes.
+fn slash_mask(bytes: &[u8]) -> u64 {
+    let mut block = [0u8; 64];
+    let whole: &[u8; 64] = match bytes.try_into() {
+        Ok(whole) => whole,
+        Err(_) => {
+            let n = bytes.len().min(64);
+            block[..n].copy_from_slice(&bytes[..n]);
+            &block
+        }
+    };
+    mask64(whole)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn mask64(block: &[u8; 64]) -> u64 {
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
+    let mut mask = 0;
+    for (i, part) in block.chunks_exact(16).enumerate() {
+        // SAFETY: SSE2 is part of every x86_64 processor; the load reads the 16 bytes of
+        // `part`, unaligned loads being allowed.
+        let bits = unsafe {
+            let v = _mm_loadu_si128(part.as_ptr().cast());
+            _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'/' as i8)))
+        };
+        mask |= u64::from(bits as u16) << (16 * i);
+    }
+    mask
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn mask64(block: &[u8; 64]) -> u64 {
+    block
+        .iter()
+        .enumerate()
+        .fold(0, |m, (i, &c)| m | (u64::from(c == b'/') << i))
 }
 
 /// [`derived_parent`] from the list of segments, as the spec words it: the tests' reference.
@@ -265,6 +341,22 @@ mod tests {
         );
         assert_eq!(derived_parent("/subscriptions/S/resourceGroups//G"), None);
         assert_eq!(derived_parent("/"), None);
+    }
+
+    /// Every slash, last first, whatever the length and wherever the 64-byte blocks fall:
+    /// slashes at each block's first and last byte, none at all, or nothing but slashes.
+    #[test]
+    fn slashes_from_the_end() {
+        for len in 0..200 {
+            for every in [1, 2, 3, 7, 63, 64, 65, 500] {
+                let text: Vec<u8> = (0..len)
+                    .map(|i| if i % every == 0 { b'/' } else { b'x' })
+                    .collect();
+                let got: Vec<usize> = super::SlashesBack::new(&text).collect();
+                let want: Vec<usize> = memchr::memrchr_iter(b'/', &text).collect();
+                assert_eq!(got, want, "length {len}, a slash every {every}");
+            }
+        }
     }
 
     #[test]
