@@ -1426,11 +1426,13 @@ fn may_hold_sensitivity(props: &str) -> bool {
 fn warn_parent_cycles(b: &mut Builder, parent: &mut [Option<u32>]) {
     let n = parent.len();
     let mut state = vec![0u8; n]; // 0 new, 1 on stack, 2 done
+                                  // One walk's nodes; kept between walks, as nearly every node starts one.
+    let mut path = Vec::new();
     for start in 0..n {
         if state[start] != 0 {
             continue;
         }
-        let mut path = Vec::new();
+        path.clear();
         let mut cur = Some(start as u32);
         while let Some(v) = cur {
             match state[v as usize] {
@@ -1460,7 +1462,7 @@ fn warn_parent_cycles(b: &mut Builder, parent: &mut [Option<u32>]) {
                 _ => break,
             }
         }
-        for v in path {
+        for &v in &path {
             state[v as usize] = 2;
         }
     }
