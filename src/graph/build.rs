@@ -1425,8 +1425,9 @@ fn may_hold_sensitivity(props: &str) -> bool {
 /// strictly shorter ids), so only explicit ones are followed.
 fn warn_parent_cycles(b: &mut Builder, parent: &mut [Option<u32>]) {
     let n = parent.len();
-    let mut state = vec![0u8; n]; // 0 new, 1 on stack, 2 done
-                                  // One walk's nodes; kept between walks, as nearly every node starts one.
+    // 0 new, 1 on the walk being made, 2 done.
+    let mut state = vec![0u8; n];
+    // One walk's nodes; kept between walks, as nearly every node starts one.
     let mut path = Vec::new();
     for start in 0..n {
         if state[start] != 0 {

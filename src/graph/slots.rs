@@ -22,9 +22,10 @@ impl Default for Slots {
 
 impl Slots {
     /// At least `n` slots (a power of two, and 16 or more), all empty. A large table is
-    /// filled on every thread: it is made before the first record is read (56 MB of
-    /// tables at a million resources), while nothing else can run. Left for the probes
-    /// to fault in page by page instead, it slowed the taking of records by a fifth.
+    /// filled on every thread of the pool: the first tables are made before the first
+    /// record is read (56 MB at a million resources), while nothing else runs. Left for
+    /// the probes to fault in page by page instead, they slowed the taking of records by
+    /// a fifth.
     pub fn new(n: usize) -> Slots {
         use rayon::prelude::*;
         let n = n.next_power_of_two().max(16);
