@@ -43,6 +43,8 @@ timed() {
 # first field; the whole line is given.
 median() { sort -n -k1,1 | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'; }
 stat_of() { awk -F': ' -v k="$2" '$1 == k { sub(/s$/, "", $2); print $2 }' "$1"; } # file phase -> seconds
+# file -> seconds of loading (parse and build; reading overlaps parsing and ends inside it)
+load() { awk -v r="$(stat_of "$1" read)" -v p="$(stat_of "$1" parse)" -v b="$(stat_of "$1" build)" 'BEGIN { print (r > p ? r : p) + b }'; }
 phases() { (grep -E '^(read|parse|build|evaluate|write):' "$1" || true) | tr '\n' ' ' | sed 's/ $//'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) print "—"; else printf "%.2f×", a / b }'; }
 rows=""
@@ -83,14 +85,12 @@ for n in $SIZES; do
   for _ in $(seq "$RUNS"); do
     rm -f "$work/query.json"
     IFS='|' read -r wall_q _ err_q <<<"$(timed "$bin" query "$pattern" "$f" --target "$tgt" --format json -o "$work/query.json" --threads "$(nproc)" --stats)"
-    load_q=$(awk -v r="$(stat_of "$err_q" read)" -v p="$(stat_of "$err_q" parse)" -v b="$(stat_of "$err_q" build)" 'BEGIN { print (r > p ? r : p) + b }')
-    qs+="$(awk -v w="$wall_q" -v l="$load_q" 'BEGIN { printf "%.3f", w - l }') $(stat_of "$err_q" evaluate)"$'\n'
+    qs+="$(awk -v w="$wall_q" -v l="$(load "$err_q")" 'BEGIN { printf "%.3f", w - l }') $(stat_of "$err_q" evaluate)"$'\n'
   done
   paths=$(jq '.counts.combinations' "$work/query.json")
-  load_s=$(awk -v r="$(stat_of "$err_all" read)" -v p="$(stat_of "$err_all" parse)" -v b="$(stat_of "$err_all" build)" 'BEGIN { print (r > p ? r : p) + b }')
   eval_q=$(printf "%s" "$qs" | awk '{ print $2 }' | median); eval_s=$(stat_of "$err_all" evaluate)
   rest_q=$(printf "%s" "$qs" | awk '{ print $1 }' | median)
-  rest_s=$(awk -v w="$s_all" -v l="$load_s" 'BEGIN { printf "%.3f", w - l }')
+  rest_s=$(awk -v w="$s_all" -v l="$(load "$err_all")" 'BEGIN { printf "%.3f", w - l }')
   qrows+="| $n | ${tgt##*/} | $paths | ${eval_q} s | ${eval_s} s | $(ratio "$eval_s" "$eval_q") | ${rest_q} s | ${rest_s} s | $(ratio "$rest_s" "$rest_q") |"$'\n'
 done
 machine="$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"

@@ -10,10 +10,9 @@ use crate::diag::Diagnostic;
 use crate::ids::{self, Shape};
 use crate::ingest::native::AHEAD;
 use crate::ingest::{
-    is_internet_source, DefType, Definition, Finding, Origin, Record, Snapshot, Text, TypeCounts,
+    is_internet_source, DefType, Definition, Finding, Origin, Record, Snapshot, TypeCounts,
 };
 use rayon::prelude::*;
-use std::borrow::Cow;
 
 /// Choices the format leaves to the user.
 #[derive(Debug, Clone)]
@@ -110,14 +109,6 @@ impl PropsKey {
     }
 }
 
-/// `t` in an allocation of its own length: moved where it is already owned.
-fn boxed(t: Text<'_>) -> Box<str> {
-    match t {
-        Cow::Borrowed(s) => s.into(),
-        Cow::Owned(s) => s.into_boxed_str(),
-    }
-}
-
 impl Def {
     /// Moves out of `d` what is kept: its props whole only where `keep_props` or `key`
     /// (what the parsing thread found of them) says the text is needed.
@@ -130,8 +121,8 @@ impl Def {
         Def {
             def_type: d.def_type,
             kind: d.kind.as_deref().map(|k| strings.intern(k)),
-            name: d.name.take().map(boxed),
-            parent: d.parent.take().map(boxed),
+            name: d.name.take().map(Box::from),
+            parent: d.parent.take().map(Box::from),
             tags: d.tags.as_ref().map(|t| {
                 t.iter()
                     .map(|(k, v)| (strings.intern(k), strings.intern(v)))
@@ -1256,7 +1247,7 @@ fn define(
         .and_then(|r| r.def_spelling.as_deref())
         .unwrap_or(first);
     if shown != written {
-        p.rare().last_def = Some(boxed(written));
+        p.rare().last_def = Some(Box::from(written));
     } else {
         if let Some(r) = &mut p.rare {
             r.last_def = None;

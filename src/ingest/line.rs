@@ -95,11 +95,7 @@ const MANY_TAGS: usize = 64;
 /// `tags`, as serde reads a map of strings.
 fn tag_map<'de, 'a, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Tags<'a>>, D::Error> {
     let map = Option::<indexmap::IndexMap<String, String>>::deserialize(d)?;
-    Ok(map.map(|m| {
-        m.into_iter()
-            .map(|(k, v)| (Cow::Owned(k), Cow::Owned(v)))
-            .collect()
-    }))
+    Ok(map.map(super::record::owned_tags))
 }
 
 /// `ports`: numbers, `"n"`, `"a-b"` or `"*"`.

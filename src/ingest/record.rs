@@ -79,6 +79,13 @@ pub fn owned(t: Text<'_>) -> Text<'static> {
     Cow::Owned(t.into_owned())
 }
 
+/// Tags read as owned pairs (by serde, or by an importer), as a record holds them.
+pub fn owned_tags(tags: impl IntoIterator<Item = (String, String)>) -> Tags<'static> {
+    tags.into_iter()
+        .map(|(k, v)| (Cow::Owned(k), Cow::Owned(v)))
+        .collect()
+}
+
 impl PartialEq for Definition<'_> {
     fn eq(&self, o: &Self) -> bool {
         self.def_type == o.def_type

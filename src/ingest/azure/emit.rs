@@ -7,7 +7,7 @@ use super::nsg::{self, Source};
 use super::ImportOptions;
 use crate::diag::Diagnostic;
 use crate::ingest::{
-    DefType, Definition, Finding, FindingClass, Level, Origin, PortRange, Record, Tags,
+    owned_tags, DefType, Definition, Finding, FindingClass, Level, Origin, PortRange, Record,
 };
 use indexmap::IndexMap;
 use rayon::prelude::*;
@@ -287,13 +287,6 @@ fn container(cx: &mut Ctx, e: &Entry, by_id: &ById, hound_parents: &HashMap<Stri
         .map(str::to_string);
     cx.push(scope(id, kind, name, parent, tags_of(v)), e.origin);
     cx.used(e.origin);
-}
-
-/// Tags as a record holds them.
-fn owned_tags(tags: Vec<(String, String)>) -> Tags<'static> {
-    tags.into_iter()
-        .map(|(k, v)| (k.into(), v.into()))
-        .collect()
 }
 
 /// A `scope` record: the fields every source of containers gives.
