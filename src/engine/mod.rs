@@ -17,7 +17,7 @@ use automaton::Automaton;
 pub use automaton::NodeSets;
 use bitset::BitSet;
 use rayon::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 /// Product states met by a search, keyed by `node * states + state`: a fixed-seed fast
 /// hash, since the searches from every entry insert a few million keys in all (the
@@ -248,12 +248,24 @@ fn reaching(g: &Graph, p: &Pattern, target: u32) -> Vec<u32> {
     out
 }
 
+/// How many states ahead in its queue the backward pass asks for a state's adjacency to
+/// be loaded (and twice as far ahead, for where it lies).
+const BACK_AHEAD: usize = 8;
+
 /// Product states (node * states + state) from which an accepting state is reachable.
+///
+/// States reached over an edge wait in a first-in, first-out queue, so that the pass knows
+/// which nodes come next and asks for their adjacency ahead: they lie anywhere in the
+/// graph, and at a million resources the passes of the rules that reach furthest back
+/// waited on memory for most of their time. States reached within a node (the automaton's
+/// empty moves) are taken at once, while the node is in cache: a rule whose pattern ends
+/// at any node starts from every node, and putting each one's other states at the back of
+/// that queue made its pass slower.
 fn coreachable(g: &Graph, a: &Automaton, target: Option<u32>) -> BitSet {
     let s = a.state_count();
     let n = g.node_count();
     let mut seen = BitSet::new(n * s);
-    let mut queue: Vec<(u32, u16)> = Vec::new();
+    let mut queue: VecDeque<(u32, u16)> = VecDeque::new();
     let accept = a.at(a.last);
     let finals: Vec<u32> = match target {
         Some(t) => a.node_sets[a.last]
@@ -265,14 +277,39 @@ fn coreachable(g: &Graph, a: &Automaton, target: Option<u32>) -> BitSet {
     };
     for v in finals {
         if seen.insert(v as usize * s + accept as usize) {
-            queue.push((v, accept));
+            queue.push_back((v, accept));
         }
     }
     let ok = |v: u32, st: u16| {
         a.requires(st)
             .is_none_or(|k| a.node_sets[k].contains(v as usize))
     };
-    while let Some((v, t)) = queue.pop() {
+    // Step 0 loads where a node's entries lie, step 1 the entries.
+    let ask = |&(v, t): &(u32, u16), step: usize| {
+        for &(seg, _) in &a.rin[t as usize] {
+            for kind in &a.seg_kinds[seg] {
+                let adj = &g.bwd[kind.index()];
+                match step {
+                    0 => adj.prefetch_offsets(v),
+                    _ => adj.prefetch_entries(v),
+                }
+            }
+        }
+    };
+    let mut here: Vec<(u32, u16)> = Vec::new();
+    loop {
+        let (v, t) = match here.pop() {
+            Some(x) => x,
+            None => {
+                let Some(x) = queue.pop_front() else { break };
+                for (step, far) in [2 * BACK_AHEAD, BACK_AHEAD].into_iter().enumerate() {
+                    if let Some(y) = queue.get(far) {
+                        ask(y, step);
+                    }
+                }
+                x
+            }
+        };
         for &(seg, from) in &a.rin[t as usize] {
             for kind in &a.seg_kinds[seg] {
                 let adj = &g.bwd[kind.index()];
@@ -282,14 +319,14 @@ fn coreachable(g: &Graph, a: &Automaton, target: Option<u32>) -> BitSet {
                         && ok(u, from)
                         && seen.insert(u as usize * s + from as usize)
                     {
-                        queue.push((u, from));
+                        queue.push_back((u, from));
                     }
                 }
             }
         }
         for &(_, from) in &a.reps[t as usize] {
             if ok(v, from) && seen.insert(v as usize * s + from as usize) {
-                queue.push((v, from));
+                here.push((v, from));
             }
         }
     }

@@ -74,15 +74,40 @@ impl Csr {
     /// Where `v`'s entries are in [`nbrs`](Self::nbrs) and [`edges`](Self::edges).
     #[inline]
     pub fn range(&self, v: u32) -> std::ops::Range<usize> {
-        let Some(b) = self.blocks.get(v as usize / 64) else {
-            return 0..0;
-        };
-        let bit = 1u64 << (v % 64);
-        if b.bits & bit == 0 {
-            return 0..0;
+        match self.slot(v) {
+            Some(k) => self.offsets[k] as usize..self.offsets[k + 1] as usize,
+            None => 0..0,
         }
-        let k = b.before as usize + (b.bits & (bit - 1)).count_ones() as usize;
-        self.offsets[k] as usize..self.offsets[k + 1] as usize
+    }
+
+    /// `v`'s place among the nodes with an entry, if it has one.
+    #[inline]
+    fn slot(&self, v: u32) -> Option<usize> {
+        let b = self.blocks.get(v as usize / 64)?;
+        let bit = 1u64 << (v % 64);
+        (b.bits & bit != 0).then(|| b.before as usize + (b.bits & (bit - 1)).count_ones() as usize)
+    }
+
+    /// Starts loading where `v`'s entries lie: the step before
+    /// [`prefetch_entries`](Self::prefetch_entries), whose loads depend on it. The bitmap's
+    /// blocks are small enough to be in cache already.
+    pub fn prefetch_offsets(&self, v: u32) {
+        if let Some(o) = self.slot(v).and_then(|k| self.offsets.get(k)) {
+            crate::prefetch::prefetch(o);
+        }
+    }
+
+    /// Starts loading `v`'s first neighbour and its edge.
+    pub fn prefetch_entries(&self, v: u32) {
+        let r = self.range(v);
+        if let (false, Some(n), Some(e)) = (
+            r.is_empty(),
+            self.nbrs.get(r.start),
+            self.edges.get(r.start),
+        ) {
+            crate::prefetch::prefetch(n);
+            crate::prefetch::prefetch(e);
+        }
     }
 }
 
@@ -112,6 +137,11 @@ mod tests {
                     let got: Vec<(u32, u32)> =
                         r.clone().map(|i| (csr.nbrs[i], csr.edges[i])).collect();
                     assert_eq!(got, want, "n {n}, m {m}, node {v}");
+                    // Hints only: for any node, in the graph or past it, they neither
+                    // panic nor change what is read.
+                    csr.prefetch_offsets(v);
+                    csr.prefetch_entries(v);
+                    assert_eq!(csr.range(v), r);
                 }
                 assert_eq!(csr.nbrs.len(), es.len());
             }
