@@ -62,6 +62,13 @@ impl BitSet {
         fresh
     }
 
+    /// Starts loading the word that holds `i`, a test of it soon to come.
+    pub fn prefetch(&self, i: usize) {
+        if let Some(w) = self.words.get(i / 64) {
+            crate::prefetch::prefetch(w);
+        }
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
         self.words.iter().enumerate().flat_map(|(wi, &w)| {
             let mut w = w;
@@ -100,6 +107,10 @@ mod tests {
         assert!(s.insert(129));
         assert!(!s.insert(129));
         assert!(s.contains(129) && !s.contains(64) && !s.contains(500));
+        // A hint, in the set or past it: nothing changes.
+        s.prefetch(129);
+        s.prefetch(500);
+        assert!(s.contains(129) && !s.contains(500));
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![0, 129]);
         assert_eq!(BitSet::from_fn(100, |i| i % 3 == 0).count(), 34);
         for len in [0, 1, 63, 64, 65, 70, 128] {

@@ -252,6 +252,9 @@ fn reaching(g: &Graph, p: &Pattern, target: u32) -> Vec<u32> {
 /// be loaded (and twice as far ahead, for where it lies).
 const BACK_AHEAD: usize = 8;
 
+/// How many neighbours ahead a forward search asks for a neighbour's co-reachable bit.
+const LEX_AHEAD: usize = 4;
+
 /// Product states (node * states + state) from which an accepting state is reachable.
 ///
 /// States reached over an edge wait in a first-in, first-out queue, so that the pass knows
@@ -467,7 +470,15 @@ fn lex_bfs(
             for &(seg, to) in &a.out[x.state as usize] {
                 for kind in &a.seg_kinds[seg] {
                     let adj = &g.fwd[kind.index()];
-                    for i in adj.range(x.node) {
+                    let r = adj.range(x.node);
+                    for i in r.clone() {
+                        // Where a node has many neighbours (a container's), whether each
+                        // one's state is co-reachable is asked for ahead: the bits lie
+                        // all over a set of nodes times states.
+                        if i + LEX_AHEAD < r.end {
+                            let w = adj.nbrs[i + LEX_AHEAD];
+                            co.prefetch(w as usize * s + to as usize);
+                        }
                         let (w, e) = (adj.nbrs[i], adj.edges[i]);
                         if !a.edge_ok(seg, e) {
                             continue;
