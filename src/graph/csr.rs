@@ -100,13 +100,9 @@ impl Csr {
     /// Starts loading `v`'s first neighbour and its edge.
     pub fn prefetch_entries(&self, v: u32) {
         let r = self.range(v);
-        if let (false, Some(n), Some(e)) = (
-            r.is_empty(),
-            self.nbrs.get(r.start),
-            self.edges.get(r.start),
-        ) {
-            crate::prefetch::prefetch(n);
-            crate::prefetch::prefetch(e);
+        if !r.is_empty() {
+            crate::prefetch::prefetch(&self.nbrs[r.start]);
+            crate::prefetch::prefetch(&self.edges[r.start]);
         }
     }
 }
