@@ -28,13 +28,18 @@ pub(crate) fn prefetch_text(s: impl AsRef<[u8]>) {
     }
 }
 
-/// Before item `i` of `items` is used, asks for what later items will need: step `k`
-/// (`ask(item, k)`) for the item `far[k]` places on. Each step is meant to read what the
-/// step before it had loaded, so `far` goes down.
-pub(crate) fn ahead<T>(items: &[T], i: usize, far: &[usize], ask: impl Fn(&T, usize)) {
+/// Before item `i` (of a slice, a queue: whatever `item` looks in) is used, asks for what
+/// later items will need: step `k` (`ask(item, k)`) for the item `far[k]` places on. Each
+/// step is meant to read what the step before it had loaded, so `far` goes down.
+pub(crate) fn ahead<'a, T: 'a>(
+    item: impl Fn(usize) -> Option<&'a T>,
+    i: usize,
+    far: &[usize],
+    ask: impl Fn(&T, usize),
+) {
     for (step, &by) in far.iter().enumerate() {
-        if let Some(item) = items.get(i + by) {
-            ask(item, step);
+        if let Some(later) = item(i + by) {
+            ask(later, step);
         }
     }
 }

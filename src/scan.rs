@@ -183,10 +183,15 @@ fn run_rule(
         .flat_map_iter(|ms| {
             let prefix = print_prefix(&rule.id, g.id(ms[0].entry));
             ms.iter().enumerate().map(move |(i, m)| {
-                crate::prefetch::ahead(ms, i, &[8, 4], |a, step| match step {
-                    0 => g.prefetch_node(a.target),
-                    _ => g.prefetch_id(a.target),
-                });
+                crate::prefetch::ahead(
+                    |k| ms.get(k),
+                    i,
+                    &[8, 4],
+                    |a, step| match step {
+                        0 => g.prefetch_node(a.target),
+                        _ => g.prefetch_id(a.target),
+                    },
+                );
                 finish_print(prefix.clone(), g.id(m.target))
             })
         })

@@ -305,11 +305,7 @@ fn coreachable(g: &Graph, a: &Automaton, target: Option<u32>) -> BitSet {
             Some(x) => x,
             None => {
                 let Some(x) = queue.pop_front() else { break };
-                for (step, far) in [2 * BACK_AHEAD, BACK_AHEAD].into_iter().enumerate() {
-                    if let Some(y) = queue.get(far) {
-                        ask(y, step);
-                    }
-                }
+                crate::prefetch::ahead(|k| queue.get(k), 0, &[2 * BACK_AHEAD, BACK_AHEAD], ask);
                 x
             }
         };

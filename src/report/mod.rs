@@ -588,7 +588,7 @@ fn write_listing<T: Sync>(
     // short.
     crate::stream::write_batched(all, 256, out, &|cs, text| {
         for (i, c) in cs.iter().enumerate() {
-            crate::prefetch::ahead(cs, i, &[12, 8, 4], ahead);
+            crate::prefetch::ahead(|k| cs.get(k), i, &[12, 8, 4], ahead);
             // Elements are separated by `,` and a newline; the listing's first has none.
             if i > 0 || !std::ptr::eq(cs.as_ptr(), all.as_ptr()) {
                 text.extend_from_slice(b",\n");
